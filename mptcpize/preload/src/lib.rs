@@ -1,0 +1,1 @@
+//! The mptcpize LD_PRELOAD shim (work in progress).

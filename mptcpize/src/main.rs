@@ -1,0 +1,2 @@
+//! `mptcpize`: run a program with its TCP sockets turned into MPTCP (work in progress).
+fn main() {}
