@@ -106,7 +106,14 @@ mod tests {
         for domain in [AF_INET, AF_INET6, AF_UNIX, AF_NETLINK, AF_PACKET, AF_UNSPEC] {
             for ty in [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET] {
                 for flag in flags {
-                    for proto in [0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_MPTCP, IPPROTO_SCTP, 255] {
+                    for proto in [
+                        0,
+                        IPPROTO_TCP,
+                        IPPROTO_UDP,
+                        IPPROTO_MPTCP,
+                        IPPROTO_SCTP,
+                        255,
+                    ] {
                         let expected = (domain == AF_INET || domain == AF_INET6)
                             && ty == SOCK_STREAM
                             && (proto == 0 || proto == IPPROTO_TCP);
@@ -125,16 +132,41 @@ mod tests {
 
     #[test]
     fn errno_table() {
-        assert_eq!(Unavailable::from_errno(ENOPROTOOPT), Some(Unavailable::DisabledBySysctl));
-        assert_eq!(Unavailable::from_errno(EPROTONOSUPPORT), Some(Unavailable::NotInKernel));
-        assert_eq!(Unavailable::from_errno(EINVAL), Some(Unavailable::KernelTooOld));
-        for e in [0, EMFILE, ENFILE, ENOBUFS, ENOMEM, EACCES, EPERM, ECONNREFUSED, EAFNOSUPPORT] {
+        assert_eq!(
+            Unavailable::from_errno(ENOPROTOOPT),
+            Some(Unavailable::DisabledBySysctl)
+        );
+        assert_eq!(
+            Unavailable::from_errno(EPROTONOSUPPORT),
+            Some(Unavailable::NotInKernel)
+        );
+        assert_eq!(
+            Unavailable::from_errno(EINVAL),
+            Some(Unavailable::KernelTooOld)
+        );
+        for e in [
+            0,
+            EMFILE,
+            ENFILE,
+            ENOBUFS,
+            ENOMEM,
+            EACCES,
+            EPERM,
+            ECONNREFUSED,
+            EAFNOSUPPORT,
+        ] {
             assert_eq!(Unavailable::from_errno(e), None, "errno {e}");
         }
-        for u in [Unavailable::DisabledBySysctl, Unavailable::NotInKernel, Unavailable::KernelTooOld] {
+        for u in [
+            Unavailable::DisabledBySysctl,
+            Unavailable::NotInKernel,
+            Unavailable::KernelTooOld,
+        ] {
             assert_eq!(Unavailable::from_errno(u.errno()), Some(u));
         }
-        assert!(Unavailable::DisabledBySysctl.message().contains("net.mptcp.enabled=1"));
+        assert!(Unavailable::DisabledBySysctl
+            .message()
+            .contains("net.mptcp.enabled=1"));
         assert!(Unavailable::DisabledBySysctl.may_change());
         assert!(!Unavailable::NotInKernel.may_change());
     }
