@@ -98,7 +98,12 @@ impl core::fmt::Display for Unavailable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libc::*;
+    use libc::{
+        AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNIX, AF_UNSPEC, EACCES, EAFNOSUPPORT,
+        ECONNREFUSED, EINVAL, EMFILE, ENFILE, ENOBUFS, ENOMEM, ENOPROTOOPT, EPERM, EPROTONOSUPPORT,
+        IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW,
+        SOCK_SEQPACKET, SOCK_STREAM,
+    };
 
     #[test]
     fn socket_call_table() {
