@@ -6,10 +6,14 @@
 //! - [`Netns`]: a uniquely named network namespace, removed (with every process still in it)
 //!   when dropped, also when the test panics.
 //! - [`workspace_bin`]: the path of a binary or library the workspace built.
+//! - [`lab`]: the multipath lab, a client and a server namespace joined by N rate-shaped
+//!   veth paths, and a verifiable byte stream to measure goodput and stalls with.
 #![deny(missing_docs)]
 
+pub mod lab;
 pub mod netns;
 
+pub use lab::{Endpoints, Lab, Side};
 pub use netns::Netns;
 
 use std::path::PathBuf;
