@@ -9,6 +9,7 @@
 //! | crate root | `IPPROTO_MPTCP` (`linux/in.h`), `SOL_MPTCP` (`linux/socket.h`), `TCP_IS_MPTCP` (`linux/tcp.h`) |
 //! | [`mptcp`] | `include/uapi/linux/mptcp.h`: socket options and their structs |
 //! | [`mptcp_pm`] | `include/uapi/linux/mptcp_pm.h`: the `mptcp_pm` generic netlink family |
+//! | [`tcp`] | `include/uapi/linux/tcp.h`: `struct tcp_info`, the per-subflow element of `MPTCP_TCPINFO` |
 //!
 //! Everything is re-exported at the crate root, so `mptcp_sys::MPTCP_INFO` works.
 #![no_std]
@@ -17,9 +18,11 @@
 
 pub mod mptcp;
 pub mod mptcp_pm;
+pub mod tcp;
 
 pub use mptcp::*;
 pub use mptcp_pm::*;
+pub use tcp::*;
 
 /// Protocol number for `socket(AF_INET | AF_INET6, SOCK_STREAM, IPPROTO_MPTCP)`
 /// (`linux/in.h`, kernel >= 5.6).

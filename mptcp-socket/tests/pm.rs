@@ -1,0 +1,1 @@
+//! Path-manager tests (being written).
