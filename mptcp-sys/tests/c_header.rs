@@ -4,7 +4,7 @@
 //! failed. Needs a C compiler (`cc`) and the headers; CI installs both.
 
 use std::mem::{offset_of, size_of};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
 use mptcp_sys::*;
@@ -299,7 +299,7 @@ const PRELUDE: &str = "#include <stddef.h>\n#include <stdio.h>\n#include <sys/so
 #include <netinet/in.h>\n#include <linux/mptcp.h>\n#if __has_include(<linux/mptcp_pm.h>)\n\
 #include <linux/mptcp_pm.h>\n#endif\n#include <linux/tcp.h>\n";
 
-fn compiles(dir: &PathBuf, name: &str, body: &str) -> bool {
+fn compiles(dir: &Path, name: &str, body: &str) -> bool {
     let src = dir.join(format!("{name}.c"));
     std::fs::write(
         &src,
@@ -316,7 +316,7 @@ fn compiles(dir: &PathBuf, name: &str, body: &str) -> bool {
 
 #[test]
 fn matches_the_system_c_header() {
-    let header = std::path::Path::new("/usr/include/linux/mptcp.h");
+    let header = Path::new("/usr/include/linux/mptcp.h");
     let cc = Command::new("cc").arg("--version").output().is_ok();
     let reason = if !header.exists() {
         Some("linux/mptcp.h is not installed (apt-get install linux-libc-dev)")
