@@ -1,0 +1,201 @@
+//! `mptcpize run --seccomp`: MPTCP for programs that `LD_PRELOAD` cannot reach (statically
+//! linked binaries, programs issuing the `socket` system call themselves, setuid programs),
+//! through seccomp user notification.
+//!
+//! How it works:
+//! 1. The launcher forks. The child installs a seccomp filter ([`filter`]) that sends only
+//!    `socket(AF_INET | AF_INET6, SOCK_STREAM [| flags], 0 | IPPROTO_TCP)` to a listener
+//!    (`SECCOMP_RET_USER_NOTIF`) and allows everything else inside the kernel, passes the
+//!    listener fd to the parent over a socketpair (`SCM_RIGHTS`) and execs the target.
+//!    Filters are inherited across `fork`, `clone` and `execve`, so the target's whole
+//!    process tree is covered.
+//! 2. The parent, the supervisor, answers each notification: it creates the socket with
+//!    `IPPROTO_MPTCP` in the caller's network namespace, keeping `SOCK_NONBLOCK` and
+//!    `SOCK_CLOEXEC`, and installs it in the caller as the call's result
+//!    (`SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`). When the kernel refuses
+//!    MPTCP ([`mptcp_policy::Unavailable`]) it lets the original call run
+//!    (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`): the program gets TCP, as with the shim.
+//! 3. The supervisor stays invisible: it reproduces the target's exit status or its death by
+//!    signal ([`Exit::exit`]), forwards the signals sent to it, leaves the terminal and the
+//!    process group alone, and exits when the target does (see [`supervisor`] for children
+//!    that outlive the target).
+//!
+//! Requirements: Linux 5.14 or later (`SECCOMP_ADDFD_FLAG_SEND`), x86_64 or aarch64, and
+//! no other seccomp listener already watching the launcher (the kernel allows one per
+//! process tree). Without `CAP_SYS_ADMIN` the kernel accepts the filter only with
+//! `no_new_privs`, which makes `execve` ignore setuid/setgid bits.
+
+mod detect;
+mod filter;
+mod launch;
+mod notify;
+mod supervisor;
+
+pub use detect::{needs_seccomp, Reason};
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io;
+
+/// How the target ended, to be reproduced by the launcher with [`Exit::exit`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The target called `exit(code)`.
+    Code(i32),
+    /// The target was killed by this signal.
+    Signal(i32),
+}
+
+impl Exit {
+    /// Ends the launcher the way the target ended: `exit(code)`, or death by the same
+    /// signal (default action restored and the signal unblocked first, core dumps of the
+    /// launcher itself disabled, as `timeout(1)` does), so a shell sees the same `$?`.
+    pub fn exit(self) -> ! {
+        match self {
+            Exit::Code(code) => std::process::exit(code),
+            Exit::Signal(sig) => {
+                let no_core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                // SAFETY: plain system calls on this process; `set` is initialised by
+                // sigemptyset before use.
+                unsafe {
+                    libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                    libc::signal(sig, libc::SIG_DFL);
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, sig);
+                    libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                    libc::kill(libc::getpid(), sig);
+                }
+                // Only reached for a signal whose default action does not terminate.
+                std::process::exit(128 + sig)
+            }
+        }
+    }
+}
+
+/// Why seccomp mode could not start. [`Error::exit_code`] follows the `env(1)` convention.
+#[derive(Debug)]
+pub enum Error {
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)` failed in the
+    /// child with this errno.
+    SeccompRefused(i32),
+    /// The running kernel is older than 5.14.
+    KernelTooOld(String),
+    /// No filter for this CPU architecture.
+    UnsupportedArch,
+    /// `execve` of the target failed.
+    Exec(OsString, io::Error),
+    /// A system call of the launcher itself failed.
+    Setup(&'static str, io::Error),
+}
+
+impl Error {
+    /// 127 when the program was not found, 126 when it could not be executed, 125 for
+    /// every failure of the launcher itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Exec(_, e) if e.kind() == io::ErrorKind::NotFound => 127,
+            Error::Exec(..) => 126,
+            _ => 125,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let manual =
+            "run the program without --seccomp (LD_PRELOAD mode) if it is dynamically linked";
+        match self {
+            Error::SeccompRefused(errno) => {
+                let why = match *errno {
+                    libc::EINVAL => "this kernel does not support seccomp user notification (SECCOMP_FILTER_FLAG_NEW_LISTENER needs Linux 5.0, ADDFD Linux 5.14)",
+                    libc::ENOSYS => "this kernel was built without seccomp filters (CONFIG_SECCOMP_FILTER)",
+                    libc::EBUSY => "another seccomp supervisor already watches this process (a container runtime, or an outer `mptcpize run --seccomp`): the kernel allows only one listener per process tree",
+                    libc::EACCES => "the kernel refused the filter even with no_new_privs set",
+                    libc::EPERM => "a seccomp filter or security module already in place forbids installing another filter (common in containers)",
+                    libc::EFAULT => "the kernel could not read the filter",
+                    libc::ENOMEM => "the kernel ran out of memory for the filter",
+                    _ => "seccomp(2) failed",
+                };
+                write!(
+                    f,
+                    "cannot intercept socket() with seccomp: {why} ({}); the program was not started: {manual}",
+                    io::Error::from_raw_os_error(*errno)
+                )
+            }
+            Error::KernelTooOld(release) => write!(
+                f,
+                "seccomp mode needs Linux 5.14 or later (SECCOMP_ADDFD_FLAG_SEND) and this kernel is {release}; the program was not started: {manual}"
+            ),
+            Error::UnsupportedArch => write!(
+                f,
+                "seccomp mode supports x86_64 and aarch64 only; the program was not started: {manual}"
+            ),
+            Error::Exec(program, e) => write!(f, "{}: {e}", program.to_string_lossy()),
+            Error::Setup(what, e) => write!(f, "seccomp mode: {what}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Runs `program args…` with its TCP stream sockets created as MPTCP by a seccomp
+/// supervisor, and returns once it has ended, with how it ended: call [`Exit::exit`] on
+/// the result. `debug` logs each decision to stderr. Call from the launcher's main thread,
+/// before starting any other thread (the supervisor blocks the signals it forwards).
+pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Error> {
+    let abi = filter::NATIVE.ok_or(Error::UnsupportedArch)?;
+    check_kernel()?;
+    let privileged = has_cap_sys_admin();
+    if !privileged {
+        if let Some(Reason::SetId { path, .. }) = needs_seccomp(program) {
+            eprintln!(
+                "mptcpize: warning: {} is setuid/setgid, but without CAP_SYS_ADMIN the kernel accepts the seccomp filter only with no_new_privs: it runs with your privileges, not its owner's",
+                path.display()
+            );
+        }
+    }
+    let signals = supervisor::Signals::block()?;
+    let target = launch::spawn(program, args, abi, privileged, signals.original())?;
+    supervisor::Supervisor::new(target, signals, program, debug)?.run()
+}
+
+/// `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14) installs the socket and answers the call in one
+/// step; without it a supervisor would race the target. Read from `uname(2)`.
+fn check_kernel() -> Result<(), Error> {
+    // SAFETY: uname fills the zeroed struct.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(Error::Setup("uname", io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel NUL-terminates `release`.
+    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if version < (5, 14) {
+        return Err(Error::KernelTooOld(release));
+    }
+    Ok(())
+}
+
+/// True when this process has `CAP_SYS_ADMIN` (bit 21 of `CapEff` in
+/// `/proc/self/status`), which lets it install a seccomp filter without `no_new_privs`.
+pub(crate) fn has_cap_sys_admin() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
+}

@@ -1,0 +1,338 @@
+//! Answering one seccomp notification: create the MPTCP socket and install it in the caller,
+//! let the original call run (TCP) when MPTCP is unavailable, or fail it with the errno.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+
+use libc::{c_int, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp};
+use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
+
+/// Answers the notifications of one listener.
+pub(super) struct Notifier {
+    listener: OwnedFd,
+    /// Receive buffer of the kernel's `sizeof(struct seccomp_notif)` or ours, whichever is
+    /// larger (`SECCOMP_GET_NOTIF_SIZES`: a newer kernel may write more than libc knows).
+    notif: Vec<u64>,
+    /// Same for `struct seccomp_notif_resp`, which the kernel reads at its own size.
+    resp: Vec<u64>,
+    /// The supervisor's own network namespace: `/proc/self/ns/net`, and its (dev, ino).
+    own_netns: File,
+    own_netns_id: (u64, u64),
+    debug: bool,
+    /// `SECCOMP_ADDFD_FLAG_SEND` was refused once (said once, then TCP for every call).
+    addfd_refused: bool,
+}
+
+/// What happened to one notification, for the debug log and the tests.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The caller got this MPTCP fd.
+    Mptcp(c_int),
+    /// The original call ran (TCP), for this reason.
+    Tcp(&'static str),
+    /// The call failed with this errno.
+    Failed(c_int),
+    /// The caller is gone (killed, or the call was interrupted by a signal before it was
+    /// answered and will be restarted).
+    Gone,
+}
+
+impl Notifier {
+    pub(super) fn new(listener: OwnedFd, debug: bool) -> io::Result<Notifier> {
+        let mut sizes = libc::seccomp_notif_sizes {
+            seccomp_notif: 0,
+            seccomp_notif_resp: 0,
+            seccomp_data: 0,
+        };
+        // SAFETY: SECCOMP_GET_NOTIF_SIZES writes one seccomp_notif_sizes.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_GET_NOTIF_SIZES,
+                0,
+                &mut sizes as *mut libc::seccomp_notif_sizes,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let words =
+            |kernel: u16, ours: usize| vec![0u64; usize::from(kernel).max(ours).div_ceil(8)];
+        let own_netns = File::open("/proc/self/ns/net")?;
+        let meta = own_netns.metadata()?;
+        Ok(Notifier {
+            listener,
+            notif: words(sizes.seccomp_notif, size_of::<seccomp_notif>()),
+            resp: words(sizes.seccomp_notif_resp, size_of::<seccomp_notif_resp>()),
+            own_netns_id: (meta.dev(), meta.ino()),
+            own_netns,
+            debug,
+            addfd_refused: false,
+        })
+    }
+
+    pub(super) fn listener(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    /// Receives one notification (`SECCOMP_IOCTL_NOTIF_RECV`) and answers it. Returns
+    /// `None` when there was none to receive (the caller vanished in between).
+    pub(super) fn handle_one(&mut self) -> Option<Outcome> {
+        self.notif.fill(0); // the kernel requires a zeroed buffer
+                            // SAFETY: the buffer is at least the kernel's sizeof(struct seccomp_notif).
+        let r = unsafe {
+            libc::ioctl(
+                self.listener(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                self.notif.as_mut_ptr(),
+            )
+        };
+        if r != 0 {
+            // ENOENT: the caller was killed or interrupted; EINTR: a signal. Both: nothing
+            // to answer.
+            return None;
+        }
+        // SAFETY: the kernel filled a seccomp_notif at the start of the buffer.
+        let n: seccomp_notif = unsafe { std::ptr::read(self.notif.as_ptr().cast()) };
+        let outcome = self.answer(&n);
+        if self.debug {
+            log_decision(&n, &outcome);
+        }
+        Some(outcome)
+    }
+
+    fn answer(&mut self, n: &seccomp_notif) -> Outcome {
+        // socket(2) takes ints: the kernel reads the low 32 bits, and so does the filter.
+        let (domain, ty, proto) = (
+            n.data.args[0] as u32 as c_int,
+            n.data.args[1] as u32 as c_int,
+            n.data.args[2] as u32 as c_int,
+        );
+        if !is_tcp_stream_request(domain, ty, proto) {
+            // The filter encodes the same rule (a unit test checks the table), so this is
+            // only reached if they ever diverge: then the original call is the safe answer.
+            return self.continue_call(n.id, "not a TCP stream request");
+        }
+        let netns = match self.caller_netns(n) {
+            Ok(ns) => ns,
+            Err(outcome) => return outcome,
+        };
+        if let Some(ns) = &netns {
+            // SAFETY: setns on a namespace fd; the supervisor is single-threaded and moves
+            // back right after.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return self.continue_call(n.id, "cannot enter its network namespace");
+            }
+        }
+        let sock = create_socket(domain, ty);
+        if netns.is_some() {
+            // SAFETY: back to our own namespace, whose fd we hold.
+            unsafe { libc::setns(self.own_netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        }
+        match sock {
+            Ok(sock) => self.install(n.id, sock, ty),
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                match Unavailable::from_errno(errno) {
+                    Some(why) => self.continue_call(n.id, why.message()),
+                    None => self.fail(n.id, errno),
+                }
+            }
+        }
+    }
+
+    /// The caller's network namespace when it is not ours (`None` when it is): the socket
+    /// must live where the program would have created it, which is the supervisor's own
+    /// namespace unless the program moved (`unshare`/`setns`).
+    fn caller_netns(&mut self, n: &seccomp_notif) -> Result<Option<File>, Outcome> {
+        let path = format!("/proc/{}/ns/net", n.pid);
+        let theirs = std::fs::metadata(&path).map(|m| (m.dev(), m.ino()));
+        let file = match theirs {
+            Ok(id) if id == self.own_netns_id => None,
+            Ok(_) => match File::open(&path) {
+                Ok(f) => Some(f),
+                Err(_) => {
+                    return Err(self.continue_call(n.id, "cannot enter its network namespace"))
+                }
+            },
+            Err(_) => None,
+        };
+        // The pid may have been reused after the caller died: only trust what /proc said
+        // if the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID).
+        if !self.id_valid(n.id) {
+            return Err(Outcome::Gone);
+        }
+        Ok(file)
+    }
+
+    /// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`: installs `sock` in the
+    /// caller and makes its fd number the call's return value, in one step.
+    fn install(&mut self, id: u64, sock: OwnedFd, ty: c_int) -> Outcome {
+        if self.addfd_refused {
+            return self.continue_call(id, "SECCOMP_ADDFD_FLAG_SEND is not supported");
+        }
+        let addfd = seccomp_notif_addfd {
+            id,
+            flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+            srcfd: sock.as_raw_fd() as u32,
+            newfd: 0,
+            newfd_flags: if ty & libc::SOCK_CLOEXEC != 0 {
+                libc::O_CLOEXEC as u32
+            } else {
+                0
+            },
+        };
+        // SAFETY: a valid seccomp_notif_addfd for this listener.
+        let fd = unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
+        if fd >= 0 {
+            return Outcome::Mptcp(fd);
+        }
+        match io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+        {
+            // The caller is gone, or a signal interrupted it (the call will be restarted
+            // and notified again).
+            libc::ENOENT => Outcome::Gone,
+            libc::EINVAL => {
+                // A kernel without ADDFD_FLAG_SEND (< 5.14) that reported a newer version.
+                self.addfd_refused = true;
+                let _ = writeln!(
+                    io::stderr(),
+                    "mptcpize: this kernel refuses SECCOMP_ADDFD_FLAG_SEND (Linux 5.14+): sockets stay TCP"
+                );
+                self.continue_call(id, "SECCOMP_ADDFD_FLAG_SEND is not supported")
+            }
+            // Installing failed in the caller (EMFILE: its fd limit): the notification is
+            // still pending; that errno is what the original call would have returned.
+            errno => self.fail(id, errno),
+        }
+    }
+
+    fn id_valid(&self, id: u64) -> bool {
+        // SAFETY: the ioctl reads one u64.
+        unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
+    }
+
+    /// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the kernel runs the original call (TCP). Safe
+    /// here: the filter is no security boundary, the worst a racing caller gets is TCP.
+    fn continue_call(&mut self, id: u64, why: &'static str) -> Outcome {
+        if self.respond(id, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32) {
+            Outcome::Tcp(why)
+        } else {
+            Outcome::Gone
+        }
+    }
+
+    /// The call returns -1 with `errno`.
+    fn fail(&mut self, id: u64, errno: c_int) -> Outcome {
+        if self.respond(id, -errno, 0) {
+            Outcome::Failed(errno)
+        } else {
+            Outcome::Gone
+        }
+    }
+
+    fn respond(&mut self, id: u64, error: i32, flags: u32) -> bool {
+        self.resp.fill(0);
+        let resp = seccomp_notif_resp {
+            id,
+            val: 0,
+            error,
+            flags,
+        };
+        // SAFETY: the buffer is at least size_of::<seccomp_notif_resp>() and 8-aligned;
+        // the rest stays zero for a kernel with a larger struct.
+        unsafe {
+            std::ptr::write(self.resp.as_mut_ptr().cast(), resp);
+            libc::ioctl(
+                self.listener(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                self.resp.as_mut_ptr(),
+            ) == 0
+        }
+    }
+}
+
+/// `socket(domain, SOCK_STREAM [| SOCK_NONBLOCK], IPPROTO_MPTCP)` in the current network
+/// namespace. `SOCK_NONBLOCK` is a file status flag and travels with the file;
+/// close-on-exec belongs to the caller's fd table and is given as `newfd_flags` to ADDFD.
+/// The supervisor's own copy is always close-on-exec.
+fn create_socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
+    let sock_type = libc::SOCK_STREAM | (ty & libc::SOCK_NONBLOCK) | libc::SOCK_CLOEXEC;
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(domain, sock_type, IPPROTO_MPTCP) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One line per decision, in the shim's format:
+/// `mptcpize: socket(AF_INET, SOCK_STREAM, 0) -> MPTCP fd 3 in pid 1234`.
+fn log_decision(n: &seccomp_notif, outcome: &Outcome) {
+    let call = describe_call(
+        n.data.args[0] as u32 as c_int,
+        n.data.args[1] as u32 as c_int,
+        n.data.args[2] as u32 as c_int,
+    );
+    let result = match outcome {
+        Outcome::Mptcp(fd) => format!("MPTCP fd {fd}"),
+        Outcome::Tcp(why) => format!("TCP ({why})"),
+        Outcome::Failed(errno) => format!("error: {}", io::Error::from_raw_os_error(*errno)),
+        Outcome::Gone => "caller gone, not answered".to_string(),
+    };
+    let _ = writeln!(
+        io::stderr(),
+        "mptcpize: {call} -> {result} in pid {}",
+        n.pid
+    );
+}
+
+/// `socket(AF_INET6, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP)`.
+pub(super) fn describe_call(domain: c_int, ty: c_int, proto: c_int) -> String {
+    let domain = match domain {
+        libc::AF_INET => "AF_INET".to_string(),
+        libc::AF_INET6 => "AF_INET6".to_string(),
+        other => other.to_string(),
+    };
+    let mut ty_s = match ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+        libc::SOCK_STREAM => "SOCK_STREAM".to_string(),
+        other => other.to_string(),
+    };
+    if ty & libc::SOCK_NONBLOCK != 0 {
+        ty_s.push_str("|SOCK_NONBLOCK");
+    }
+    if ty & libc::SOCK_CLOEXEC != 0 {
+        ty_s.push_str("|SOCK_CLOEXEC");
+    }
+    let proto = match proto {
+        libc::IPPROTO_TCP => "IPPROTO_TCP".to_string(),
+        other => other.to_string(),
+    };
+    format!("socket({domain}, {ty_s}, {proto})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_described_like_the_shim() {
+        assert_eq!(
+            describe_call(libc::AF_INET, libc::SOCK_STREAM, 0),
+            "socket(AF_INET, SOCK_STREAM, 0)"
+        );
+        assert_eq!(
+            describe_call(
+                libc::AF_INET6,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_TCP
+            ),
+            "socket(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, IPPROTO_TCP)"
+        );
+    }
+}

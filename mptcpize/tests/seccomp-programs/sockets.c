@@ -1,0 +1,163 @@
+/* A statically linked test program for `mptcpize run --seccomp`: creates sockets in the
+ * ways LD_PRELOAD cannot see (raw syscall, static libc, threads, fork+exec) and prints
+ * what it got, one line per socket: "<what> proto=<SO_PROTOCOL> ..." or "<what> errno=<n>".
+ * Built by mptcpize/tests/seccomp.rs with `gcc -static -pthread`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+static int protocol_of(int fd)
+{
+	int proto = -1;
+	socklen_t len = sizeof(proto);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
+		return -errno;
+	return proto;
+}
+
+/* Prints "<label> proto=N" (or "errno=N") and closes the socket. */
+static void report(const char *label, int fd)
+{
+	if (fd < 0) {
+		printf("%s errno=%d\n", label, errno);
+	} else {
+		printf("%s proto=%d\n", label, protocol_of(fd));
+		close(fd);
+	}
+	fflush(stdout);
+}
+
+/* Every combination of the table; its output is compared with and without mptcpize. */
+static int table(void)
+{
+	const int domains[] = { AF_INET, AF_INET6, AF_UNIX, AF_NETLINK, AF_PACKET, AF_UNSPEC };
+	const int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET };
+	const int flags[] = { 0, SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK | SOCK_CLOEXEC };
+	const int protos[] = { 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_MPTCP, IPPROTO_SCTP, 255 };
+	char label[96];
+	for (size_t d = 0; d < sizeof(domains) / sizeof(*domains); d++)
+		for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++)
+			for (size_t f = 0; f < sizeof(flags) / sizeof(*flags); f++)
+				for (size_t p = 0; p < sizeof(protos) / sizeof(*protos); p++) {
+					int ty = types[t] | flags[f];
+					snprintf(label, sizeof(label), "socket(%d,%d,%d)", domains[d], ty,
+						 protos[p]);
+					int fd = socket(domains[d], ty, protos[p]);
+					if (fd < 0) {
+						printf("%s errno=%d\n", label, errno);
+						continue;
+					}
+					printf("%s nonblock=%d cloexec=%d proto=%d\n", label,
+					       !!(fcntl(fd, F_GETFL) & O_NONBLOCK),
+					       !!(fcntl(fd, F_GETFD) & FD_CLOEXEC), protocol_of(fd));
+					close(fd);
+				}
+	return 0;
+}
+
+static void *thread_main(void *arg)
+{
+	long id = (long)arg;
+	char label[32];
+	for (int i = 0; i < 50; i++) {
+		snprintf(label, sizeof(label), "thread%ld", id);
+		/* report() prints whole lines with one printf each: stdio locks the stream. */
+		report(label, socket(i % 2 ? AF_INET6 : AF_INET, SOCK_STREAM, 0));
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "table"))
+		return table();
+	if (!strcmp(mode, "libc")) {
+		report("libc", socket(AF_INET, SOCK_STREAM, 0));
+		return 0;
+	}
+	if (!strcmp(mode, "raw")) {
+		report("raw", (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM, IPPROTO_TCP));
+		/* The kernel reads int arguments: garbage in the high half is ignored. */
+		report("raw-high-bits", (int)syscall(SYS_socket, 0xdead00000000L | AF_INET,
+						     0xbeef00000000L | SOCK_STREAM, 0L));
+		return 0;
+	}
+	if (!strcmp(mode, "udp-unix")) {
+		report("udp", socket(AF_INET, SOCK_DGRAM, 0));
+		report("unix", socket(AF_UNIX, SOCK_STREAM, 0));
+		report("mptcp", socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP));
+		return 0;
+	}
+	if (!strcmp(mode, "threads")) {
+		int n = argc > 2 ? atoi(argv[2]) : 8;
+		pthread_t th[64];
+		for (long i = 0; i < n && i < 64; i++)
+			pthread_create(&th[i], NULL, thread_main, (void *)i);
+		for (long i = 0; i < n && i < 64; i++)
+			pthread_join(th[i], NULL);
+		return 0;
+	}
+	if (!strcmp(mode, "fork-exec")) {
+		/* Two generations: a forked child that creates a socket without exec, and an
+		 * exec'd grandchild (this program again in "libc" mode). */
+		report("parent", socket(AF_INET, SOCK_STREAM, 0));
+		pid_t child = fork();
+		if (child == 0) {
+			report("forked", socket(AF_INET, SOCK_STREAM, 0));
+			pid_t grandchild = fork();
+			if (grandchild == 0) {
+				execl("/proc/self/exe", argv[0], "libc", (char *)NULL);
+				_exit(127);
+			}
+			int status;
+			waitpid(grandchild, &status, 0);
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+		}
+		int status;
+		waitpid(child, &status, 0);
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	}
+	if (!strcmp(mode, "exit"))
+		return argc > 2 ? atoi(argv[2]) : 0;
+	if (!strcmp(mode, "raise")) {
+		raise(argc > 2 ? atoi(argv[2]) : SIGTERM);
+		return 99;
+	}
+	if (!strcmp(mode, "wait")) {
+		/* Waits for a signal; SIGUSR1 is caught and reported, anything else keeps its
+		 * default action. */
+		signal(SIGUSR1, SIG_IGN);
+		printf("ready pid=%d\n", getpid());
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	if (!strcmp(mode, "orphan")) {
+		/* Leaves a child behind that creates a socket after this process has exited. */
+		pid_t child = fork();
+		if (child == 0) {
+			usleep(300 * 1000);
+			report("orphan", socket(AF_INET, SOCK_STREAM, 0));
+			_exit(0);
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan\n",
+		argv[0]);
+	return 2;
+}
