@@ -33,6 +33,9 @@ mod info;
 mod listener;
 mod stream;
 mod sys;
+/// Async MPTCP for tokio (cargo feature `tokio`, off by default).
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use fallback::{available, new_socket, Availability, Fallback, UnavailableError};
 #[doc(hidden)]
