@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef IPPROTO_MPTCP
@@ -81,6 +82,21 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static void on_usr1(int sig)
+{
+	static const char msg[] = "got SIGUSR1\n";
+	(void)sig;
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -139,9 +155,10 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	if (!strcmp(mode, "wait")) {
-		/* Waits for a signal; SIGUSR1 is caught and reported, anything else keeps its
+		/* Waits for signals: SIGUSR1 is caught and reported, anything else keeps its
 		 * default action. */
-		signal(SIGUSR1, SIG_IGN);
+		struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+		sigaction(SIGUSR1, &sa, NULL);
 		printf("ready pid=%d\n", getpid());
 		fflush(stdout);
 		for (;;)
@@ -157,7 +174,28 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan\n",
+	if (!strncmp(mode, "bench-", 6)) {
+		/* Benchmarks: N x (socket(AF_INET, SOCK_STREAM, 0) + close), the same with
+		 * IPPROTO_MPTCP asked for directly (bench-mptcp), or N x getppid (a system call
+		 * the filter lets through), timed inside the program. */
+		long n = argc > 2 ? atol(argv[2]) : 10000;
+		int sockets = strcmp(mode, "bench-syscall") != 0;
+		int proto = !strcmp(mode, "bench-mptcp") ? IPPROTO_MPTCP : 0;
+		long long start = now_ns();
+		for (long i = 0; i < n; i++) {
+			if (sockets) {
+				int fd = socket(AF_INET, SOCK_STREAM, proto);
+				if (fd < 0)
+					return 1;
+				close(fd);
+			} else {
+				syscall(SYS_getppid);
+			}
+		}
+		printf("%s n=%ld ns_per_iteration=%.1f\n", mode, n, (double)(now_ns() - start) / n);
+		return 0;
+	}
+	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|bench-socket|bench-mptcp|bench-syscall N\n",
 		argv[0]);
 	return 2;
 }
