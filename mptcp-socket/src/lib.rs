@@ -31,6 +31,8 @@
 mod fallback;
 mod info;
 mod listener;
+#[cfg(feature = "pm")]
+pub mod pm;
 mod stream;
 mod sys;
 /// Async MPTCP for tokio (cargo feature `tokio`, off by default).

@@ -98,7 +98,10 @@ impl EndpointFlags {
     /// Parses one flag name (`signal`, `subflow`, `backup`, `fullmesh`, `implicit`,
     /// `laminar`).
     pub fn from_name(name: &str) -> Option<EndpointFlags> {
-        FLAG_NAMES.iter().find(|(_, n)| *n == name).map(|(flag, _)| *flag)
+        FLAG_NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(flag, _)| *flag)
     }
 }
 
@@ -252,7 +255,13 @@ pub struct NewEndpoint {
 impl NewEndpoint {
     /// An endpoint for `address`, with no flag yet.
     pub fn new(address: IpAddr) -> NewEndpoint {
-        NewEndpoint { address, id: None, port: None, interface: None, flags: EndpointFlags::empty() }
+        NewEndpoint {
+            address,
+            id: None,
+            port: None,
+            interface: None,
+            flags: EndpointFlags::empty(),
+        }
     }
 
     /// Asks for this id (1..=255) rather than the next free one.
@@ -316,6 +325,11 @@ impl NewEndpoint {
         self.id
     }
 
+    /// The flags.
+    pub fn requested_flags(&self) -> EndpointFlags {
+        self.flags
+    }
+
     /// The requested port, if any.
     pub fn requested_port(&self) -> Option<u16> {
         self.port
@@ -373,8 +387,8 @@ pub(crate) fn address_attr(
             nested.push(Attr::U16(MPTCP_PM_ADDR_ATTR_FAMILY, libc::AF_INET6 as u16));
             nested.push(Attr::Bytes(MPTCP_PM_ADDR_ATTR_ADDR6, v6.octets().to_vec()));
         }
-        // A lookup by id: the kernel wants the family attribute anyway (AF_UNSPEC).
-        None => nested.push(Attr::U16(MPTCP_PM_ADDR_ATTR_FAMILY, libc::AF_UNSPEC as u16)),
+        // A lookup by id: no family at all (AF_UNSPEC is refused: "unknown address family").
+        None => {}
     }
     if let Some(id) = id {
         nested.push(Attr::U8(MPTCP_PM_ADDR_ATTR_ID, id));
@@ -401,7 +415,11 @@ pub(crate) fn interface_name(index: u32) -> Option<String> {
         return None;
     }
     // SAFETY: on success the kernel wrote a NUL-terminated name into `buf`.
-    Some(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// `if_nametoindex(3)`.
@@ -420,9 +438,18 @@ mod tests {
     fn flags_print_like_ip_mptcp() {
         let flags = EndpointFlags::SUBFLOW | EndpointFlags::BACKUP | EndpointFlags::SIGNAL;
         assert_eq!(flags.to_string(), "signal subflow backup");
-        assert_eq!(format!("{flags:?}"), "EndpointFlags(signal | subflow | backup)");
-        assert_eq!(EndpointFlags::from_bits(0x80 | 8).to_string(), "fullmesh 0x80");
-        assert_eq!(EndpointFlags::from_name("fullmesh"), Some(EndpointFlags::FULLMESH));
+        assert_eq!(
+            format!("{flags:?}"),
+            "EndpointFlags(signal | subflow | backup)"
+        );
+        assert_eq!(
+            EndpointFlags::from_bits(0x80 | 8).to_string(),
+            "fullmesh 0x80"
+        );
+        assert_eq!(
+            EndpointFlags::from_name("fullmesh"),
+            Some(EndpointFlags::FULLMESH)
+        );
         let mut f = flags;
         f.set(EndpointFlags::BACKUP, false);
         assert_eq!(f, EndpointFlags::SIGNAL | EndpointFlags::SUBFLOW);
@@ -453,14 +480,23 @@ mod tests {
                 flags: EndpointFlags::SIGNAL | EndpointFlags::BACKUP,
             }
         );
-        assert!(endpoint.to_string().starts_with("fd00::1 port 1000 id 7 signal backup dev "));
+        assert!(endpoint
+            .to_string()
+            .starts_with("fd00::1 port 1000 id 7 signal backup dev "));
     }
 
     #[test]
     fn new_endpoint_prints_as_ip_arguments() {
-        let e = NewEndpoint::new("10.0.0.2".parse().unwrap()).id(3).port(80).signal().backup();
+        let e = NewEndpoint::new("10.0.0.2".parse().unwrap())
+            .id(3)
+            .port(80)
+            .signal()
+            .backup();
         assert_eq!(e.to_string(), "10.0.0.2 port 80 id 3 signal backup");
         let e = NewEndpoint::new("10.0.0.2".parse().unwrap()).interface("no-such-if-x");
-        assert_eq!(e.interface_index_resolved(), Err("no-such-if-x".to_string()));
+        assert_eq!(
+            e.interface_index_resolved(),
+            Err("no-such-if-x".to_string())
+        );
     }
 }

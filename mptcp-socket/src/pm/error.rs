@@ -34,12 +34,16 @@ pub enum Operation {
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Operation::Open => f.write_str("opening the MPTCP path manager (generic netlink `mptcp_pm`)"),
+            Operation::Open => {
+                f.write_str("opening the MPTCP path manager (generic netlink `mptcp_pm`)")
+            }
             Operation::ListEndpoints => f.write_str("listing MPTCP endpoints"),
             Operation::GetEndpoint(id) => write!(f, "getting MPTCP endpoint id {id}"),
             Operation::AddEndpoint(what) => write!(f, "adding MPTCP endpoint `{what}`"),
             Operation::DeleteEndpoint(id) => write!(f, "deleting MPTCP endpoint id {id}"),
-            Operation::SetEndpointFlags(id) => write!(f, "changing the flags of MPTCP endpoint id {id}"),
+            Operation::SetEndpointFlags(id) => {
+                write!(f, "changing the flags of MPTCP endpoint id {id}")
+            }
             Operation::FlushEndpoints => f.write_str("flushing MPTCP endpoints"),
             Operation::GetLimits => f.write_str("getting MPTCP limits"),
             Operation::SetLimits => f.write_str("setting MPTCP limits"),
@@ -52,7 +56,10 @@ impl fmt::Display for Operation {
 #[derive(Debug)]
 enum Cause {
     /// The kernel (or a syscall) answered with this errno, and maybe an extended-ACK message.
-    Os { errno: i32, kernel_message: Option<String> },
+    Os {
+        errno: i32,
+        kernel_message: Option<String>,
+    },
     /// The kernel's answer could not be decoded.
     Decode(String),
 }
@@ -68,18 +75,30 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn os(operation: Operation, errno: i32, kernel_message: Option<String>) -> Error {
-        Error { operation, cause: Cause::Os { errno, kernel_message } }
+        Error {
+            operation,
+            cause: Cause::Os {
+                errno,
+                kernel_message,
+            },
+        }
     }
 
     pub(crate) fn io(operation: Operation, err: &io::Error) -> Error {
         match err.raw_os_error() {
             Some(errno) => Error::os(operation, errno, None),
-            None => Error { operation, cause: Cause::Decode(err.to_string()) },
+            None => Error {
+                operation,
+                cause: Cause::Decode(err.to_string()),
+            },
         }
     }
 
     pub(crate) fn decode(operation: Operation, what: impl Into<String>) -> Error {
-        Error { operation, cause: Cause::Decode(what.into()) }
+        Error {
+            operation,
+            cause: Cause::Decode(what.into()),
+        }
     }
 
     /// What was being done.
@@ -108,6 +127,12 @@ impl Error {
     /// What the user can do about it, when this crate knows.
     pub fn hint(&self) -> Option<String> {
         let errno = self.raw_os_error()?;
+        // The kernel answers EINVAL with the message "address not found" for an unknown id.
+        let not_found = errno == libc::ENOENT
+            || errno == libc::EINVAL
+                && self
+                    .kernel_message()
+                    .is_some_and(|m| m.contains("not found"));
         let hint = match (errno, &self.operation) {
             (libc::EPERM | libc::EACCES, _) => {
                 "changing the MPTCP path manager needs CAP_NET_ADMIN in this network namespace: \
@@ -125,15 +150,11 @@ impl Error {
                     .to_string()
             }
             (
-                libc::ENOENT | libc::EINVAL,
+                _,
                 Operation::GetEndpoint(id)
                 | Operation::DeleteEndpoint(id)
                 | Operation::SetEndpointFlags(id),
-            ) if *id != 0 && errno == libc::ENOENT
-                || self.kernel_message().is_some_and(|m| m.contains("not found")) =>
-            {
-                format!("no endpoint has id {id}: see `ip mptcp endpoint show`")
-            }
+            ) if not_found => format!("no endpoint has id {id}: see `ip mptcp endpoint show`"),
             (libc::EINVAL, Operation::SetLimits) => format!(
                 "each limit is at most {} (the kernel's MPTCP_PM_ADDR_MAX)",
                 super::Limits::MAX
@@ -147,6 +168,21 @@ impl Error {
                 "the kernel holds at most 8 endpoints with the `signal` or `subflow` flag per \
                  namespace (and ids 1 to 255): delete one with `ip mptcp endpoint delete id N`"
                     .to_string()
+            }
+            (libc::EADDRNOTAVAIL, Operation::AddEndpoint(_)) => {
+                "an endpoint with a port makes the kernel listen on that address and port: the \
+                 address must be on a local interface (`ip address add ADDR dev IF`) and the \
+                 port free"
+                    .to_string()
+            }
+            (libc::EADDRINUSE, Operation::AddEndpoint(_)) => {
+                "an endpoint with a port makes the kernel listen on that address and port, and \
+                 something listens there already (maybe this very endpoint: see `ip mptcp \
+                 endpoint show`, and `ss -tlnp`)"
+                    .to_string()
+            }
+            (libc::ENODEV, Operation::AddEndpoint(_)) => {
+                "the interface must exist in this network namespace: see `ip link show`".to_string()
             }
             (libc::ENOBUFS, Operation::ReceiveEvent) => {
                 "events were lost because they were not read fast enough; the stream goes on"
@@ -166,7 +202,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.operation)?;
         match &self.cause {
-            Cause::Os { errno, kernel_message } => {
+            Cause::Os {
+                errno,
+                kernel_message,
+            } => {
                 write!(f, "{}", io::Error::from_raw_os_error(*errno))?;
                 if let Some(message) = kernel_message {
                     write!(f, " (kernel: {message})")?;

@@ -15,10 +15,9 @@ use mptcp_sys::{
     MPTCP_ATTR_FLAGS, MPTCP_ATTR_IF_IDX, MPTCP_ATTR_LOC_ID, MPTCP_ATTR_REM_ID,
     MPTCP_ATTR_RESET_FLAGS, MPTCP_ATTR_RESET_REASON, MPTCP_ATTR_SADDR4, MPTCP_ATTR_SADDR6,
     MPTCP_ATTR_SERVER_SIDE, MPTCP_ATTR_SPORT, MPTCP_ATTR_TOKEN, MPTCP_EVENT_ANNOUNCED,
-    MPTCP_EVENT_CLOSED, MPTCP_EVENT_CREATED, MPTCP_EVENT_ESTABLISHED,
-    MPTCP_EVENT_LISTENER_CLOSED, MPTCP_EVENT_LISTENER_CREATED, MPTCP_EVENT_REMOVED,
-    MPTCP_EVENT_SUB_CLOSED, MPTCP_EVENT_SUB_ESTABLISHED, MPTCP_EVENT_SUB_PRIORITY,
-    MPTCP_PM_EV_FLAG_SERVER_SIDE,
+    MPTCP_EVENT_CLOSED, MPTCP_EVENT_CREATED, MPTCP_EVENT_ESTABLISHED, MPTCP_EVENT_LISTENER_CLOSED,
+    MPTCP_EVENT_LISTENER_CREATED, MPTCP_EVENT_REMOVED, MPTCP_EVENT_SUB_CLOSED,
+    MPTCP_EVENT_SUB_ESTABLISHED, MPTCP_EVENT_SUB_PRIORITY, MPTCP_PM_EV_FLAG_SERVER_SIDE,
 };
 
 use super::error::{Error, Operation, Result};
@@ -203,7 +202,12 @@ impl fmt::Display for Event {
             Event::Created(c) => connection(f, "CREATED", c),
             Event::Established(c) => connection(f, "ESTABLISHED", c),
             Event::Closed { token } => write!(f, "CLOSED token={token:08x}"),
-            Event::Announced { token, remote_id, address, port } => {
+            Event::Announced {
+                token,
+                remote_id,
+                address,
+                port,
+            } => {
                 write!(f, "ANNOUNCED token={token:08x} remid={remote_id} {address}")?;
                 match port {
                     Some(port) => write!(f, " port {port}"),
@@ -273,7 +277,8 @@ impl Fields {
     }
 
     fn token(&self) -> std::result::Result<u32, String> {
-        self.token.ok_or_else(|| "event without a token".to_string())
+        self.token
+            .ok_or_else(|| "event without a token".to_string())
     }
 
     fn local(&self) -> std::result::Result<SocketAddr, String> {
@@ -289,8 +294,15 @@ impl Fields {
     fn connection(&self) -> std::result::Result<Connection, String> {
         // Linux 6.7–6.16 send MPTCP_ATTR_SERVER_SIDE, 6.17+ a bit of MPTCP_ATTR_FLAGS.
         let server_side = self.server_side.is_some_and(|s| s != 0)
-            || self.flags.is_some_and(|f| f & MPTCP_PM_EV_FLAG_SERVER_SIDE != 0);
-        Ok(Connection { token: self.token()?, local: self.local()?, remote: self.remote()?, server_side })
+            || self
+                .flags
+                .is_some_and(|f| f & MPTCP_PM_EV_FLAG_SERVER_SIDE != 0);
+        Ok(Connection {
+            token: self.token()?,
+            local: self.local()?,
+            remote: self.remote()?,
+            server_side,
+        })
     }
 
     fn subflow(&self) -> std::result::Result<Subflow, String> {
@@ -332,7 +344,9 @@ impl Events {
             )
         })?;
         let socket = GenlSocket::open(Operation::Subscribe)?.into_socket();
-        socket.add_membership(group).map_err(|e| Error::io(Operation::Subscribe, &e))?;
+        socket
+            .add_membership(group)
+            .map_err(|e| Error::io(Operation::Subscribe, &e))?;
         Ok(Events {
             socket,
             family_id,
@@ -363,8 +377,11 @@ impl Events {
                 return Ok(Some(event));
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let mut pollfd =
-                libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut pollfd = libc::pollfd {
+                fd: self.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             let millis = left.as_millis().min(i32::MAX as u128) as i32;
             // SAFETY: one valid pollfd.
             let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
@@ -480,11 +497,16 @@ mod tests {
             Attr::U8(MPTCP_ATTR_ERROR, 111),
         ]);
         let event = Event::decode(MPTCP_EVENT_SUB_CLOSED, &buf).unwrap();
-        let Event::SubflowClosed(s) = &event else { panic!("{event:?}") };
+        let Event::SubflowClosed(s) = &event else {
+            panic!("{event:?}")
+        };
         assert_eq!(s.token, 0xdead_beef);
         assert_eq!(s.local, "10.0.1.1:40000".parse().unwrap());
         assert_eq!(s.remote, "10.0.0.2:8080".parse().unwrap());
-        assert_eq!((s.local_id, s.remote_id, s.backup, s.error), (2, 0, true, Some(111)));
+        assert_eq!(
+            (s.local_id, s.remote_id, s.backup, s.error),
+            (2, 0, true, Some(111))
+        );
         assert_eq!(
             event.to_string(),
             "SF_CLOSED token=deadbeef 10.0.1.1:40000 -> 10.0.0.2:8080 locid=2 remid=0 backup=1 error=111"
@@ -495,8 +517,22 @@ mod tests {
     fn server_side_comes_from_either_attribute() {
         let base = vec![
             Attr::U32(MPTCP_ATTR_TOKEN, 1),
-            Attr::Bytes(MPTCP_ATTR_SADDR6, "fd00::1".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec()),
-            Attr::Bytes(MPTCP_ATTR_DADDR6, "fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec()),
+            Attr::Bytes(
+                MPTCP_ATTR_SADDR6,
+                "fd00::1"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets()
+                    .to_vec(),
+            ),
+            Attr::Bytes(
+                MPTCP_ATTR_DADDR6,
+                "fd00::2"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets()
+                    .to_vec(),
+            ),
         ];
         let mut old = base.clone();
         old.push(Attr::U8(MPTCP_ATTR_SERVER_SIDE, 1));

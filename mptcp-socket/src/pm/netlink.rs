@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
     DecodeError, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    NetlinkSerializable, Nla, NlasIterator, ParseableParametrized, NLA_F_NESTED, NLA_HEADER_SIZE, NLA_TYPE_MASK,
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkSerializable, Nla, NlasIterator, ParseableParametrized, NLA_F_NESTED, NLA_HEADER_SIZE,
+    NLA_TYPE_MASK, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::{GenlCtrlAttrs, McastGrpAttrs};
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
@@ -112,7 +112,10 @@ pub(crate) struct Reply {
 
 impl ParseableParametrized<[u8], GenlHeader> for Reply {
     fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
-        Ok(Reply { cmd: header.cmd, attrs: buf.to_vec() })
+        Ok(Reply {
+            cmd: header.cmd,
+            attrs: buf.to_vec(),
+        })
     }
 }
 
@@ -179,7 +182,10 @@ impl GenlSocket {
         // Both are best effort: kernels without them still answer, only less helpfully.
         let _ = socket.set_ext_ack(true);
         let _ = socket.set_cap_ack(true);
-        Ok(GenlSocket { socket, seq: Default::default() })
+        Ok(GenlSocket {
+            socket,
+            seq: Default::default(),
+        })
     }
 
     /// The socket, for joining multicast groups and receiving events.
@@ -191,11 +197,16 @@ impl GenlSocket {
     pub fn resolve_family(&self) -> Result<Family> {
         let request = GenlMessage::from_payload(GenlCtrl {
             cmd: GenlCtrlCmd::GetFamily,
-            nlas: vec![GenlCtrlAttrs::FamilyName(mptcp_sys::MPTCP_PM_NAME.to_string())],
+            nlas: vec![GenlCtrlAttrs::FamilyName(
+                mptcp_sys::MPTCP_PM_NAME.to_string(),
+            )],
         });
         let answers: Vec<GenlMessage<GenlCtrl>> =
             self.exchange(&Operation::Open, request, false)?;
-        let mut family = Family { id: 0, events_group: None };
+        let mut family = Family {
+            id: 0,
+            events_group: None,
+        };
         for attr in answers.iter().flat_map(|m| m.payload.nlas.iter()) {
             match attr {
                 GenlCtrlAttrs::FamilyId(id) => family.id = *id,
@@ -218,7 +229,10 @@ impl GenlSocket {
             }
         }
         if family.id == 0 {
-            return Err(Error::decode(Operation::Open, "nlctrl answered without a family id"));
+            return Err(Error::decode(
+                Operation::Open,
+                "nlctrl answered without a family id",
+            ));
         }
         Ok(family)
     }
@@ -235,7 +249,8 @@ impl GenlSocket {
     ) -> Result<Vec<Reply>> {
         let mut message = GenlMessage::from_payload(request);
         message.set_resolved_family_id(family_id);
-        self.exchange(operation, message, dump)
+        let answers: Vec<GenlMessage<Reply>> = self.exchange(operation, message, dump)?;
+        Ok(answers.into_iter().map(|answer| answer.payload).collect())
     }
 
     fn exchange<Q, A>(&self, operation: &Operation, payload: Q, dump: bool) -> Result<Vec<A>>
@@ -267,7 +282,10 @@ impl GenlSocket {
                 let message = NetlinkMessage::<A>::deserialize(&buf[offset..]).map_err(decode)?;
                 let length = message.header.length as usize;
                 if length == 0 {
-                    return Err(Error::decode(operation.clone(), "netlink message of length 0"));
+                    return Err(Error::decode(
+                        operation.clone(),
+                        "netlink message of length 0",
+                    ));
                 }
                 offset += (length + 3) & !3;
                 if message.header.sequence_number != seq {
@@ -279,10 +297,7 @@ impl GenlSocket {
                     NetlinkPayload::Error(error) => match error.code {
                         None => return Ok(answers),
                         Some(code) => {
-                            let text = extended_ack_message(
-                                message.header.flags,
-                                &error.header,
-                            );
+                            let text = extended_ack_message(message.header.flags, &error.header);
                             return Err(Error::os(operation.clone(), -code.get(), text));
                         }
                     },
@@ -315,12 +330,14 @@ pub(crate) fn extended_ack_message(flags: u16, echoed: &[u8]) -> Option<String> 
         u32::from_ne_bytes(echoed[..4].try_into().ok()?) as usize
     };
     let tlvs = echoed.get((echoed_len + 3) & !3..)?;
-    attrs(tlvs).filter_map(|a| a.ok()).find_map(|(kind, value)| {
-        (kind == NLMSGERR_ATTR_MSG).then(|| {
-            let text = value.split(|b| *b == 0).next().unwrap_or_default();
-            String::from_utf8_lossy(text).into_owned()
+    attrs(tlvs)
+        .filter_map(|a| a.ok())
+        .find_map(|(kind, value)| {
+            (kind == NLMSGERR_ATTR_MSG).then(|| {
+                let text = value.split(|b| *b == 0).next().unwrap_or_default();
+                String::from_utf8_lossy(text).into_owned()
+            })
         })
-    })
 }
 
 #[cfg(test)]
@@ -335,7 +352,10 @@ mod tests {
             vec![
                 Attr::U16(mptcp_sys::MPTCP_PM_ADDR_ATTR_FAMILY, libc::AF_INET as u16),
                 Attr::Bytes(mptcp_sys::MPTCP_PM_ADDR_ATTR_ADDR4, vec![10, 0, 0, 1]),
-                Attr::U32(mptcp_sys::MPTCP_PM_ADDR_ATTR_FLAGS, mptcp_sys::MPTCP_PM_ADDR_FLAG_SUBFLOW),
+                Attr::U32(
+                    mptcp_sys::MPTCP_PM_ADDR_ATTR_FLAGS,
+                    mptcp_sys::MPTCP_PM_ADDR_FLAG_SUBFLOW,
+                ),
             ],
         );
         let mut buf = vec![0; attr.buffer_len()];
@@ -362,7 +382,10 @@ mod tests {
         assert_eq!(inner.len(), 3);
         assert_eq!(value_u16(inner[0].1), Some(libc::AF_INET as u16));
         assert_eq!(value_ipv4(inner[1].1), Some("10.0.0.1".parse().unwrap()));
-        assert_eq!(value_u32(inner[2].1), Some(mptcp_sys::MPTCP_PM_ADDR_FLAG_SUBFLOW));
+        assert_eq!(
+            value_u32(inner[2].1),
+            Some(mptcp_sys::MPTCP_PM_ADDR_FLAG_SUBFLOW)
+        );
     }
 
     #[test]
@@ -378,7 +401,10 @@ mod tests {
             Some("address not found")
         );
         assert_eq!(extended_ack_message(NLM_F_CAPPED, &payload), None);
-        assert_eq!(extended_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &[]), None);
+        assert_eq!(
+            extended_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &[]),
+            None
+        );
     }
 
     #[test]
