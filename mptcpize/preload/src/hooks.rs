@@ -1,0 +1,171 @@
+//! The exported functions the dynamic loader binds the program's calls to.
+
+use core::ffi::c_void;
+use libc::{c_int, socklen_t};
+use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
+
+use crate::debug_log::{errno, set_errno, socket_call, Line};
+use crate::{owned_fds, plain_tcp, real, settings};
+
+/// `socket(2)`, with TCP stream requests turned into `IPPROTO_MPTCP`.
+///
+/// Every other request is passed on unchanged. When the kernel cannot give MPTCP
+/// (`ENOPROTOOPT`: `net.mptcp.enabled=0`; `EPROTONOSUPPORT`; `EINVAL`: Linux < 5.6), the
+/// original call is made, so its result and errno are what the program would have had
+/// without the shim. Other errors of the MPTCP call (`EMFILE`, …) are returned as they are.
+///
+/// # Safety
+/// Same contract as `socket(2)`: none beyond valid integers.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let real_socket = real::socket();
+    if !is_tcp_stream_request(domain, ty, protocol) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        let fd = unsafe { real_socket(domain, ty, protocol) };
+        if fd >= 0 {
+            owned_fds::unmark(fd);
+        }
+        if settings::debug() {
+            log_socket(domain, ty, protocol, fd, "passed through");
+        }
+        return fd;
+    }
+    // SAFETY: as above, with only the protocol changed.
+    let fd = unsafe { real_socket(domain, ty, IPPROTO_MPTCP) };
+    if fd >= 0 {
+        owned_fds::mark(fd);
+        if settings::debug() {
+            log_socket(domain, ty, protocol, fd, "rewritten to IPPROTO_MPTCP");
+        }
+        return fd;
+    }
+    mptcp_refused(real_socket, domain, ty, protocol)
+}
+
+/// The MPTCP `socket()` failed: make the original call when the kernel cannot do MPTCP.
+#[cold]
+#[inline(never)]
+fn mptcp_refused(real_socket: real::SocketFn, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let mptcp_errno = errno();
+    let Some(reason) = Unavailable::from_errno(mptcp_errno) else {
+        if settings::debug() {
+            let mut line = Line::new();
+            socket_call(&mut line, domain, ty, IPPROTO_MPTCP);
+            line.text(" = -1: ").errno(mptcp_errno).emit();
+        }
+        set_errno(mptcp_errno);
+        return -1;
+    };
+    // SAFETY: the caller's original arguments.
+    let fd = unsafe { real_socket(domain, ty, protocol) };
+    if fd >= 0 {
+        owned_fds::unmark(fd);
+    }
+    if settings::debug() {
+        let mut line = Line::new();
+        socket_call(&mut line, domain, ty, protocol);
+        line.text(" = ")
+            .int(fd.into())
+            .text(": fell back to TCP, MPTCP refused with ");
+        line.errno(mptcp_errno)
+            .text(": ")
+            .text(reason.message())
+            .emit();
+    }
+    fd
+}
+
+fn log_socket(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, what: &str) {
+    let mut line = Line::new();
+    socket_call(&mut line, domain, ty, protocol);
+    line.text(" = ").int(fd.into());
+    if fd < 0 {
+        line.text(": ").errno(errno());
+    }
+    line.text(": ").text(what).emit();
+}
+
+/// `setsockopt(2)`, passed on unchanged; but when it fails with `ENOPROTOOPT` or
+/// `EOPNOTSUPP` on a socket this shim made MPTCP, and that socket has not connected or
+/// listened yet, the socket is replaced in place by a plain TCP one (see `plain_tcp`) and
+/// the call is made again. The program asked for TCP and an option TCP has; it gets both.
+///
+/// # Safety
+/// Same contract as `setsockopt(2)`: `value` points to `len` readable bytes.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    let real_setsockopt = real::setsockopt();
+    // SAFETY: the caller's arguments, passed on unchanged.
+    let ret = unsafe { real_setsockopt(fd, level, name, value, len) };
+    if ret == 0 {
+        return 0;
+    }
+    // SAFETY: the caller's arguments.
+    unsafe { option_refused(real_setsockopt, fd, level, name, value, len) }
+}
+
+/// `setsockopt` failed: if MPTCP is why, give the socket plain TCP and try again.
+#[cold]
+#[inline(never)]
+unsafe fn option_refused(
+    real_setsockopt: real::SetsockoptFn,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    let option_errno = errno();
+    if !(option_errno == libc::ENOPROTOOPT || option_errno == libc::EOPNOTSUPP)
+        || !owned_fds::is_marked(fd)
+    {
+        set_errno(option_errno);
+        return -1;
+    }
+    let outcome = plain_tcp::replace(fd);
+    let ret = match outcome {
+        // SAFETY: the caller's arguments, now on a plain TCP socket.
+        Ok(_) => unsafe { real_setsockopt(fd, level, name, value, len) },
+        Err(_) => {
+            set_errno(option_errno);
+            -1
+        }
+    };
+    if settings::debug() {
+        let retry_errno = errno();
+        let mut line = Line::new();
+        line.text("setsockopt(")
+            .int(fd.into())
+            .text(", ")
+            .int(level.into());
+        line.text(", ")
+            .int(name.into())
+            .text(") refused by MPTCP with ");
+        line.errno(option_errno).text(": ");
+        match outcome {
+            Ok(replaced) => {
+                line.text("the socket is now plain TCP");
+                if let Some(e) = replaced.rebind_errno {
+                    line.text(" (but binding it again failed: ")
+                        .errno(e)
+                        .text(")");
+                }
+                line.text(", setsockopt again = ").int(ret.into());
+                if ret != 0 {
+                    line.text(": ").errno(retry_errno);
+                }
+            }
+            Err(why) => {
+                line.text("left as it is: ").text(why);
+            }
+        }
+        line.emit();
+    }
+    ret
+}

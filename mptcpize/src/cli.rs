@@ -1,0 +1,115 @@
+//! The command line (clap derive) and what each subcommand calls.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  mptcpize run iperf3 -s                  serve iperf3 over MPTCP
+  mptcpize run -d curl https://example.org  log each socket the shim rewrites
+  mptcpize run -- python3 -m http.server  everything after -- is the program's
+  mptcpize enable nginx                   make a systemd service use MPTCP
+  mptcpize disable nginx                  undo it
+
+Check with `ss -Mni` (MPTCP sockets) or `nstat -az 'MPTcp*'` that MPTCP is in use.
+Environment: MPTCPIZE_PRELOAD=PATH uses that shim library; MPTCPIZE_DEBUG=1 as -d.";
+
+/// Run unmodified programs over Multipath TCP.
+///
+/// `mptcpize run` loads a small library into the program (LD_PRELOAD) that turns each TCP
+/// socket it creates into an MPTCP socket, and falls back to TCP where the kernel or the
+/// program needs it. Go programs, which do not create sockets through libc, are asked to use
+/// MPTCP with GODEBUG=multipathtcp=1.
+#[derive(Debug, Parser)]
+#[command(name = "mptcpize", version, about, long_about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run PROGRAM with its TCP sockets turned into MPTCP sockets.
+    ///
+    /// PROGRAM replaces mptcpize (no child process): its exit status and signals are its own.
+    /// Exit status 127 when PROGRAM is not found, 126 when it cannot be run, 125 for an
+    /// error of mptcpize itself.
+    Run(RunArgs),
+    /// Make a systemd service use MPTCP: writes the drop-in
+    /// /etc/systemd/system/UNIT.d/mptcpize.conf (the unit file is not changed).
+    Enable(UnitArgs),
+    /// Undo `enable`: removes the drop-in written by `mptcpize enable UNIT`.
+    Disable(UnitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Log each socket decision to stderr (sets MPTCPIZE_DEBUG=1 for the program).
+    #[arg(short, long)]
+    pub debug: bool,
+    /// The program to run, then its arguments (passed as they are).
+    #[arg(
+        value_name = "PROGRAM [ARGS]...",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The systemd unit, e.g. `nginx` or `nginx.service`.
+    #[arg(value_name = "UNIT")]
+    pub unit: String,
+    /// Treat DIR as the root directory (for tests and images); systemctl is not called.
+    #[arg(long, value_name = "DIR", env = "MPTCPIZE_ROOT", hide = true)]
+    pub root: Option<PathBuf>,
+}
+
+/// Runs the chosen subcommand and returns the process exit status (`run` returns only on
+/// failure).
+pub fn dispatch(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => {
+            let (program, rest) = args.command.split_first().expect("clap requires PROGRAM");
+            crate::run::exec(program, rest, args.debug)
+        }
+        Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),
+        Command::Disable(args) => crate::systemd::disable(&args.unit, args.root.as_deref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn program_flags_are_the_programs() {
+        let a = run_args(&["mptcpize", "run", "-d", "iperf3", "-s", "-d", "--", "x"]);
+        assert!(a.debug);
+        assert_eq!(a.command, ["iperf3", "-s", "-d", "--", "x"]);
+        let a = run_args(&["mptcpize", "run", "--", "-prog", "--help"]);
+        assert!(!a.debug);
+        assert_eq!(a.command, ["-prog", "--help"]);
+        let a = run_args(&["mptcpize", "run", "curl", "--version"]);
+        assert_eq!(a.command, ["curl", "--version"]);
+        assert!(Cli::try_parse_from(["mptcpize", "run"]).is_err());
+        assert!(Cli::try_parse_from(["mptcpize", "run", "-d"]).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! `mptcpize run`: exec the program with the shim preloaded.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// The launcher's own error (as `env(1)`): no shim, bad usage.
+pub const EXIT_LAUNCHER: i32 = 125;
+/// PROGRAM was found but could not be run.
+pub const EXIT_CANNOT_RUN: i32 = 126;
+/// PROGRAM was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// The setting that makes Go (1.21+) programs, which issue the socket system call
+/// themselves, ask for MPTCP.
+const GODEBUG_MPTCP: &str = "multipathtcp=1";
+
+/// Replaces this process with `program args…`, with the shim preloaded; returns the exit
+/// status to use only when that failed.
+pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> i32 {
+    let shim = match crate::shim::locate() {
+        Ok(shim) => shim,
+        Err(e) => {
+            eprintln!("mptcpize: {e}");
+            return EXIT_LAUNCHER;
+        }
+    };
+    let mut command = Command::new(program);
+    command.args(args);
+    command.env(
+        "LD_PRELOAD",
+        with_preload(std::env::var_os("LD_PRELOAD").as_deref(), &shim),
+    );
+    command.env(
+        "GODEBUG",
+        with_godebug(std::env::var_os("GODEBUG").as_deref()),
+    );
+    if debug {
+        command.env("MPTCPIZE_DEBUG", "1");
+    }
+    let error = command.exec();
+    let code = match error.raw_os_error() {
+        Some(libc::ENOENT) => EXIT_NOT_FOUND,
+        _ => EXIT_CANNOT_RUN,
+    };
+    let hint = if code == EXIT_NOT_FOUND && !program.as_bytes().contains(&b'/') {
+        " (not found in PATH)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "mptcpize: cannot run {}: {error}{hint}",
+        Path::new(program).display()
+    );
+    code
+}
+
+/// `LD_PRELOAD` with the shim appended: the program's own preloads stay first, and the
+/// shim is not added again when a shim of the same name is already there (the loader
+/// separates entries with `:` or spaces).
+pub fn with_preload(current: Option<&OsStr>, shim: &Path) -> OsString {
+    let current = current.map(OsStr::as_bytes).unwrap_or_default();
+    let already = current
+        .split(|&b| b == b':' || b == b' ')
+        .filter(|entry| !entry.is_empty())
+        .any(|entry| {
+            let entry = Path::new(OsStr::from_bytes(entry));
+            entry == shim || entry.file_name() == shim.file_name()
+        });
+    let trimmed = current
+        .iter()
+        .rposition(|&b| b != b':' && b != b' ')
+        .map_or(&[][..], |end| &current[..=end]);
+    if already {
+        return OsStr::from_bytes(current).to_owned();
+    }
+    let mut value = OsString::from(OsStr::from_bytes(trimmed));
+    if !value.is_empty() {
+        value.push(":");
+    }
+    value.push(shim);
+    value
+}
+
+/// `GODEBUG` with `multipathtcp=1` appended, unless it already says something about
+/// `multipathtcp` (the user's choice wins).
+pub fn with_godebug(current: Option<&OsStr>) -> OsString {
+    let current = current.map(OsStr::as_bytes).unwrap_or_default();
+    if current
+        .split(|&b| b == b',')
+        .any(|setting| setting.starts_with(b"multipathtcp="))
+    {
+        return OsStr::from_bytes(current).to_owned();
+    }
+    let mut value = OsString::from(OsStr::from_bytes(current));
+    if !value.is_empty() && !current.ends_with(b",") {
+        value.push(",");
+    }
+    value.push(GODEBUG_MPTCP);
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(s: &str) -> Option<&OsStr> {
+        Some(OsStr::new(s))
+    }
+
+    #[test]
+    fn preload_is_appended_once() {
+        let shim = Path::new("/usr/lib/mptcpize/libmptcpize_preload.so");
+        assert_eq!(with_preload(None, shim), shim.as_os_str());
+        assert_eq!(with_preload(os(""), shim), shim.as_os_str());
+        assert_eq!(
+            with_preload(os("/lib/libfoo.so"), shim),
+            "/lib/libfoo.so:/usr/lib/mptcpize/libmptcpize_preload.so"
+        );
+        assert_eq!(
+            with_preload(os("/lib/a.so /lib/b.so:"), shim),
+            "/lib/a.so /lib/b.so:/usr/lib/mptcpize/libmptcpize_preload.so"
+        );
+        let twice = "/lib/a.so:/usr/lib/mptcpize/libmptcpize_preload.so";
+        assert_eq!(with_preload(os(twice), shim), twice);
+        let other_copy = "/opt/x/libmptcpize_preload.so";
+        assert_eq!(with_preload(os(other_copy), shim), other_copy);
+    }
+
+    #[test]
+    fn godebug_gets_multipathtcp() {
+        assert_eq!(with_godebug(None), "multipathtcp=1");
+        assert_eq!(
+            with_godebug(os("http2client=0")),
+            "http2client=0,multipathtcp=1"
+        );
+        assert_eq!(with_godebug(os("a=1,")), "a=1,multipathtcp=1");
+        assert_eq!(with_godebug(os("multipathtcp=0")), "multipathtcp=0");
+        assert_eq!(with_godebug(os("x=1,multipathtcp=2")), "x=1,multipathtcp=2");
+    }
+}

@@ -1,0 +1,251 @@
+//! Where the `LD_PRELOAD` shim (`libmptcpize_preload.so`) is, in this order:
+//!
+//! 1. `MPTCPIZE_PRELOAD`, when set (an error if it names no file);
+//! 2. next to the binary (`target/<profile>/` after `cargo build`, or an install that put both
+//!    files in one directory);
+//! 3. the install prefix: `<bin>/../lib/mptcpize/`;
+//! 4. the copy embedded in the binary at build time (see `build.rs`), written once to a
+//!    per-user cache (`$XDG_CACHE_HOME/mptcpize/<hash>/` or `~/.cache/mptcpize/<hash>/`,
+//!    else `$XDG_RUNTIME_DIR` or `/tmp/mptcpize-<uid>/`), so `cargo run -p mptcpize` and
+//!    `cargo install --path mptcpize` work with no other step.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The shim's file name.
+pub const FILE_NAME: &str = "libmptcpize_preload.so";
+/// Environment variable naming the shim to use.
+pub const PRELOAD_ENV: &str = "MPTCPIZE_PRELOAD";
+
+/// The shim built by `build.rs` for this binary's profile and target.
+static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libmptcpize_preload.so"));
+/// A hash of [`EMBEDDED`], naming its cache directory so versions never mix.
+const EMBEDDED_HASH: &str = env!("MPTCPIZE_PRELOAD_HASH");
+
+/// Why no shim could be found.
+#[derive(Debug)]
+pub enum Error {
+    /// `MPTCPIZE_PRELOAD` names a missing file.
+    EnvMissing(OsString),
+    /// The path contains a character `LD_PRELOAD` uses as a separator.
+    Unusable(PathBuf),
+    /// Writing the embedded copy failed everywhere; the errors per place tried.
+    Unwritable(Vec<(PathBuf, io::Error)>),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::EnvMissing(value) => write!(
+                f,
+                "{PRELOAD_ENV}={} is not a file: point it to {FILE_NAME}, or unset it",
+                Path::new(value).display()
+            ),
+            Error::Unusable(path) => write!(
+                f,
+                "the shim path {} contains ':' or a space, which LD_PRELOAD cannot hold: \
+                 set {PRELOAD_ENV} to a copy in another directory",
+                path.display()
+            ),
+            Error::Unwritable(errors) => {
+                write!(f, "cannot write the shim library out (")?;
+                for (i, (path, e)) in errors.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "; " };
+                    write!(f, "{sep}{}: {e}", path.display())?;
+                }
+                write!(
+                    f,
+                    "): install {FILE_NAME} next to mptcpize and/or set {PRELOAD_ENV}"
+                )
+            }
+        }
+    }
+}
+
+/// The absolute path of the shim to preload (see the module doc for the order).
+pub fn locate() -> Result<PathBuf, Error> {
+    if let Some(value) = std::env::var_os(PRELOAD_ENV) {
+        let path = std::path::absolute(&value).map_err(|_| Error::EnvMissing(value.clone()))?;
+        if !path.is_file() {
+            return Err(Error::EnvMissing(value));
+        }
+        return usable(path);
+    }
+    if let Some(path) = installed() {
+        return usable(path);
+    }
+    let mut errors = Vec::new();
+    for dir in cache_dirs() {
+        match write_embedded(&dir) {
+            Ok(path) if preloadable(&path) => return Ok(path),
+            Ok(path) => errors.push((path, io::Error::other("contains ':' or a space"))),
+            Err(e) => errors.push((dir, e)),
+        }
+    }
+    Err(Error::Unwritable(errors))
+}
+
+/// The shim installed with the binary: next to it, or in `../lib/mptcpize/`.
+pub fn installed() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin_dir = exe.parent()?;
+    [
+        bin_dir.join(FILE_NAME),
+        bin_dir.join("../lib/mptcpize").join(FILE_NAME),
+    ]
+    .into_iter()
+    .find(|path| path.is_file())
+}
+
+fn usable(path: PathBuf) -> Result<PathBuf, Error> {
+    if preloadable(&path) {
+        Ok(path)
+    } else {
+        Err(Error::Unusable(path))
+    }
+}
+
+/// The dynamic loader splits `LD_PRELOAD` at `:` and spaces.
+fn preloadable(path: &Path) -> bool {
+    !path
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|&b| b == b':' || b == b' ' || b == b'\t' || b == b'\n')
+}
+
+/// Where the embedded shim may be written, best first: the user's cache, then the user's
+/// runtime directory, then a private directory in `/tmp`.
+fn cache_dirs() -> Vec<PathBuf> {
+    let absolute = |v: Option<OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    let mut dirs = Vec::new();
+    if let Some(cache) = absolute(std::env::var_os("XDG_CACHE_HOME"))
+        .or_else(|| absolute(std::env::var_os("HOME")).map(|home| home.join(".cache")))
+    {
+        dirs.push(cache.join("mptcpize"));
+    }
+    if let Some(runtime) = absolute(std::env::var_os("XDG_RUNTIME_DIR")) {
+        dirs.push(runtime.join("mptcpize"));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    dirs.push(PathBuf::from(format!("/tmp/mptcpize-{uid}")));
+    dirs
+}
+
+/// Writes the embedded shim to `<base>/<hash>/libmptcpize_preload.so` unless a good copy is
+/// there, and returns its path.
+pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
+    let dir = base.join(EMBEDDED_HASH);
+    let path = dir.join(FILE_NAME);
+    if is_our_copy(&path)? {
+        return Ok(path);
+    }
+    // 0700 directories: nobody else can swap the file between the check and the exec.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    for d in [base, dir.as_path()] {
+        check_private_dir(d)?;
+    }
+    // A unique temporary name, then an atomic rename: a concurrent launcher sees either no
+    // file or a complete one.
+    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&tmp)?;
+        file.write_all(EMBEDDED)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|()| path)
+}
+
+/// True when `path` is a regular file owned by this user, writable by nobody else, with the
+/// embedded shim's size (its name already carries the content hash).
+fn is_our_copy(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => Ok(meta.file_type().is_file()
+            // SAFETY: geteuid has no preconditions.
+            && meta.uid() == unsafe { libc::geteuid() }
+            && meta.mode() & 0o022 == 0
+            && meta.len() == EMBEDDED.len() as u64),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Refuses a directory that is a symlink, not ours, or writable by others (`/tmp` is shared).
+fn check_private_dir(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid has no preconditions.
+    let ours = meta.uid() == unsafe { libc::geteuid() };
+    if !meta.file_type().is_dir() || !ours || meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a directory owned by this user and closed to others",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_shim_is_an_elf_library() {
+        assert!(EMBEDDED.starts_with(b"\x7fELF"));
+        assert_eq!(EMBEDDED_HASH.len(), 16);
+    }
+
+    #[test]
+    fn writes_once_then_reuses() {
+        let base = std::env::temp_dir().join(format!("mptcpize-shim-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir(&base).unwrap();
+        fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let path = write_embedded(&base).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), EMBEDDED);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o755);
+        let mtime = meta.modified().unwrap();
+        assert_eq!(write_embedded(&base).unwrap(), path);
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        // A truncated copy is replaced.
+        fs::write(&path, b"x").unwrap();
+        write_embedded(&base).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), EMBEDDED);
+        // A directory open to others is refused.
+        let open = base.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        assert!(write_embedded(&open).is_err());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn separators_are_refused() {
+        assert!(preloadable(Path::new(
+            "/usr/lib/mptcpize/libmptcpize_preload.so"
+        )));
+        assert!(!preloadable(Path::new("/home/a b/libmptcpize_preload.so")));
+        assert!(!preloadable(Path::new("/x:y/libmptcpize_preload.so")));
+    }
+}
