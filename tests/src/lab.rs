@@ -841,6 +841,66 @@ pub fn receive_pattern(r: &mut impl Read, expected: Option<u64>) -> io::Result<R
     })
 }
 
+/// What [`transfer`] measured.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Bytes the sender wrote.
+    pub sent: u64,
+    /// What the receiver saw (all of it verified).
+    pub received: Received,
+}
+
+/// One verified transfer through a connected pair: the pattern is written to `tx` on this
+/// thread until `amount` is reached, then `tx`'s write side is shut down
+/// (`shutdown(SHUT_WR)`); `rx` is read to its end on another thread and every byte is
+/// checked; `during` runs on a third thread with the instant sending began (to sample
+/// `ss`, cut a path, …) and must return before this does.
+///
+/// Fails if either side sees an error (the application's view), if a byte is wrong, or if
+/// the receiver got a different number of bytes than were sent. Set a read timeout on `rx`
+/// so that a stalled connection fails the test instead of hanging it.
+pub fn transfer<S, R>(
+    tx: &S,
+    mut rx: R,
+    amount: Amount,
+    during: impl FnOnce(Instant) + Send,
+) -> io::Result<Transfer>
+where
+    S: std::os::fd::AsFd + Sync,
+    for<'a> &'a S: Write,
+    R: Read + Send,
+{
+    std::thread::scope(|scope| {
+        let receiver = scope.spawn(move || receive_pattern(&mut rx, None));
+        let start = Instant::now();
+        let observer = scope.spawn(move || during(start));
+        let mut writer = tx;
+        let sent = send_pattern(&mut writer, amount, 128 * 1024).and_then(|sent| {
+            use std::os::fd::AsRawFd;
+            // SAFETY: shutdown(2) on a descriptor borrowed for this call.
+            if unsafe { libc::shutdown(tx.as_fd().as_raw_fd(), libc::SHUT_WR) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(sent)
+        });
+        let received = receiver
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        observer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let sent = sent.map_err(|e| io::Error::new(e.kind(), format!("sender: {e}")))?;
+        let received = received.map_err(|e| io::Error::new(e.kind(), format!("receiver: {e}")))?;
+        if received.bytes != sent {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("sent {sent} bytes, received {}", received.bytes),
+            ));
+        }
+        Ok(Transfer { sent, received })
+    })
+}
+
 /// Writes `len` bytes of the pattern to a new file at `path` (for servers such as
 /// `python3 -m http.server` to send); check what a client received with [`verify_file`].
 pub fn write_pattern_file(path: &std::path::Path, len: u64) -> io::Result<()> {
