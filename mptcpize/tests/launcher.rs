@@ -1,0 +1,212 @@
+//! The launcher on its own: exit statuses, the environment it gives the program, arguments
+//! passed byte for byte, help and version. No network needed.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use support::{mptcpize, TempDir};
+
+fn run(args: &[&OsStr], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(mptcpize());
+    cmd.args(args)
+        .env_remove("LD_PRELOAD")
+        .env_remove("GODEBUG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn env_of(out: &std::process::Output, name: &str) -> Option<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+}
+
+#[test]
+fn not_found_is_127_with_a_message() {
+    let out = run(&[os("run"), os("no-such-program-mptcpize")], &[]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-program-mptcpize") && err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_executable_is_126() {
+    let dir = TempDir::new("noexec");
+    let file = dir.0.join("script");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for program in [file.as_os_str(), dir.0.as_os_str()] {
+        let out = run(&[os("run"), program], &[]);
+        assert_eq!(out.status.code(), Some(126), "{program:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run"));
+    }
+}
+
+#[test]
+fn launcher_errors_are_125() {
+    // No program, an unknown option, a shim that does not exist.
+    assert_eq!(run(&[os("run")], &[]).status.code(), Some(125));
+    assert_eq!(run(&[os("--no-such-flag")], &[]).status.code(), Some(125));
+    let out = run(
+        &[os("run"), os("true")],
+        &[("MPTCPIZE_PRELOAD", "/nonexistent/libmptcpize_preload.so")],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MPTCPIZE_PRELOAD"));
+}
+
+#[test]
+fn exit_status_is_the_programs() {
+    let out = run(&[os("run"), os("sh"), os("-c"), os("exit 42")], &[]);
+    assert_eq!(out.status.code(), Some(42));
+    // exec, not a child: the program's pid is the launcher's.
+    let child = Command::new(mptcpize())
+        .args(["run", "sh", "-c", "echo $$"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+}
+
+#[test]
+fn environment_is_appended_never_replaced() {
+    let out = run(&[os("run"), os("env")], &[]);
+    let preload = env_of(&out, "LD_PRELOAD").expect("LD_PRELOAD set");
+    assert!(
+        preload.starts_with('/') && preload.ends_with("/libmptcpize_preload.so"),
+        "{preload}"
+    );
+    assert!(std::path::Path::new(&preload).is_file());
+    assert_eq!(env_of(&out, "GODEBUG").as_deref(), Some("multipathtcp=1"));
+    assert_eq!(env_of(&out, "MPTCPIZE_DEBUG"), None);
+
+    // An existing LD_PRELOAD stays first; running mptcpize under mptcpize adds nothing.
+    let libc_path = "/lib/x86_64-linux-gnu/libc.so.6";
+    let out = run(
+        &[os("run"), os("env")],
+        &[("LD_PRELOAD", libc_path), ("GODEBUG", "http2client=0")],
+    );
+    assert_eq!(
+        env_of(&out, "LD_PRELOAD"),
+        Some(format!("{libc_path}:{preload}"))
+    );
+    assert_eq!(
+        env_of(&out, "GODEBUG").as_deref(),
+        Some("http2client=0,multipathtcp=1")
+    );
+    let me = mptcpize();
+    let out = run(
+        &[os("run"), me.as_os_str(), os("run"), os("-d"), os("env")],
+        &[("LD_PRELOAD", libc_path)],
+    );
+    assert_eq!(
+        env_of(&out, "LD_PRELOAD"),
+        Some(format!("{libc_path}:{preload}"))
+    );
+    assert_eq!(env_of(&out, "GODEBUG").as_deref(), Some("multipathtcp=1"));
+    assert_eq!(env_of(&out, "MPTCPIZE_DEBUG").as_deref(), Some("1"));
+}
+
+#[test]
+fn arguments_pass_byte_for_byte() {
+    let weird = OsStr::from_bytes(b"\xff\xfe not utf-8 \n --help");
+    let out = run(
+        &[
+            os("run"),
+            os("printf"),
+            os("%s|%s|%s"),
+            weird,
+            os("-d"),
+            os("--"),
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let mut expected = weird.as_bytes().to_vec();
+    expected.extend_from_slice(b"|-d|--");
+    assert_eq!(out.stdout, expected);
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(&[os("--help")], &[]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["run", "enable", "disable", "Examples:", "ss -Mni"] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+    let out = run(&[os("run"), os("--help")], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127"));
+    let out = run(&[os("--version")], &[]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("mptcpize {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn embedded_shim_is_used_when_none_is_installed() {
+    // A copy of the launcher alone in a directory: it must write out its embedded shim.
+    let dir = TempDir::new("alone");
+    let bin = dir.0.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let launcher = bin.join("mptcpize");
+    std::fs::copy(mptcpize(), &launcher).unwrap();
+    let cache = dir.0.join("cache");
+    let out = Command::new(&launcher)
+        .args(["run", "env"])
+        .env_remove("LD_PRELOAD")
+        .env_remove("MPTCPIZE_PRELOAD")
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let preload = env_of(&out, "LD_PRELOAD").unwrap();
+    assert!(
+        preload.starts_with(cache.join("mptcpize").to_str().unwrap()),
+        "{preload}"
+    );
+    let bytes = std::fs::read(&preload).unwrap();
+    assert!(bytes.starts_with(b"\x7fELF"));
+    // The written shim works: a Python socket under it is MPTCP.
+    let out = Command::new(&launcher)
+        .args(["run", "sh", "-c", "echo $LD_PRELOAD"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), preload);
+
+    // Installed in a prefix: <prefix>/bin/mptcpize finds <prefix>/lib/mptcpize/.
+    let lib = dir.0.join("lib/mptcpize");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(lib.join("libmptcpize_preload.so"), bytes).unwrap();
+    let out = Command::new(&launcher)
+        .args(["run", "env"])
+        .output()
+        .unwrap();
+    let preload = env_of(&out, "LD_PRELOAD").unwrap();
+    assert!(
+        preload.ends_with("bin/../lib/mptcpize/libmptcpize_preload.so"),
+        "{preload}"
+    );
+}

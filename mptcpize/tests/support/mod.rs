@@ -1,0 +1,177 @@
+//! What the mptcpize integration tests share: the launcher's path, MPTCP counters read from
+//! outside the programs, waiting for a listener, and test data.
+#![allow(dead_code)] // Each test file uses a part.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mptcp_tests::Netns;
+
+/// The launcher cargo built for these tests.
+pub fn mptcpize() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mptcpize"))
+}
+
+/// `ip netns exec NS mptcpize run PROGRAM ARGS…`.
+pub fn mptcpized(ns: &Netns, program: &str, args: &[&str]) -> Command {
+    let mut cmd = ns.command(mptcpize());
+    cmd.arg("run").arg("--").arg(program).args(args);
+    cmd
+}
+
+/// Runs `cmd` with a deadline; panics with its output when it fails or hangs.
+pub fn output_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = output_within(cmd, Duration::from_secs(60), what);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `cmd` and collects its output, killing it after `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let pid = child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+            // SAFETY: signal 0 only checks the process exists.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                return false;
+            }
+        }
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        true
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    out
+}
+
+/// A background process, killed when dropped.
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` in the background with its output discarded (or kept for `stderr_to`).
+pub fn spawn(cmd: &mut Command) -> Background {
+    Background(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    )
+}
+
+/// Waits until something listens on TCP `port` in `ns` (`ss -Hltn`).
+pub fn wait_listening(ns: &Netns, port: u16) {
+    let start = Instant::now();
+    let wanted = format!(":{port}");
+    loop {
+        let listing = ns.run("ss", &["-Hltn"]).unwrap_or_default();
+        if listing.lines().any(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .is_some_and(|a| a.ends_with(&wanted))
+        }) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing listens on port {port} after 20 s:\n{listing}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The namespace's `MPTcp*` counters (`nstat -asz`: absolute, history untouched, zeros
+/// included).
+pub fn mptcp_counters(ns: &Netns) -> BTreeMap<String, u64> {
+    let out = ns.run("nstat", &["-asz", "MPTcp*"]).expect("nstat");
+    out.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let value = words.next()?.parse().ok()?;
+            name.starts_with("MPTcp").then(|| (name.to_owned(), value))
+        })
+        .collect()
+}
+
+/// A counter's value (0 when the kernel does not list it).
+pub fn counter(counters: &BTreeMap<String, u64>, name: &str) -> u64 {
+    counters.get(name).copied().unwrap_or(0)
+}
+
+/// Asserts that both ends of at least `connections` connections were MPTCP: the server
+/// received MP_CAPABLE SYNs on an MPTCP listener and the client got MP_CAPABLE SYN-ACKs.
+pub fn assert_mptcp_used(ns: &Netns, connections: u64, what: &str) {
+    let c = mptcp_counters(ns);
+    assert!(
+        counter(&c, "MPTcpExtMPCapableSYNRX") >= connections
+            && counter(&c, "MPTcpExtMPCapableSYNACKRX") >= connections,
+        "{what}: expected {connections} MPTCP connection(s), counters: {c:?}"
+    );
+}
+
+/// Asserts that no MPTCP connection was made in the namespace.
+pub fn assert_no_mptcp(ns: &Netns, what: &str) {
+    let c = mptcp_counters(ns);
+    let used: Vec<_> = c.iter().filter(|(_, &v)| v != 0).collect();
+    assert!(used.is_empty(), "{what}: MPTCP counters moved: {used:?}");
+}
+
+/// `len` bytes that are not all alike (a simple xorshift), so a shifted or truncated copy
+/// is caught.
+pub fn test_data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A fresh private directory for a test's files, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "mptcpize-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
