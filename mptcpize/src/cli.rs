@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// Log each socket decision to stderr (sets MPTCPIZE_DEBUG=1 for the program).
     #[arg(short, long)]
     pub debug: bool,
+    /// Intercept socket() with seccomp user notification instead of LD_PRELOAD: reaches
+    /// statically linked programs, raw socket system calls and setuid programs. Chosen
+    /// automatically for statically linked and setuid/setgid programs.
+    #[arg(long)]
+    pub seccomp: bool,
     /// The program to run, then its arguments (passed as they are).
     #[arg(
         value_name = "PROGRAM [ARGS]...",
@@ -75,6 +80,9 @@ pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => {
             let (program, rest) = args.command.split_first().expect("clap requires PROGRAM");
+            if crate::seccomp::chosen(program, args.seccomp) {
+                crate::seccomp::run_and_exit(program, rest, args.debug);
+            }
             crate::run::exec(program, rest, args.debug)
         }
         Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),

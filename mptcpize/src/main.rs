@@ -10,6 +10,7 @@
 
 mod cli;
 mod run;
+mod seccomp;
 mod shim;
 mod systemd;
 

@@ -163,6 +163,37 @@ pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Erro
     supervisor::Supervisor::new(target, signals, program, debug)?.run()
 }
 
+/// The launcher's choice: seccomp mode when `forced` (`--seccomp`), or when
+/// [`needs_seccomp`] finds a target the `LD_PRELOAD` shim cannot reach; then it prints one
+/// line saying why. False: use the shim.
+pub fn chosen(program: &OsStr, forced: bool) -> bool {
+    if forced {
+        return true;
+    }
+    match needs_seccomp(program) {
+        Some(reason) => {
+            eprintln!("mptcpize: {reason}");
+            reason.use_seccomp()
+        }
+        None => false,
+    }
+}
+
+/// [`run`], then ends the launcher as the target ended ([`Exit::exit`]), or with
+/// [`Error::exit_code`] after one `mptcpize: …` line. `debug` is also turned on by
+/// `MPTCPIZE_DEBUG` (any value but empty and `0`), as for the shim.
+pub fn run_and_exit(program: &OsStr, args: &[OsString], debug: bool) -> ! {
+    let debug =
+        debug || std::env::var_os("MPTCPIZE_DEBUG").is_some_and(|v| !v.is_empty() && v != "0");
+    match run(program, args, debug) {
+        Ok(exit) => exit.exit(),
+        Err(e) => {
+            eprintln!("mptcpize: {e}");
+            std::process::exit(e.exit_code())
+        }
+    }
+}
+
 /// `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14) installs the socket and answers the call in one
 /// step; without it a supervisor would race the target. Read from `uname(2)`.
 fn check_kernel() -> Result<(), Error> {

@@ -30,7 +30,9 @@ pub(super) struct Notifier {
 pub(super) enum Outcome {
     /// The caller got this MPTCP fd.
     Mptcp(c_int),
-    /// The original call ran (TCP), for this reason.
+    /// The original call ran (TCP) because the kernel refused MPTCP.
+    FellBack(Unavailable),
+    /// The original call ran (TCP), for this other reason.
     Tcp(&'static str),
     /// The call failed with this errno.
     Failed(c_int),
@@ -149,7 +151,10 @@ impl Notifier {
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
                 match Unavailable::from_errno(errno) {
-                    Some(why) => self.continue_call(n.id, why.message()),
+                    Some(why) => match self.continue_call(n.id, "") {
+                        Outcome::Tcp(_) => Outcome::FellBack(why),
+                        gone => gone,
+                    },
                     None => self.fail(n.id, errno),
                 }
             }
@@ -284,8 +289,8 @@ fn create_socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// One line per decision, in the shim's format:
-/// `mptcpize: socket(AF_INET, SOCK_STREAM, 0) -> MPTCP fd 3 in pid 1234`.
+/// One line per decision, in the shim's format plus the caller's pid:
+/// `mptcpize: socket(AF_INET, SOCK_STREAM, 0) = 3: rewritten to IPPROTO_MPTCP (pid 1234)`.
 fn log_decision(n: &seccomp_notif, outcome: &Outcome) {
     let call = describe_call(
         n.data.args[0] as u32 as c_int,
@@ -293,16 +298,35 @@ fn log_decision(n: &seccomp_notif, outcome: &Outcome) {
         n.data.args[2] as u32 as c_int,
     );
     let result = match outcome {
-        Outcome::Mptcp(fd) => format!("MPTCP fd {fd}"),
-        Outcome::Tcp(why) => format!("TCP ({why})"),
-        Outcome::Failed(errno) => format!("error: {}", io::Error::from_raw_os_error(*errno)),
-        Outcome::Gone => "caller gone, not answered".to_string(),
+        Outcome::Mptcp(fd) => format!(" = {fd}: rewritten to IPPROTO_MPTCP"),
+        Outcome::FellBack(why) => format!(
+            ": fell back to TCP, MPTCP refused with {}: {}",
+            errno_name(why.errno()),
+            why.message()
+        ),
+        Outcome::Tcp(why) => format!(": left to the kernel (TCP): {why}"),
+        Outcome::Failed(errno) => format!(" = -1: {}", errno_name(*errno)),
+        Outcome::Gone => ": not answered, the caller is gone".to_string(),
     };
-    let _ = writeln!(
-        io::stderr(),
-        "mptcpize: {call} -> {result} in pid {}",
-        n.pid
-    );
+    let _ = writeln!(io::stderr(), "mptcpize: {call}{result} (pid {})", n.pid);
+}
+
+/// `ENOPROTOOPT (92)`, as the shim writes errors; the number alone for names not listed.
+fn errno_name(errno: c_int) -> String {
+    let name = match errno {
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        _ => return format!("errno {errno}"),
+    };
+    format!("{name} ({errno})")
 }
 
 /// `socket(AF_INET6, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP)`.

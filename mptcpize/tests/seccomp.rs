@@ -1,0 +1,554 @@
+//! `mptcpize run --seccomp`, run as a user would: the real binary, static targets (Debian's
+//! busybox-static and a static C program built here with `gcc -static`), each test in its
+//! own network namespace, MPTCP checked from outside the program where a connection is
+//! made (`nstat` counters, `ss -M`), and with `SO_PROTOCOL` (262) inside it otherwise.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mptcp_policy::is_tcp_stream_request;
+use mptcp_tests::{require_privileges, require_program, Netns};
+
+const MPTCPIZE: &str = env!("CARGO_BIN_EXE_mptcpize");
+
+/// The static test program (`tests/seccomp-programs/sockets.c`), built once per run.
+fn sockets_program() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seccomp-programs/sockets.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seccomp-sockets");
+        let status = Command::new("gcc")
+            .args(["-static", "-pthread", "-O2", "-Wall", "-Werror", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run gcc");
+        assert!(
+            status.success(),
+            "gcc -static failed: install gcc and libc6-dev"
+        );
+        out
+    })
+}
+
+/// Common preconditions; false (with a printed reason) when the test must skip.
+fn ready(test: &str) -> bool {
+    require_privileges(test) && require_program(test, "gcc")
+}
+
+fn output(mut cmd: Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    eprintln!(
+        "{cmd:?}: {}\nstdout:\n{}stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `ip netns exec NS mptcpize run --seccomp [extra…] PROGRAM ARGS…`.
+fn seccomp_run(ns: &Netns, extra: &[&str], program: impl AsRef<OsStr>, args: &[&str]) -> Output {
+    let mut cmd = ns.command(MPTCPIZE);
+    cmd.args(["run", "--seccomp"])
+        .args(extra)
+        .arg(program)
+        .args(args);
+    output(cmd)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `MPTcp*` counters of the namespace (`nstat -asz`), by name.
+fn nstat(ns: &Netns, counter: &str) -> u64 {
+    let text = ns.run("nstat", &["-asz", "MPTcp*"]).unwrap();
+    text.lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(counter)).then(|| f.next().unwrap().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("{counter} not in nstat output:\n{text}"))
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a process, failing the test instead of hanging.
+fn wait_child(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process {} did not exit", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on a child we have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// Deterministic, incompressible test data.
+fn test_data(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("seccomp-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn static_busybox_server_and_client_use_mptcp() {
+    let test = "static_busybox_server_and_client_use_mptcp";
+    if !ready(test) || !require_program(test, "busybox") {
+        return;
+    }
+    let ns = Netns::new("sc-http").unwrap();
+    let dir = temp_dir("http");
+    let data = test_data(3 << 20);
+    std::fs::write(dir.join("data"), &data).unwrap();
+    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
+
+    // Server: busybox httpd, statically linked, under the supervisor.
+    let mut server = ns.command(MPTCPIZE);
+    server
+        .args([
+            "run",
+            "--seccomp",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "127.0.0.1:8080",
+            "-h",
+        ])
+        .arg(&dir)
+        .stdin(Stdio::null());
+    let mut server = server.spawn().unwrap();
+    wait_for("the MPTCP listener on port 8080", || {
+        // `ss -M` lists MPTCP sockets only: the listener itself is MPTCP.
+        ns.run("ss", &["-HMln", "sport = :8080"])
+            .is_ok_and(|s| s.contains(":8080"))
+    });
+
+    // Client: busybox wget, statically linked, under the supervisor too.
+    let received = dir.join("received");
+    let url = "http://127.0.0.1:8080/data";
+    let out = seccomp_run(
+        &ns,
+        &["-d"],
+        "busybox",
+        &["wget", "-q", "-O", received.to_str().unwrap(), url],
+    );
+    assert!(out.status.success());
+    let log = stderr(&out);
+    assert!(
+        log.lines().any(
+            |l| l.starts_with("mptcpize: socket(AF_INET, SOCK_STREAM, 0) = ")
+                && l.contains(": rewritten to IPPROTO_MPTCP (pid ")
+        ),
+        "debug log of the decision"
+    );
+    assert!(std::fs::read(&received).unwrap() == data, "data differs");
+
+    // Both ends negotiated MPTCP: the server received an MP_CAPABLE SYN and the client an
+    // MP_CAPABLE SYN-ACK (counters of this namespace only).
+    assert!(nstat(&ns, "MPTcpExtMPCapableSYNRX") >= 1);
+    assert!(nstat(&ns, "MPTcpExtMPCapableSYNACKRX") >= 1);
+
+    // SIGTERM to the launcher reaches httpd, and the launcher dies of it too.
+    signal(&server, libc::SIGTERM);
+    assert_eq!(wait_child(&mut server).signal(), Some(libc::SIGTERM));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn static_nc_pair_exchanges_data_over_mptcp() {
+    let test = "static_nc_pair_exchanges_data_over_mptcp";
+    if !ready(test) || !require_program(test, "busybox") {
+        return;
+    }
+    let ns = Netns::new("sc-nc").unwrap();
+    let dir = temp_dir("nc");
+    let data = test_data(1 << 20);
+    std::fs::write(dir.join("data"), &data).unwrap();
+    let received = dir.join("received");
+    // busybox nc quits as soon as its stdin ends, so the server's stdin stays open (a
+    // pipe) until all the data has arrived.
+    let mut server = ns.command(MPTCPIZE);
+    server
+        .args(["run", "--seccomp", "busybox", "nc", "-l", "-p", "9000"])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&received).unwrap());
+    let mut server = server.spawn().unwrap();
+    wait_for("the MPTCP listener on port 9000", || {
+        ns.run("ss", &["-HMln", "sport = :9000"])
+            .is_ok_and(|s| s.contains(":9000"))
+    });
+    let mut client = ns.command(MPTCPIZE);
+    client
+        .args(["run", "--seccomp", "busybox", "nc", "127.0.0.1", "9000"])
+        .stdin(std::fs::File::open(dir.join("data")).unwrap());
+    let mut client = client.spawn().unwrap();
+    assert!(wait_child(&mut client).success());
+    wait_for("all the data at the server", || {
+        std::fs::metadata(&received).is_ok_and(|m| m.len() >= data.len() as u64)
+    });
+    drop(server.stdin.take());
+    assert!(wait_child(&mut server).success());
+    assert!(std::fs::read(&received).unwrap() == data, "data differs");
+    assert!(nstat(&ns, "MPTcpExtMPCapableSYNRX") >= 1);
+    assert!(nstat(&ns, "MPTcpExtMPCapableSYNACKRX") >= 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every row of the socket() table, run by the kernel under the real filter: TCP stream
+/// requests (as `mptcp_policy::is_tcp_stream_request` defines them) come back as MPTCP with
+/// their SOCK_NONBLOCK/SOCK_CLOEXEC flags, every other row exactly as without mptcpize.
+#[test]
+fn kernel_filter_agrees_with_the_policy_table() {
+    if !ready("kernel_filter_agrees_with_the_policy_table") {
+        return;
+    }
+    let ns = Netns::new("sc-table").unwrap();
+    let plain = output({
+        let mut c = ns.command(sockets_program());
+        c.arg("table");
+        c
+    });
+    let supervised = seccomp_run(&ns, &[], sockets_program(), &["table"]);
+    assert!(plain.status.success() && supervised.status.success());
+    let (plain, supervised) = (stdout(&plain), stdout(&supervised));
+    assert_eq!(plain.lines().count(), 6 * 4 * 4 * 6);
+    let mut converted = 0;
+    for (p, s) in plain.lines().zip(supervised.lines()) {
+        let call = p.split_whitespace().next().unwrap();
+        let nums: Vec<i32> = call
+            .trim_start_matches("socket(")
+            .trim_end_matches(')')
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        if is_tcp_stream_request(nums[0], nums[1], nums[2]) {
+            assert!(p.ends_with("proto=6"), "{p}");
+            assert_eq!(s, p.replace("proto=6", "proto=262"), "TCP row");
+            converted += 1;
+        } else {
+            assert_eq!(s, p, "a row mptcpize must not touch");
+        }
+    }
+    assert_eq!(converted, 2 * 4 * 2);
+}
+
+#[test]
+fn raw_syscall_is_intercepted() {
+    if !ready("raw_syscall_is_intercepted") {
+        return;
+    }
+    let ns = Netns::new("sc-raw").unwrap();
+    let out = seccomp_run(&ns, &[], sockets_program(), &["raw"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "raw proto=262\nraw-high-bits proto=262\n");
+}
+
+#[test]
+fn sockets_from_many_threads_are_all_mptcp() {
+    if !ready("sockets_from_many_threads_are_all_mptcp") {
+        return;
+    }
+    let ns = Netns::new("sc-thr").unwrap();
+    let out = seccomp_run(&ns, &[], sockets_program(), &["threads", "8"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 8 * 50);
+    for t in 0..8 {
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with(&format!("thread{t} ")))
+                .count(),
+            50
+        );
+    }
+    assert!(text.lines().all(|l| l.ends_with(" proto=262")), "{text}");
+}
+
+#[test]
+fn forked_and_execd_children_are_covered() {
+    if !ready("forked_and_execd_children_are_covered") {
+        return;
+    }
+    let ns = Netns::new("sc-fork").unwrap();
+    let out = seccomp_run(&ns, &[], sockets_program(), &["fork-exec"]);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out),
+        "parent proto=262\nforked proto=262\nlibc proto=262\n"
+    );
+}
+
+#[test]
+fn falls_back_to_tcp_when_mptcp_is_disabled() {
+    if !ready("falls_back_to_tcp_when_mptcp_is_disabled") {
+        return;
+    }
+    let ns = Netns::new("sc-off").unwrap();
+    ns.sysctl("net.mptcp.enabled", "0").unwrap();
+    let out = seccomp_run(&ns, &["-d"], sockets_program(), &["libc"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "libc proto=6\n");
+    assert!(
+        stderr(&out)
+            .contains("fell back to TCP, MPTCP refused with ENOPROTOOPT (92): MPTCP is disabled"),
+        "the fallback is logged with its reason"
+    );
+    // The sysctl is read at every call, not once: enabling it again takes effect.
+    ns.sysctl("net.mptcp.enabled", "1").unwrap();
+    let out = seccomp_run(&ns, &[], sockets_program(), &["libc"]);
+    assert_eq!(stdout(&out), "libc proto=262\n");
+}
+
+#[test]
+fn udp_unix_and_explicit_mptcp_are_untouched() {
+    if !ready("udp_unix_and_explicit_mptcp_are_untouched") {
+        return;
+    }
+    let ns = Netns::new("sc-udp").unwrap();
+    let out = seccomp_run(&ns, &["-d"], sockets_program(), &["udp-unix"]);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out),
+        "udp proto=17\nunix proto=0\nmptcp proto=262\n"
+    );
+    // Not one of them reached the supervisor.
+    assert!(!stderr(&out).contains("socket("), "{}", stderr(&out));
+}
+
+/// The socket is created in the network namespace of the calling process, which is not
+/// the launcher's when the program moved (here `ip netns exec` inside the target).
+#[test]
+fn sockets_are_created_in_the_callers_namespace() {
+    if !ready("sockets_are_created_in_the_callers_namespace") {
+        return;
+    }
+    let off = Netns::new("sc-nsoff").unwrap();
+    off.sysctl("net.mptcp.enabled", "0").unwrap();
+    let on = Netns::new("sc-nson").unwrap();
+    // Launcher where MPTCP is off, program moved to where it is on: MPTCP.
+    let moved = |launcher_ns: &Netns, target_ns: &Netns| {
+        let mut cmd = launcher_ns.command(MPTCPIZE);
+        cmd.args(["run", "--seccomp", "ip", "netns", "exec", target_ns.name()])
+            .arg(sockets_program())
+            .arg("libc");
+        stdout(&output(cmd))
+    };
+    assert_eq!(moved(&off, &on), "libc proto=262\n");
+    // And the other way round: TCP, because MPTCP is off where the program is.
+    assert_eq!(moved(&on, &off), "libc proto=6\n");
+}
+
+#[test]
+fn exit_status_and_death_by_signal_are_reproduced() {
+    if !ready("exit_status_and_death_by_signal_are_reproduced") {
+        return;
+    }
+    let ns = Netns::new("sc-exit").unwrap();
+    let prog = sockets_program();
+    assert_eq!(
+        seccomp_run(&ns, &[], prog, &["exit", "0"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        seccomp_run(&ns, &[], prog, &["exit", "42"]).status.code(),
+        Some(42)
+    );
+    let killed = seccomp_run(&ns, &[], prog, &["raise", "15"]).status;
+    assert_eq!(killed.signal(), Some(libc::SIGTERM), "{killed:?}");
+    let segv = seccomp_run(&ns, &[], prog, &["raise", "11"]).status;
+    assert_eq!(segv.signal(), Some(libc::SIGSEGV), "{segv:?}");
+    // Launcher errors follow env(1): 127 not found, 126 not executable.
+    assert_eq!(
+        seccomp_run(&ns, &[], "/nonexistent/program", &[])
+            .status
+            .code(),
+        Some(127)
+    );
+    let dir = temp_dir("noexec");
+    let not_executable = dir.join("data");
+    std::fs::write(&not_executable, "not a program\n").unwrap();
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        seccomp_run(&ns, &[], &not_executable, &[]).status.code(),
+        Some(126)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn signals_sent_to_the_launcher_reach_the_program() {
+    if !ready("signals_sent_to_the_launcher_reach_the_program") {
+        return;
+    }
+    let ns = Netns::new("sc-sig").unwrap();
+    let mut child = ns
+        .command(MPTCPIZE)
+        .args(["run", "--seccomp"])
+        .arg(sockets_program())
+        .arg("wait")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    assert!(ready.starts_with("ready pid="), "{ready}");
+    // The program is a child of the launcher, not the launcher itself.
+    assert_ne!(ready, format!("ready pid={}", child.id()));
+    signal(&child, libc::SIGUSR1);
+    assert_eq!(lines.next().unwrap().unwrap(), "got SIGUSR1");
+    signal(&child, libc::SIGUSR1);
+    assert_eq!(lines.next().unwrap().unwrap(), "got SIGUSR1");
+    signal(&child, libc::SIGTERM);
+    assert_eq!(wait_child(&mut child).signal(), Some(libc::SIGTERM));
+}
+
+/// A child that outlives the program still gets MPTCP, the launcher returns when the
+/// program exits, and the lingering supervisor goes away with the last child.
+#[test]
+fn children_outliving_the_program_are_still_served() {
+    if !ready("children_outliving_the_program_are_still_served") {
+        return;
+    }
+    let ns = Netns::new("sc-orph").unwrap();
+    let mut child = ns
+        .command(MPTCPIZE)
+        .args(["run", "--seccomp"])
+        .arg(sockets_program())
+        .arg("orphan")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = wait_child(&mut child);
+    assert!(status.success());
+    // The orphan sleeps 1 s before its socket(): the launcher did not wait for it.
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "orphan proto=262\n");
+    wait_for("the lingering supervisor to exit", || ns.pids().is_empty());
+}
+
+#[test]
+fn a_second_supervisor_is_refused_with_a_clear_error() {
+    if !ready("a_second_supervisor_is_refused_with_a_clear_error") {
+        return;
+    }
+    let ns = Netns::new("sc-nest").unwrap();
+    let inner = [
+        OsStr::new("run"),
+        OsStr::new("--seccomp"),
+        sockets_program().as_os_str(),
+        OsStr::new("libc"),
+    ];
+    let mut cmd = ns.command(MPTCPIZE);
+    cmd.args(["run", "--seccomp", MPTCPIZE]).args(inner);
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("another seccomp supervisor already watches"));
+    // Never silently on TCP: the program did not run at all.
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
+    if !ready("static_and_setuid_programs_choose_seccomp_mode_automatically") {
+        return;
+    }
+    let ns = Netns::new("sc-auto").unwrap();
+    let mut cmd = ns.command(MPTCPIZE);
+    cmd.arg("run").arg(sockets_program()).arg("libc");
+    let out = output(cmd);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "libc proto=262\n");
+    assert!(
+        stderr(&out).contains("statically linked"),
+        "one line says why"
+    );
+
+    // A setuid copy, run by root (CAP_SYS_ADMIN: no no_new_privs, privileges kept).
+    let dir = temp_dir("setuid");
+    let setuid = dir.join("sockets-setuid");
+    std::fs::copy(sockets_program(), &setuid).unwrap();
+    std::fs::set_permissions(&setuid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let mut cmd = ns.command(MPTCPIZE);
+    cmd.arg("run").arg(&setuid).arg("libc");
+    let out = output(cmd);
+    assert_eq!(stdout(&out), "libc proto=262\n");
+    assert!(stderr(&out).contains("setuid"), "one line says why");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without CAP_SYS_ADMIN the filter is installed with no_new_privs, and works the same.
+#[test]
+fn works_for_an_unprivileged_user() {
+    let test = "works_for_an_unprivileged_user";
+    if !ready(test) || !require_program(test, "setpriv") {
+        return;
+    }
+    let ns = Netns::new("sc-user").unwrap();
+    let mut cmd = ns.command("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ])
+    .args([MPTCPIZE, "run", "--seccomp"])
+    .arg(sockets_program())
+    .arg("libc");
+    let out = output(cmd);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "libc proto=262\n");
+}
