@@ -42,6 +42,13 @@ pub enum Command {
     Enable(UnitArgs),
     /// Undo `enable`: removes the drop-in written by `mptcpize enable UNIT`.
     Disable(UnitArgs),
+    /// Tell whether MPTCP will work here and what to fix: kernel, net.mptcp.enabled, path
+    /// manager, scheduler, limits, endpoints and their interfaces, then an MPTCP connection
+    /// over loopback (and to --connect HOST:PORT).
+    ///
+    /// Exit status: 0 MPTCP works, 1 it works with a limit worth fixing (one path only, a
+    /// fallback), 2 it does not work.
+    Check(crate::check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +94,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         }
         Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),
         Command::Disable(args) => crate::systemd::disable(&args.unit, args.root.as_deref()),
+        Command::Check(args) => crate::check::run(&args),
     }
 }
 

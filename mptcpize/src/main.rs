@@ -8,6 +8,7 @@
 //! The shim is found next to the binary, in the install prefix, through `MPTCPIZE_PRELOAD`,
 //! or else written out from a copy embedded at build time ([`shim`]).
 
+mod check;
 mod cli;
 mod run;
 mod seccomp;
