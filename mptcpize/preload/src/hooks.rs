@@ -87,8 +87,9 @@ fn log_socket(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, what: &str) 
 
 /// `setsockopt(2)`, passed on unchanged; but when it fails with `ENOPROTOOPT` or
 /// `EOPNOTSUPP` on a socket this shim made MPTCP, and that socket has not connected or
-/// listened yet, the socket is replaced in place by a plain TCP one (see `plain_tcp`) and
-/// the call is made again. The program asked for TCP and an option TCP has; it gets both.
+/// listened yet, and plain TCP accepts the option, the socket is replaced in place by that
+/// plain TCP socket (see `plain_tcp`). The program asked for TCP and an option TCP has; it
+/// gets both.
 ///
 /// # Safety
 /// Same contract as `setsockopt(2)`: `value` points to `len` readable bytes.
@@ -128,17 +129,19 @@ unsafe fn option_refused(
         set_errno(option_errno);
         return -1;
     }
-    let outcome = plain_tcp::replace(fd);
-    let ret = match outcome {
-        // SAFETY: the caller's arguments, now on a plain TCP socket.
-        Ok(_) => unsafe { real_setsockopt(fd, level, name, value, len) },
-        Err(_) => {
-            set_errno(option_errno);
-            -1
+    let outcome = match plain_tcp::prepare(fd) {
+        Ok(candidate) => {
+            // SAFETY: the caller's option, tried on the plain TCP candidate.
+            if unsafe { real_setsockopt(candidate.tcp, level, name, value, len) } == 0 {
+                candidate.install(fd)
+            } else {
+                // TCP refuses it too: MPTCP is not the reason, the socket stays as it is.
+                Err("plain TCP refuses it too")
+            }
         }
+        Err(why) => Err(why),
     };
     if settings::debug() {
-        let retry_errno = errno();
         let mut line = Line::new();
         line.text("setsockopt(")
             .int(fd.into())
@@ -146,7 +149,7 @@ unsafe fn option_refused(
             .int(level.into());
         line.text(", ")
             .int(name.into())
-            .text(") refused by MPTCP with ");
+            .text(") on an MPTCP socket failed with ");
         line.errno(option_errno).text(": ");
         match outcome {
             Ok(replaced) => {
@@ -156,10 +159,7 @@ unsafe fn option_refused(
                         .errno(e)
                         .text(")");
                 }
-                line.text(", setsockopt again = ").int(ret.into());
-                if ret != 0 {
-                    line.text(": ").errno(retry_errno);
-                }
+                line.text(", option set");
             }
             Err(why) => {
                 line.text("left as it is: ").text(why);
@@ -167,5 +167,10 @@ unsafe fn option_refused(
         }
         line.emit();
     }
-    ret
+    if outcome.is_ok() {
+        0
+    } else {
+        set_errno(option_errno);
+        -1
+    }
 }

@@ -65,7 +65,27 @@ const CARRIED: [(c_int, c_int, Value); 22] = [
 const CARRIED_V6: [(c_int, c_int, Value); 1] =
     [(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, Value::Int)];
 
-/// A swap that happened.
+/// A plain TCP socket made to take the place of an MPTCP one, not installed yet: the
+/// caller first tries the refused option on it, and installs it only if TCP accepts what
+/// MPTCP refused (an IPv6 option on an IPv4 socket fails on both, and must not cost the
+/// socket its MPTCP). Dropping it closes the new socket.
+pub struct Candidate {
+    /// The new socket's own fd.
+    pub tcp: c_int,
+    fd_flags: c_int,
+    local: Option<(sockaddr_storage, socklen_t)>,
+}
+
+impl Drop for Candidate {
+    fn drop(&mut self) {
+        if self.tcp >= 0 {
+            // SAFETY: the candidate owns this fd.
+            unsafe { libc::close(self.tcp) };
+        }
+    }
+}
+
+/// An installed replacement.
 #[derive(Copy, Clone, Debug)]
 pub struct Replaced {
     /// The old socket was bound, and binding the new one to the same address failed with
@@ -73,10 +93,10 @@ pub struct Replaced {
     pub rebind_errno: Option<c_int>,
 }
 
-/// Replaces the MPTCP socket at `fd` by a plain TCP socket, if it is still an MPTCP socket
-/// that has neither connected nor listened. errno is unspecified afterwards (the caller
-/// sets it). Returns why not otherwise.
-pub fn replace(fd: c_int) -> Result<Replaced, &'static str> {
+/// Prepares a plain TCP socket to replace the MPTCP socket at `fd`, if that is still an
+/// MPTCP socket that has neither connected nor listened; returns why not otherwise. errno
+/// is unspecified afterwards (the caller sets it).
+pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
     if get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
         // The fd number was reused for something else.
         owned_fds::unmark(fd);
@@ -113,6 +133,8 @@ pub fn replace(fd: c_int) -> Result<Replaced, &'static str> {
     if status < 0 || fd_flags < 0 {
         return Err("fcntl failed");
     }
+    // The candidate is close-on-exec until it is installed, so a concurrent fork+exec in
+    // another thread cannot inherit it.
     let mut ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
     if status & libc::O_NONBLOCK != 0 {
         ty |= libc::SOCK_NONBLOCK;
@@ -122,41 +144,67 @@ pub fn replace(fd: c_int) -> Result<Replaced, &'static str> {
     if tcp < 0 {
         return Err("socket(IPPROTO_TCP) failed");
     }
+    let candidate = Candidate {
+        tcp,
+        fd_flags,
+        local: bound_address(fd),
+    };
     copy_options(fd, tcp, &CARRIED);
     if domain == libc::AF_INET6 {
         copy_options(fd, tcp, &CARRIED_V6);
     }
+    Ok(candidate)
+}
 
+impl Candidate {
+    /// Puts the TCP socket at `fd` in place of the MPTCP one (closing it), and binds it
+    /// where the MPTCP socket was bound.
+    pub fn install(mut self, fd: c_int) -> Result<Replaced, &'static str> {
+        let cloexec = if self.fd_flags & libc::FD_CLOEXEC != 0 {
+            libc::O_CLOEXEC
+        } else {
+            0
+        };
+        // Atomically closes the MPTCP socket and puts the TCP one at its number.
+        // SAFETY: both fds are open.
+        if unsafe { libc::dup3(self.tcp, fd, cloexec) } < 0 {
+            return Err("dup3 failed");
+        }
+        owned_fds::unmark(fd);
+        // SAFETY: the candidate's own fd; the socket stays open at `fd`.
+        unsafe { libc::close(self.tcp) };
+        self.tcp = -1;
+        // The address was held by the MPTCP socket until dup3 closed it: only now can it
+        // be bound again.
+        let mut rebind_errno = None;
+        if let Some((addr, len)) = &self.local {
+            // SAFETY: the address the kernel returned, with its length.
+            if unsafe {
+                libc::bind(
+                    fd,
+                    (addr as *const sockaddr_storage).cast::<sockaddr>(),
+                    *len,
+                )
+            } != 0
+            {
+                rebind_errno = Some(errno());
+            }
+        }
+        Ok(Replaced { rebind_errno })
+    }
+}
+
+/// The address `fd` is bound to, if it is bound.
+fn bound_address(fd: c_int) -> Option<(sockaddr_storage, socklen_t)> {
     let mut local = MaybeUninit::<sockaddr_storage>::zeroed();
-    let mut local_len = size_of::<sockaddr_storage>() as socklen_t;
+    let mut len = size_of::<sockaddr_storage>() as socklen_t;
     // SAFETY: a sockaddr_storage-sized buffer.
-    let bound = unsafe { libc::getsockname(fd, local.as_mut_ptr().cast(), &mut local_len) } == 0
-        // SAFETY: zero-initialised, and filled by the kernel up to `local_len`.
-        && is_bound(unsafe { local.assume_init_ref() });
-
-    let cloexec = if fd_flags & libc::FD_CLOEXEC != 0 {
-        libc::O_CLOEXEC
-    } else {
-        0
-    };
-    // Atomically closes the MPTCP socket and puts the TCP one at its number.
-    // SAFETY: both fds are open.
-    if unsafe { libc::dup3(tcp, fd, cloexec) } < 0 {
-        unsafe { libc::close(tcp) };
-        return Err("dup3 failed");
+    if unsafe { libc::getsockname(fd, local.as_mut_ptr().cast(), &mut len) } != 0 {
+        return None;
     }
-    // SAFETY: `tcp` is ours and now also at `fd`.
-    unsafe { libc::close(tcp) };
-    owned_fds::unmark(fd);
-
-    // The address was held by the MPTCP socket until dup3 closed it: only now can it be
-    // bound again.
-    let mut rebind_errno = None;
-    // SAFETY: the address the kernel returned, with its length.
-    if bound && unsafe { libc::bind(fd, local.as_ptr().cast::<sockaddr>(), local_len) } != 0 {
-        rebind_errno = Some(errno());
-    }
-    Ok(Replaced { rebind_errno })
+    // SAFETY: zero-initialised, and filled by the kernel up to `len`.
+    let local = unsafe { local.assume_init() };
+    is_bound(&local).then_some((local, len))
 }
 
 /// True when `addr` (from `getsockname`) names a bound socket: a port, or a specific

@@ -71,8 +71,8 @@ impl Drop for Background {
     }
 }
 
-/// Starts `cmd` in the background with its output discarded (or kept for `stderr_to`).
-pub fn spawn(cmd: &mut Command) -> Background {
+/// Starts `cmd` in the background with its output discarded.
+pub fn spawn(mut cmd: Command) -> Background {
     Background(
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
