@@ -53,7 +53,8 @@ pub fn self_test(timeout: Duration) -> Finding {
                         outcome.client, outcome.server
                     ),
                 )
-                .fix("nstat -az 'MPTcp*'   (MPCapableSYNRX / MPCapableFallbackACK show where it is lost)")
+                .fix("nstat -az 'MPTcp*'")
+                .note("MPCapableSYNRX, MPCapableFallbackACK and MPCapableFallbackSYNACK show where MPTCP is lost")
                 .data(data)
             }
         }
@@ -62,7 +63,8 @@ pub fn self_test(timeout: Duration) -> Finding {
             Status::Fail,
             format!("the loopback MPTCP connection failed: {err}"),
         )
-        .fix("nstat -az 'MPTcp*'   (and check `dmesg` for MPTCP messages)"),
+        .fix("nstat -az 'MPTcp*'")
+        .note("and look for MPTCP messages in `dmesg`"),
     }
 }
 
@@ -216,10 +218,11 @@ pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Findin
                      speak MPTCP, or a middlebox on the path stripped the MPTCP option"
                 ),
             )
-            .fix(format!(
-                "if the server is yours: run it with `mptcpize run SERVER …` (and check \
-                 `sysctl net.mptcp.enabled` there); to tell a middlebox apart, capture the SYN/SYN-ACK: \
-                 tcpdump -ni any 'tcp port {}'",
+            .fix("mptcpize run SERVER-PROGRAM [ARGS]...")
+            .note(format!(
+                "on the server, if it is yours, with net.mptcp.enabled=1 there; if the server \
+                 does speak MPTCP, a middlebox strips it: compare the SYN-ACK's options on both \
+                 ends with tcpdump -ni any 'tcp port {}'",
                 address.port()
             ))
             .data(data("fell_back")),

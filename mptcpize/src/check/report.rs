@@ -51,8 +51,11 @@ pub struct Finding {
     pub check: &'static str,
     pub status: Status,
     pub summary: String,
-    /// The next command to run (or, rarely, the next step) when this is a problem.
+    /// The next command to run when this is a problem: a shell command line (where no command
+    /// can fix it, as for a kernel without MPTCP, the next step in words).
     pub fix: Option<String>,
+    /// A remark on the fix (how to make it permanent, what a placeholder means).
+    pub note: Option<String>,
     /// Machine-readable details for `--json`.
     pub data: Value,
 }
@@ -64,12 +67,23 @@ impl Finding {
             status,
             summary: summary.into(),
             fix: None,
+            note: None,
             data: Value::Null,
         }
     }
 
     pub fn fix(mut self, fix: impl Into<String>) -> Finding {
         self.fix = Some(fix.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Finding {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn note_opt(mut self, note: Option<&str>) -> Finding {
+        self.note = note.map(str::to_string);
         self
     }
 
@@ -146,6 +160,9 @@ impl Report {
             let _ = writeln!(out, "{} {}: {}", f.status.column(), f.check, f.summary);
             if let Some(fix) = &f.fix {
                 let _ = writeln!(out, "       fix: {fix}");
+                if let Some(note) = &f.note {
+                    let _ = writeln!(out, "            ({note})");
+                }
             }
         }
         let checks = |s: Status| {
@@ -201,6 +218,7 @@ impl Report {
                 "status": f.status.label(),
                 "summary": f.summary,
                 "fix": f.fix,
+                "note": f.note,
                 "data": f.data,
             })).collect::<Vec<_>>(),
         })

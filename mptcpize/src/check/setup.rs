@@ -72,10 +72,8 @@ pub fn check_kernel(report: &mut Report) -> bool {
                     "net.mptcp.enabled = 0: MPTCP is disabled in this network namespace, every \
                      MPTCP socket fails (ENOPROTOOPT) and programs fall back to TCP or fail",
                 )
-                .fix(
-                    "sysctl -w net.mptcp.enabled=1   (to keep it after a reboot: echo \
-                     net.mptcp.enabled=1 > /etc/sysctl.d/90-mptcp.conf)",
-                )
+                .fix("sysctl -w net.mptcp.enabled=1")
+                .note("to keep it after a reboot: echo net.mptcp.enabled=1 > /etc/sysctl.d/90-mptcp.conf")
                 .data(sysctl_data),
             );
             false
@@ -143,11 +141,9 @@ pub fn check_path_manager_and_scheduler(report: &mut Report) -> bool {
         );
     } else {
         let fix = if named.is_some() {
-            "sysctl -w net.mptcp.path_manager=kernel   (or keep it and run an MPTCP path-manager \
-             daemon such as mptcpd)"
+            "sysctl -w net.mptcp.path_manager=kernel"
         } else {
-            "sysctl -w net.mptcp.pm_type=0   (or keep it and run an MPTCP path-manager daemon \
-             such as mptcpd)"
+            "sysctl -w net.mptcp.pm_type=0"
         };
         report.push(
             Finding::new(
@@ -160,6 +156,7 @@ pub fn check_path_manager_and_scheduler(report: &mut Report) -> bool {
                 ),
             )
             .fix(fix)
+            .note("or keep it and run a path-manager daemon such as mptcpd")
             .data(data),
         );
     }
@@ -388,9 +385,7 @@ fn check_endpoints(
                     "none: only one path will be used ({only}; a second path needs a second \
                      interface with an address, e.g. Wi-Fi and cellular, or two uplinks)"
                 ),
-                "ip mptcp endpoint add ADDR dev IF subflow   (ADDR: this host's address on the \
-                 second interface IF)"
-                    .to_string(),
+                "ip mptcp endpoint add ADDR dev IF subflow".to_string(),
             )
         } else {
             (
@@ -398,9 +393,13 @@ fn check_endpoints(
                 suggestions.join("; "),
             )
         };
+        let note = suggestions
+            .is_empty()
+            .then_some("ADDR: this host's address on the second interface IF");
         report.push(
             Finding::new("endpoints", Status::Warn, summary)
                 .fix(fix)
+                .note_opt(note)
                 .data(json!({ "endpoints": list, "suggestions": suggestions })),
         );
         return;

@@ -1,0 +1,393 @@
+//! `mptcpize check`, the real binary, in network namespaces of its own: a broken setup
+//! (sysctl 0, limits 0, no endpoints; then broken endpoints) reports each problem with its
+//! fix, the printed fixes repair it, and a working setup passes the self-test; `--connect`
+//! tells an MPTCP server, a plain TCP server and a closed port apart. Checked from outside
+//! with `nstat` and `ip mptcp`.
+
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mptcp_socket::{Fallback, MptcpListener};
+use mptcp_tests::{require_privileges, Netns};
+use serde_json::Value;
+
+fn mptcpize() -> &'static str {
+    env!("CARGO_BIN_EXE_mptcpize")
+}
+
+/// Runs `cmd`, killing it after 60 s.
+fn output(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `mptcpize check ARGS` in `ns`: exit status and stdout.
+fn check(ns: &Netns, args: &[&str]) -> (i32, String) {
+    let out = output(ns.command(mptcpize()).arg("check").args(args));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().expect("exit status"), stdout)
+}
+
+/// `mptcpize check --json ARGS` in `ns`: exit status and the parsed report, whose
+/// `exit_status` must be the process's.
+fn check_json(ns: &Netns, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (status, stdout) = check(ns, &all);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["exit_status"], status, "{report:#}");
+    (status, report)
+}
+
+/// The findings of `check` in a JSON report.
+fn findings<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
+}
+
+/// The one finding of `check` with `status`, its summary containing `text`.
+fn finding<'a>(report: &'a Value, check: &str, status: &str, text: &str) -> &'a Value {
+    let all = findings(report, check);
+    all.iter()
+        .copied()
+        .find(|f| f["status"] == status && f["summary"].as_str().unwrap().contains(text))
+        .unwrap_or_else(|| panic!("no {status} `{check}` finding with {text:?}: {all:#?}"))
+}
+
+/// Runs every fix of the report's problems in `ns`, as a user would paste them.
+fn apply_fixes(ns: &Netns, report: &Value) -> Vec<String> {
+    let mut applied = Vec::new();
+    for f in report["findings"].as_array().unwrap() {
+        if f["status"] != "fail" && f["status"] != "warn" {
+            continue;
+        }
+        let fix = f["fix"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a problem without a fix: {f:#}"));
+        let out = output(ns.command("sh").args(["-c", fix]));
+        assert!(
+            out.status.success(),
+            "the fix `{fix}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        applied.push(fix.to_string());
+    }
+    applied
+}
+
+/// `nstat` counter `name` inside `ns` (absolute, history untouched).
+fn nstat(ns: &Netns, name: &str) -> u64 {
+    let out = ns.run("nstat", &["-saz", name]).unwrap();
+    out.lines()
+        .find_map(|l| {
+            let mut cols = l.split_whitespace();
+            (cols.next() == Some(name)).then(|| cols.next().unwrap().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no {name} in nstat output: {out}"))
+}
+
+/// A namespace with a veth pair `v0`/`v1` inside it, both up with an address
+/// (10.50.0.1/24, 10.50.1.1/24): two interfaces, so a second path exists.
+fn two_interfaces(tag: &str) -> Netns {
+    let ns = Netns::new(tag).unwrap();
+    for cmd in [
+        "ip link add v0 type veth peer name v1",
+        "ip addr add 10.50.0.1/24 dev v0",
+        "ip addr add 10.50.1.1/24 dev v1",
+        "ip link set v0 up",
+        "ip link set v1 up",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        ns.run(args[0], &args[1..]).unwrap();
+    }
+    ns
+}
+
+#[test]
+fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
+    if !require_privileges("broken_setup_reports_each_problem_and_the_printed_fixes_repair_it") {
+        return;
+    }
+    let ns = two_interfaces("chkb");
+    ns.sysctl("net.mptcp.enabled", "0").unwrap();
+    ns.run(
+        "ip",
+        &[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "0",
+            "add_addr_accepted",
+            "0",
+        ],
+    )
+    .unwrap();
+
+    // For a person: each problem on a line, its fix under it, the verdict last.
+    let (status, human) = check(&ns, &[]);
+    assert_eq!(status, 2, "{human}");
+    for expected in [
+        " FAIL  sysctl: net.mptcp.enabled = 0: MPTCP is disabled in this network namespace",
+        "       fix: sysctl -w net.mptcp.enabled=1\n",
+        " WARN  limits: add_addr_accepted 0 subflows 0: subflows 0 allows no extra subflow",
+        "       fix: ip mptcp limits set subflows 2 add_addr_accepted 2\n",
+        " WARN  endpoints: none: only one path will be used",
+        "       fix: ip mptcp endpoint add 10.50.",
+        " skip  self_test: not run: MPTCP sockets cannot be created here",
+        "Verdict: broken: MPTCP does not work (here, or on the connection tested); fix: sysctl; \
+         then: limits, endpoints (exit status 2).\n",
+    ] {
+        assert!(
+            human.contains(expected),
+            "missing {expected:?} in:\n{human}"
+        );
+    }
+
+    // For a script: the same, and the fixes are commands that work.
+    let (status, report) = check_json(&ns, &[]);
+    assert_eq!(status, 2);
+    assert_eq!(report["verdict"], "broken");
+    finding(&report, "kernel", "ok", "the kernel has MPTCP");
+    finding(&report, "sysctl", "fail", "net.mptcp.enabled = 0");
+    finding(&report, "limits", "warn", "subflows 0");
+    let endpoints = finding(&report, "endpoints", "warn", "none");
+    let fix = endpoints["fix"].as_str().unwrap();
+    assert!(
+        fix == "ip mptcp endpoint add 10.50.0.1 dev v0 subflow"
+            || fix == "ip mptcp endpoint add 10.50.1.1 dev v1 subflow",
+        "{fix}"
+    );
+    finding(&report, "self_test", "skip", "not run");
+    let applied = apply_fixes(&ns, &report);
+    assert_eq!(applied.len(), 3, "{applied:?}");
+
+    // Fixed: the sysctl, the limits and the endpoint are what the fixes said.
+    assert_eq!(
+        ns.run("sysctl", &["-n", "net.mptcp.enabled"])
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        ns.run("ip", &["mptcp", "limits", "show"]).unwrap().trim(),
+        "add_addr_accepted 2 subflows 2"
+    );
+    let shown = ns.run("ip", &["mptcp", "endpoint", "show"]).unwrap();
+    assert!(shown.contains(" subflow dev v"), "{shown}");
+
+    // Now it works, and the self-test really negotiated MPTCP (counted by the kernel).
+    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
+    let (status, human) = check(&ns, &[]);
+    assert_eq!(status, 0, "{human}");
+    assert!(
+        human.contains(
+            "  ok   self_test: an MPTCP connection over loopback negotiated MPTCP on both ends"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("Verdict: works: MPTCP works here (exit status 0).\n"),
+        "{human}"
+    );
+    assert!(!human.contains("fix:"), "{human}");
+    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 1);
+    assert_eq!(nstat(&ns, "MPTcpExtMPCapableFallbackSYNACK"), 0);
+}
+
+#[test]
+fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
+    if !require_privileges("broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them") {
+        return;
+    }
+    let ns = two_interfaces("chke");
+    for cmd in [
+        "ip mptcp limits set subflows 1 add_addr_accepted 0",
+        "ip mptcp endpoint add 10.50.1.1 id 1 dev v1 subflow",
+        "ip mptcp endpoint add 10.50.9.9 id 2 dev v0 subflow",
+        "ip mptcp endpoint add 10.50.8.8 id 3 signal",
+        "ip link set v1 down",
+    ] {
+        let args: Vec<&str> = cmd.split(' ').collect();
+        ns.run(args[0], &args[1..]).unwrap();
+    }
+    let (status, report) = check_json(&ns, &[]);
+    assert_eq!(status, 1, "{report:#}");
+    assert_eq!(report["verdict"], "limited");
+    let down = finding(&report, "endpoints", "warn", "interface v1 is down");
+    assert_eq!(down["fix"], "ip link set v1 up");
+    let missing = finding(
+        &report,
+        "endpoints",
+        "warn",
+        "interface v0 does not have the address 10.50.9.9",
+    );
+    assert_eq!(
+        missing["fix"],
+        "ip mptcp endpoint delete id 2 && ip mptcp endpoint add 10.50.0.1 dev v0 subflow"
+    );
+    let nowhere = finding(
+        &report,
+        "endpoints",
+        "warn",
+        "no interface has the address 10.50.8.8",
+    );
+    assert_eq!(nowhere["fix"], "ip mptcp endpoint delete id 3");
+    let limits = finding(
+        &report,
+        "limits",
+        "warn",
+        "2 `subflow` endpoints but only 1 extra subflow",
+    );
+    assert_eq!(
+        limits["fix"],
+        "ip mptcp limits set subflows 2 add_addr_accepted 2"
+    );
+    finding(&report, "self_test", "ok", "negotiated MPTCP");
+
+    apply_fixes(&ns, &report);
+    // The veth needs a moment for its carrier after `ip link set up`.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (status, human) = loop {
+        let (status, human) = check(&ns, &[]);
+        if status == 0 || Instant::now() > deadline {
+            break (status, human);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status, 0, "{human}");
+    assert!(human.contains("  ok   endpoints: 2 `subflow` endpoints (up to 2 extra subflows per connection), 0 `signal`"), "{human}");
+    let shown = ns.run("ip", &["mptcp", "endpoint", "show"]).unwrap();
+    assert!(shown.contains("10.50.1.1 id 1 subflow dev v1"), "{shown}");
+    assert!(
+        shown.contains("10.50.0.1 id ") && shown.contains(" subflow dev v0"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("10.50.9.9") && !shown.contains("10.50.8.8"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn connect_tells_mptcp_fallback_and_failure_apart() {
+    if !require_privileges("connect_tells_mptcp_fallback_and_failure_apart") {
+        return;
+    }
+    // A working setup, so that the connections alone decide the verdict.
+    let ns = two_interfaces("chkc");
+    ns.run(
+        "ip",
+        &[
+            "mptcp",
+            "endpoint",
+            "add",
+            "10.50.1.1",
+            "dev",
+            "v1",
+            "subflow",
+        ],
+    )
+    .unwrap();
+    // Both servers only listen: the kernel answers the handshake, which is all that
+    // decides MPTCP or fallback.
+    let (mptcp_server, tcp_server, closed_port) = ns
+        .enter(|| {
+            let mptcp = MptcpListener::bind_with("127.0.0.1:0", Fallback::Never).unwrap();
+            let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+            let closed = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            (mptcp, tcp, closed)
+        })
+        .unwrap();
+    let mptcp_target = mptcp_server.local_addr().unwrap().to_string();
+    let tcp_target = tcp_server.local_addr().unwrap().to_string();
+    let closed_target = closed_port.to_string();
+
+    let (status, report) = check_json(
+        &ns,
+        &[
+            "--no-self-test",
+            "--connect",
+            &mptcp_target,
+            "--connect",
+            &tcp_target,
+            "--connect",
+            &closed_target,
+        ],
+    );
+    assert_eq!(status, 2, "{report:#}");
+    let connects = findings(&report, "connect");
+    assert_eq!(connects.len(), 3, "{connects:#?}");
+    assert_eq!(connects[0]["status"], "ok");
+    assert_eq!(connects[0]["data"]["result"], "mptcp");
+    assert_eq!(connects[0]["data"]["address"], mptcp_target.as_str());
+    assert_eq!(connects[1]["status"], "warn");
+    assert_eq!(connects[1]["data"]["result"], "fell_back");
+    assert!(connects[1]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("fell back to TCP"));
+    assert_eq!(connects[2]["status"], "fail");
+    assert_eq!(connects[2]["data"]["result"], "failed");
+    assert!(connects[2]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("Connection refused"));
+    // The kernel saw one MP_CAPABLE handshake answered, and one SYN-ACK without it.
+    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 1);
+    assert_eq!(nstat(&ns, "MPTcpExtMPCapableFallbackSYNACK"), 1);
+
+    // Without the closed port the verdict is "limited": MPTCP works, one path fell back.
+    let (status, human) = check(
+        &ns,
+        &[
+            "--no-self-test",
+            "--connect",
+            &mptcp_target,
+            "--connect",
+            &tcp_target,
+        ],
+    );
+    assert_eq!(status, 1, "{human}");
+    assert!(
+        human.contains(&format!(
+            "  ok   connect: {mptcp_target} ({mptcp_target}): speaks MPTCP"
+        )),
+        "{human}"
+    );
+    assert!(
+        human.contains(&format!(
+            " WARN  connect: {tcp_target} ({tcp_target}): connected, but fell back to TCP"
+        )),
+        "{human}"
+    );
+    let (status, human) = check(&ns, &["--no-self-test", "--connect", &mptcp_target]);
+    assert_eq!(status, 0, "{human}");
+    drop((mptcp_server, tcp_server));
+}
