@@ -1,8 +1,8 @@
 //! Where the `LD_PRELOAD` shim (`libmptcpize_preload.so`) is, in this order:
 //!
 //! 1. `MPTCPIZE_PRELOAD`, when set (an error if it names no file);
-//! 2. next to the binary (`target/<profile>/` after `cargo build`, or an install that put both
-//!    files in one directory);
+//! 2. next to the binary (an install that put both files in one directory; not in a cargo
+//!    target directory, where it may be stale: see [`installed`]);
 //! 3. the install prefix: `<bin>/../lib/mptcpize/`;
 //! 4. the copy embedded in the binary at build time (see `build.rs`), written once to a
 //!    per-user cache (`$XDG_CACHE_HOME/mptcpize/<hash>/` or `~/.cache/mptcpize/<hash>/`,
@@ -91,9 +91,17 @@ pub fn locate() -> Result<PathBuf, Error> {
 }
 
 /// The shim installed with the binary: next to it, or in `../lib/mptcpize/`.
+///
+/// Not in a cargo target directory (`target/<profile>/`, recognised by its `deps/` and
+/// `.fingerprint/`): there `cargo build -p mptcpize` or `cargo test -p mptcpize` rebuilds
+/// the binary but not the `.so` beside it, which may be stale; the embedded copy was built
+/// from the same sources as the binary.
 pub fn installed() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin_dir = exe.parent()?;
+    if bin_dir.join("deps").is_dir() && bin_dir.join(".fingerprint").is_dir() {
+        return None;
+    }
     [
         bin_dir.join(FILE_NAME),
         bin_dir.join("../lib/mptcpize").join(FILE_NAME),

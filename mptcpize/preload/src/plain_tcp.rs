@@ -22,6 +22,44 @@ use crate::{owned_fds, real};
 /// `TCP_CLOSE` in `tcp_info.tcpi_state`: neither connecting, connected nor listening.
 const TCP_CLOSE: u8 = 7;
 
+/// True when the MPTCP socket at `fd` has never started a connection and is not listening:
+/// the first subflow's `tcpi_state` is `TCP_CLOSE`, and the connection has no token yet
+/// (`mptcp_info.mptcpi_token`, set by `connect()`, cleared again when a connect fails). The
+/// state alone is not enough: a connection the peer has closed is `TCP_CLOSE` too, and may
+/// still hold data the program has to read. Where `MPTCP_INFO` is missing (Linux < 5.16),
+/// or the socket fell back to TCP, this says no: the socket is left as it is.
+fn never_connected(fd: c_int) -> bool {
+    let mut info = [0u8; 8];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || len < 1 || info[0] != TCP_CLOSE {
+        return false;
+    }
+    const TOKEN: usize = core::mem::offset_of!(mptcp_sys::mptcp_info, mptcpi_token);
+    let mut mptcp = [0u8; TOKEN + 4];
+    let mut len = mptcp.len() as socklen_t;
+    // SAFETY: as above; the kernel copies min(len, sizeof(struct mptcp_info)) bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            mptcp_sys::SOL_MPTCP,
+            mptcp_sys::MPTCP_INFO,
+            mptcp.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    r == 0 && len as usize >= mptcp.len() && mptcp[TOKEN..TOKEN + 4] == [0; 4]
+}
+
 /// How an option's value is carried over.
 #[derive(Copy, Clone)]
 enum Value {
@@ -103,20 +141,8 @@ pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
         return Err("not an MPTCP socket");
     }
     let domain = get_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok_or("SO_DOMAIN unreadable")?;
-    let mut info = [0u8; 8];
-    let mut len = info.len() as socklen_t;
-    // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if r != 0 || len < 1 || info[0] != TCP_CLOSE {
-        return Err("already connecting, connected or listening");
+    if !never_connected(fd) {
+        return Err("it has connected or listened already");
     }
     let mut peer = MaybeUninit::<sockaddr_storage>::zeroed();
     let mut peer_len = size_of::<sockaddr_storage>() as socklen_t;
