@@ -392,7 +392,7 @@ fn events_of_a_connection_with_two_subflows() {
     let server_addr = lab.server_sockaddr(1, port);
 
     // The client opens an extra subflow from path 2's address, bound to path 2's interface.
-    let (mut client_events, endpoint, p2c_index) = client_ns
+    let (client_pm, mut client_events, endpoint, p2c_index) = client_ns
         .enter(|| {
             let pm = PathManager::new().unwrap();
             pm.set_limits(Limits {
@@ -407,7 +407,8 @@ fn events_of_a_connection_with_two_subflows() {
                         .subflow(),
                 )
                 .unwrap();
-            (pm.events().unwrap(), endpoint, if_index(&lab.client_if(2)))
+            let events = pm.events().unwrap();
+            (pm, events, endpoint, if_index(&lab.client_if(2)))
         })
         .unwrap();
     assert_eq!(
@@ -419,7 +420,9 @@ fn events_of_a_connection_with_two_subflows() {
             lab.client_if(2)
         )]
     );
-    let mut server_events = server_ns
+    // The server announces path 2's address (ADD_ADDR); the client's add_addr_accepted 0
+    // keeps it from opening a subflow to it, but the announcement is an event all the same.
+    let (server_pm, mut server_events, signal) = server_ns
         .enter(|| {
             let pm = PathManager::new().unwrap();
             pm.set_limits(Limits {
@@ -427,7 +430,15 @@ fn events_of_a_connection_with_two_subflows() {
                 add_addr_accepted: 0,
             })
             .unwrap();
-            pm.events().unwrap()
+            let signal = pm
+                .add_endpoint(
+                    &NewEndpoint::new(IpAddr::V4(lab.server_addr(2)))
+                        .interface(lab.server_if(2))
+                        .signal(),
+                )
+                .unwrap();
+            let events = pm.events().unwrap();
+            (pm, events, signal)
         })
         .unwrap();
 
@@ -496,6 +507,19 @@ fn events_of_a_connection_with_two_subflows() {
             unreachable!()
         };
         assert_eq!((c.token, c.local, c.remote), (token, local, server_addr));
+        let announced = next_event(&mut client_events, "ANNOUNCED", |e| {
+            matches!(e, Event::Announced { .. })
+        });
+        assert_eq!(
+            announced,
+            Event::Announced {
+                token,
+                remote_id: signal.id,
+                address: IpAddr::V4(lab.server_addr(2)),
+                // The kernel fills in the connection's port when the peer announced none.
+                port: Some(port)
+            }
+        );
 
         let sub = next_event(&mut client_events, "SUB_ESTABLISHED", |e| {
             matches!(e, Event::SubflowEstablished(_))
@@ -520,6 +544,43 @@ fn events_of_a_connection_with_two_subflows() {
         );
         let ss = client_ns.run("ss", &["-Mni"]).unwrap();
         assert!(ss.contains("subflows:1"), "ss -Mni: {ss}");
+
+        // The client makes its endpoint a backup (MP_PRIO, seen by the server below), and
+        // the server withdraws its announced address (RM_ADDR, seen by the client).
+        client_pm.set_backup(endpoint.id, true).unwrap();
+        server_pm.delete_endpoint(signal.id).unwrap();
+        let removed = next_event(&mut client_events, "REMOVED", |e| {
+            matches!(e, Event::Removed { .. })
+        });
+        assert_eq!(
+            removed,
+            Event::Removed {
+                token,
+                remote_id: signal.id
+            }
+        );
+        // Deleting the client's endpoint closes the subflow it created.
+        client_pm.delete_endpoint(endpoint.id).unwrap();
+        let closed = next_event(&mut client_events, "SUB_CLOSED", |e| {
+            matches!(e, Event::SubflowClosed(_))
+        });
+        let Event::SubflowClosed(gone) = &closed else {
+            unreachable!()
+        };
+        assert_eq!(gone.token, token, "{closed}");
+        assert_eq!(
+            (gone.local, gone.remote),
+            (subflow.local, subflow.remote),
+            "{closed}"
+        );
+        assert_eq!(gone.local_id, endpoint.id, "{closed}");
+        // `backup` is the peer's flag for the subflow: this side's MP_PRIO shows on the server.
+        assert!(!gone.backup, "{closed}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stream.subflows().unwrap().len() != 1 {
+            assert!(Instant::now() < deadline, "{:?}", stream.subflows());
+            std::thread::sleep(Duration::from_millis(20));
+        }
 
         stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut done = Vec::new();
@@ -567,6 +628,15 @@ fn events_of_a_connection_with_two_subflows() {
         (client_subflow.remote, client_subflow.local),
         "{sub}"
     );
+    let priority = next_event(&mut server_events, "SUB_PRIORITY", |e| {
+        matches!(e, Event::SubflowPriority(_))
+    });
+    let Event::SubflowPriority(p) = &priority else {
+        unreachable!()
+    };
+    assert_eq!(p.token, server_token, "{priority}");
+    assert_eq!((p.local, p.remote), (s.local, s.remote), "{priority}");
+    assert!(p.backup, "{priority}");
     next_event(&mut server_events, "CLOSED", |e| {
         *e == Event::Closed {
             token: server_token,

@@ -55,7 +55,8 @@ pub struct Subflow {
     pub local: SocketAddr,
     /// The peer's address and port.
     pub remote: SocketAddr,
-    /// True when the subflow is a backup (carries data only when no other can).
+    /// True when the peer marked the subflow as a backup (the B flag of its MP_JOIN, or its
+    /// MP_PRIO): a backup this side asks for (a `backup` endpoint) shows in the peer's events.
     pub backup: bool,
     /// The interface the subflow is bound to, when it is bound.
     pub interface: Option<u32>,
@@ -89,7 +90,8 @@ pub enum Event {
         remote_id: u8,
         /// The announced address.
         address: IpAddr,
-        /// The announced port, when the peer gave one.
+        /// The port to reach it at: the one the peer announced, else (as Linux 6.x
+        /// reports it) the connection's own port.
         port: Option<u16>,
     },
     /// `MPTCP_EVENT_REMOVED`: the peer withdrew an address (RM_ADDR).
