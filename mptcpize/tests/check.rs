@@ -391,3 +391,38 @@ fn connect_tells_mptcp_fallback_and_failure_apart() {
     assert_eq!(status, 0, "{human}");
     drop((mptcp_server, tcp_server));
 }
+
+#[test]
+fn userspace_path_manager_is_reported_with_its_fix() {
+    if !require_privileges("userspace_path_manager_is_reported_with_its_fix") {
+        return;
+    }
+    let ns = two_interfaces("chkp");
+    // Linux 6.15+ has the named sysctl; older kernels only the number.
+    let named = ns.sysctl("net.mptcp.path_manager", "userspace").is_ok();
+    if !named {
+        ns.sysctl("net.mptcp.pm_type", "1").unwrap();
+    }
+    let (status, report) = check_json(&ns, &["--no-self-test"]);
+    assert_eq!(status, 1, "{report:#}");
+    let pm = finding(
+        &report,
+        "path_manager",
+        "warn",
+        "userspace: a user-space daemon must create the extra subflows",
+    );
+    let expected = if named {
+        "sysctl -w net.mptcp.path_manager=kernel"
+    } else {
+        "sysctl -w net.mptcp.pm_type=0"
+    };
+    assert_eq!(pm["fix"], expected);
+    // The in-kernel path manager's limits and endpoints do not apply, so are not judged.
+    assert!(findings(&report, "endpoints").is_empty(), "{report:#}");
+    assert!(findings(&report, "limits").is_empty(), "{report:#}");
+
+    apply_fixes(&ns, &report);
+    let (_, report) = check_json(&ns, &["--no-self-test"]);
+    finding(&report, "path_manager", "ok", "kernel");
+    finding(&report, "endpoints", "warn", "none");
+}
