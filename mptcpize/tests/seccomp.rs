@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
@@ -442,6 +442,102 @@ fn signals_sent_to_the_launcher_reach_the_program() {
     assert_eq!(lines.next().unwrap().unwrap(), "got SIGUSR1");
     signal(&child, libc::SIGTERM);
     assert_eq!(wait_child(&mut child).signal(), Some(libc::SIGTERM));
+}
+
+/// Ctrl-C on the terminal reaches the program once: the terminal signals the whole
+/// foreground process group, which the program shares with the launcher, and the launcher
+/// does not forward what the kernel generated (it would arrive twice).
+#[test]
+fn terminal_ctrl_c_reaches_the_program_once() {
+    if !ready("terminal_ctrl_c_reaches_the_program_once") {
+        return;
+    }
+    let ns = Netns::new("sc-tty").unwrap();
+    let (mut master, slave) = open_pty();
+    let mut cmd = ns.command(MPTCPIZE);
+    cmd.args(["run", "--seccomp", "-d"])
+        .arg(sockets_program())
+        .arg("wait")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // SAFETY: setsid and ioctl are async-signal-safe. The launcher becomes a session
+    // leader with the pty as its controlling terminal, in the foreground, as in a shell.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd); // closes the parent's copies of the pty's slave side
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let mut master = master.try_clone().unwrap();
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            // Ends with EIO once every process holding the slave side has exited.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                output
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let count = |what: &str| output.lock().unwrap().matches(what).count();
+    wait_for("the program to start", || count("ready pid=") == 1);
+    std::io::Write::write_all(&mut master, b"\x03").unwrap(); // Ctrl-C
+    wait_for("SIGINT in the program", || count("got SIGINT") >= 1);
+    wait_for("the launcher's decision", || count("not forwarded") >= 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let text = output.lock().unwrap().clone();
+    assert_eq!(count("got SIGINT"), 1, "{text}");
+    assert!(
+        text.contains("signal 2 (Interrupt) from the kernel (terminal) not forwarded"),
+        "{text}"
+    );
+    assert!(!text.contains("forwarded to pid"), "{text}");
+    // The launcher survived Ctrl-C (the program decides) and still forwards what a
+    // process sends it.
+    assert!(child.try_wait().unwrap().is_none());
+    signal(&child, libc::SIGTERM);
+    assert_eq!(wait_child(&mut child).signal(), Some(libc::SIGTERM));
+    drop(master);
+    reader.join().unwrap();
+    assert_eq!(
+        count("(Terminated) from pid "),
+        1,
+        "{}",
+        output.lock().unwrap()
+    );
+}
+
+/// A new pseudo-terminal: (master, slave).
+fn open_pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two fds; the other arguments may be NULL.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: two new fds owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    }
 }
 
 /// A child that outlives the program still gets MPTCP, the launcher returns when the

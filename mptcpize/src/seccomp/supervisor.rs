@@ -211,17 +211,8 @@ impl Supervisor {
                 listener_open = false;
             }
             if fds[0].revents & libc::POLLIN != 0 {
-                let pid = self.pid;
-                self.signals.drain(|info| {
-                    let sig = info.ssi_signo as c_int;
-                    if sig != libc::SIGCHLD
-                        && info.ssi_code != SI_KERNEL
-                        && info.ssi_pid != pid as u32
-                    {
-                        // SAFETY: kill(2) on our child, which we have not reaped yet.
-                        unsafe { libc::kill(pid, sig) };
-                    }
-                });
+                let (pid, debug) = (self.pid, self.debug);
+                self.signals.drain(|info| forward(info, pid, debug));
                 if let Some(exit) = self.reap() {
                     self.finish();
                     return Ok(exit);
@@ -310,6 +301,39 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Forwards one signal read from the `signalfd` to the target, unless the kernel generated
+/// it (the terminal's signals reach the whole foreground process group, the target included)
+/// or the target sent it itself.
+fn forward(info: &libc::signalfd_siginfo, target: pid_t, debug: bool) {
+    let sig = info.ssi_signo as c_int;
+    if sig == libc::SIGCHLD {
+        return;
+    }
+    let from_kernel = info.ssi_code == SI_KERNEL;
+    let from_target = info.ssi_pid == target as u32;
+    if !from_kernel && !from_target {
+        // SAFETY: kill(2) on our child, which has not been reaped yet.
+        unsafe { libc::kill(target, sig) };
+    }
+    if debug {
+        let name = signal_name(sig);
+        let line = if from_kernel {
+            format!("{name} from the kernel (terminal) not forwarded: pid {target} has it too")
+        } else if from_target {
+            format!("{name} from pid {target} itself not forwarded")
+        } else {
+            format!("{name} from pid {} forwarded to pid {target}", info.ssi_pid)
+        };
+        let _ = writeln!(io::stderr(), "mptcpize: {line}");
+    }
+}
+
+fn signal_name(sig: c_int) -> String {
+    // SAFETY: strsignal returns a static or thread-local string; copied at once.
+    let s = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(sig)) };
+    format!("signal {sig} ({})", s.to_string_lossy())
 }
 
 /// True when no task uses the filter any more: the listener reports `POLLHUP` (Linux 5.8+;

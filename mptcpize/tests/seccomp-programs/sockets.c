@@ -82,11 +82,11 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static void on_usr1(int sig)
+static void on_signal(int sig)
 {
-	static const char msg[] = "got SIGUSR1\n";
-	(void)sig;
-	if (write(1, msg, sizeof(msg) - 1) < 0)
+	static const char usr1[] = "got SIGUSR1\n", intr[] = "got SIGINT\n";
+	int ok = sig == SIGUSR1 ? write(1, usr1, sizeof(usr1) - 1) : write(1, intr, sizeof(intr) - 1);
+	if (ok < 0)
 		_exit(3);
 }
 
@@ -155,10 +155,11 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	if (!strcmp(mode, "wait")) {
-		/* Waits for signals: SIGUSR1 is caught and reported, anything else keeps its
-		 * default action. */
-		struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+		/* Waits for signals: SIGUSR1 and SIGINT are caught and reported, anything else
+		 * keeps its default action. */
+		struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 		sigaction(SIGUSR1, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
 		printf("ready pid=%d\n", getpid());
 		fflush(stdout);
 		for (;;)
