@@ -221,20 +221,27 @@ impl Supervisor {
         }
     }
 
-    /// `waitpid(WNOHANG)` on the target.
+    /// Reaps every exited child (`waitpid(-1, WNOHANG)`) and returns how the target ended
+    /// if it was among them. Reaping all of them matters when the launcher is PID 1 of a
+    /// container (or a subreaper): the target's orphans are then re-parented to it, and
+    /// would otherwise stay zombies.
     fn reap(&self) -> Option<Exit> {
-        let mut status = 0;
-        // SAFETY: waitpid on our own child.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
-        if r != self.pid {
-            return None;
-        }
-        if libc::WIFEXITED(status) {
-            Some(Exit::Code(libc::WEXITSTATUS(status)))
-        } else if libc::WIFSIGNALED(status) {
-            Some(Exit::Signal(libc::WTERMSIG(status)))
-        } else {
-            None
+        let mut target_exit = None;
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid on our own children.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r <= 0 {
+                return target_exit;
+            }
+            if r != self.pid {
+                continue;
+            }
+            if libc::WIFEXITED(status) {
+                target_exit = Some(Exit::Code(libc::WEXITSTATUS(status)));
+            } else if libc::WIFSIGNALED(status) {
+                target_exit = Some(Exit::Signal(libc::WTERMSIG(status)));
+            }
         }
     }
 
