@@ -329,6 +329,10 @@ impl Fields {
 /// never waits (for use with an event loop: the stream is [`AsFd`]).
 ///
 /// Events that happened before the stream was created are not seen.
+///
+/// With an async runtime, wait for readability of the fd and call `try_recv` (for tokio:
+/// `AsyncFd::new(events)?`, then `readable_mut().await` and `try_recv()` until it returns
+/// `Ok(None)`, then `clear_ready()`).
 #[derive(Debug)]
 pub struct Events {
     socket: Socket,

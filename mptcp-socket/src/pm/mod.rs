@@ -247,3 +247,15 @@ impl PathManager {
         Events::subscribe(self.family.id, self.family.events_group)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_move_to_other_threads_and_errors_into_io_errors() {
+        fn send<T: Send>() {}
+        fn send_sync<T: Send + Sync>() {}
+        send::<super::PathManager>();
+        send::<super::Events>();
+        send_sync::<super::Error>();
+    }
+}

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netlink_packet_core::{
     DecodeError, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
     NetlinkSerializable, Nla, NlasIterator, ParseableParametrized, NLA_F_NESTED, NLA_HEADER_SIZE,
-    NLA_TYPE_MASK, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NLA_TYPE_MASK, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::{GenlCtrlAttrs, McastGrpAttrs};
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
@@ -19,14 +19,10 @@ use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 
 use super::error::{Error, Operation, Result};
 
-/// `NLM_F_CAPPED` / `NLM_F_ACK_TLVS` (`linux/netlink.h`): the error message echoes only the
-/// request's header / carries extended-ACK attributes after it.
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
 /// `NLMSGERR_ATTR_MSG` (`linux/netlink.h`): the extended ACK's human-readable message.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Size of `struct nlmsghdr`.
-const NLMSG_HDRLEN: usize = 16;
+const NLMSG_HDRLEN: usize = std::mem::size_of::<libc::nlmsghdr>();
 
 /// One attribute of a request, with the kernel's attribute number.
 #[derive(Debug, Clone)]
