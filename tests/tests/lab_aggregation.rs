@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
-use mptcp_tests::lab::{self, Amount, Lab, LinkStats, Side};
+use mptcp_tests::lab::{self, Amount, Endpoints, Lab, LinkStats, Side};
 use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
@@ -169,4 +169,46 @@ fn aggregation_asymmetric_80_20() {
         "the 20 Mbit/s path carried only {slow} of {} bytes",
         r.bytes
     );
+}
+
+#[test]
+fn server_signal_endpoints_give_a_subflow_per_path() {
+    if !require_privileges("server_signal_endpoints_give_a_subflow_per_path") {
+        return;
+    }
+    // The other way to get a second subflow: the server announces 10.31.2.2 (ADD_ADDR) and
+    // the client, allowed by add_addr_accepted, joins it; routing alone keeps it on path 2.
+    let lab = Lab::builder()
+        .paths([50, 50])
+        .endpoints(Endpoints::ServerSignal)
+        .build()
+        .unwrap();
+    let (_listener, client, server) = connect(&lab);
+    let before = client_tx(&lab);
+    let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(2)), |_| {
+        std::thread::sleep(Duration::from_millis(800));
+        let mut remotes: Vec<_> = client
+            .subflows()
+            .unwrap()
+            .iter()
+            .map(|s| s.remote)
+            .collect();
+        remotes.sort();
+        assert_eq!(
+            remotes,
+            [lab.server_sockaddr(1, PORT), lab.server_sockaddr(2, PORT)],
+            "one subflow to each server address expected"
+        );
+    })
+    .unwrap();
+    let after = client_tx(&lab);
+    let r = &t.received;
+    eprintln!("server signal, 2 x 50 Mbit/s: {:.1} Mbit/s", r.mbit());
+    assert!(r.mbit() > 1.5 * 50.0, "{:.1} Mbit/s", r.mbit());
+    for p in 1..=2 {
+        let sent = (after[p - 1] - before[p - 1]).tx_bytes;
+        assert!(sent as f64 > 0.3 * r.bytes as f64, "path {p}: {sent} bytes");
+    }
+    let s = lab.server().mptcp_counters().unwrap();
+    assert!(s["MPTcpExtAddAddrTx"] >= 1, "no ADD_ADDR sent: {s:?}");
 }
