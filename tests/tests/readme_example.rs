@@ -6,7 +6,10 @@ use std::process::Command;
 
 /// The first ```rust block of the README.
 fn readme_example(readme: &str) -> String {
-    let start = readme.find("```rust\n").expect("README has a ```rust example") + 8;
+    let start = readme
+        .find("```rust\n")
+        .expect("README has a ```rust example")
+        + 8;
     let len = readme[start..].find("```").expect("closed code block");
     readme[start..start + len].to_string()
 }
