@@ -1,6 +1,6 @@
 //! Async MPTCP for [tokio](https://docs.rs/tokio): bind and connect with the same
 //! [`Fallback`] policy as the blocking API, returning **tokio's own**
-//! [`TcpListener`] and [`TcpStream`].
+//! [`TcpListener`](::tokio::net::TcpListener) and [`TcpStream`](::tokio::net::TcpStream).
 //!
 //! Available with the cargo feature `tokio` (it enables only tokio's `net` feature; the
 //! runtime is the application's choice). Because the results are tokio's types, axum,
@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Connect is non-blocking from start to end: the socket is created non-blocking, then
-//! [`TcpSocket::connect`] waits for writability and takes `SO_ERROR`, so a refused or
+//! [`TcpSocket::connect`](::tokio::net::TcpSocket::connect) waits for writability and takes `SO_ERROR`, so a refused or
 //! unreachable peer is an error (`ECONNREFUSED`, …), never a "connected" socket that fails
 //! on first use. Connection errors are returned as they are, under either policy: only the
 //! kernel's "MPTCP is unavailable" answer to `socket(2)` ever leads to plain TCP.
@@ -46,7 +46,7 @@ const BACKLOG: u32 = 1024;
 
 /// Creates an unconnected MPTCP [`TcpSocket`] for `domain` (`Domain::IPV4` or
 /// `Domain::IPV6`): `socket(2)` with `IPPROTO_MPTCP` and the caller's [`Fallback`] policy
-/// (see [`new_socket`](crate::new_socket)), then `O_NONBLOCK`.
+/// (see [`new_socket`](crate::new_socket()), then `O_NONBLOCK`.
 ///
 /// Use it to set options before `connect`/`bind`, or to choose the listen backlog; then
 /// call tokio's [`TcpSocket::connect`] or [`TcpSocket::bind`] + [`TcpSocket::listen`].
