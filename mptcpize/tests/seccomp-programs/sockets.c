@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 		/* Leaves a child behind that creates a socket after this process has exited. */
 		pid_t child = fork();
 		if (child == 0) {
-			usleep(1000 * 1000);
+			usleep(2000 * 1000);
 			report("orphan", socket(AF_INET, SOCK_STREAM, 0));
 			_exit(0);
 		}
