@@ -41,6 +41,8 @@ printf '%-58s %10s\n' "socket()+close(), LD_PRELOAD shim (dynamic)" \
     "$(median "$mptcpize" run "$tmp/dynamic" bench-socket $n)"
 printf '%-58s %10s\n' "socket()+close(), seccomp mode (static)" \
     "$(median "$mptcpize" run --seccomp "$tmp/static" bench-socket $n)"
+printf '%-58s %10s\n' "socket()+close(), seccomp mode, pinned to one CPU" \
+    "$(median taskset -c 0 "$mptcpize" run --seccomp "$tmp/static" bench-socket $n)"
 printf '%-58s %10s\n' "getppid(), no interception" \
     "$(median "$tmp/static" bench-syscall 2000000)"
 printf '%-58s %10s\n' "getppid(), seccomp mode (a call the filter allows)" \
