@@ -24,6 +24,19 @@
 //! no other seccomp listener already watching the launcher (the kernel allows one per
 //! process tree). Without `CAP_SYS_ADMIN` the kernel accepts the filter only with
 //! `no_new_privs`, which makes `execve` ignore setuid/setgid bits.
+//!
+//! Differences from the shim, and what this mode does not reach:
+//! - The supervisor creates the sockets, so they carry its credentials: its uid for
+//!   `ip rule uidrange` and `meta skuid`, its cgroup for cgroup-BPF and `socket cgroupv2`
+//!   matches, its security label. For a setuid target run by root, that is root's.
+//! - The shim swaps an MPTCP socket for plain TCP when `setsockopt` fails on an option MPTCP
+//!   refuses (`TCP_USER_TIMEOUT`, `TCP_MD5SIG`, …) before the socket connects; this mode does
+//!   not intercept `setsockopt`, so the program sees that error.
+//! - Not intercepted: `io_uring`'s `IORING_OP_SOCKET` (io_uring bypasses seccomp), 32-bit
+//!   programs on x86_64 (their `socketcall(2)` passes its arguments in memory a filter cannot
+//!   read), and programs that install their own seccomp listener (`EBUSY` for them).
+//! - Each intercepted `socket()` costs a few microseconds more than with the shim
+//!   (BENCHMARKS.md); other system calls cost nothing measurable.
 
 mod detect;
 mod filter;
@@ -134,7 +147,17 @@ impl fmt::Display for Error {
                 f,
                 "seccomp mode supports x86_64 and aarch64 only; the program was not started: {manual}"
             ),
-            Error::Exec(program, e) => write!(f, "{}: {e}", program.to_string_lossy()),
+            Error::Exec(program, e) => {
+                // As the shim mode's launcher says it.
+                let hint = if e.kind() == io::ErrorKind::NotFound
+                    && !program.to_string_lossy().contains('/')
+                {
+                    " (not found in PATH)"
+                } else {
+                    ""
+                };
+                write!(f, "cannot run {}: {e}{hint}", program.to_string_lossy())
+            }
             Error::Setup(what, e) => write!(f, "seccomp mode: {what}: {e}"),
         }
     }
