@@ -597,6 +597,41 @@ fn a_second_supervisor_is_refused_with_a_clear_error() {
     assert_eq!(stdout(&out), "");
 }
 
+/// Where seccomp(2) is refused (a container profile, an old kernel, a kernel without
+/// filters), the launcher says why and does not run the program at all: never silently on
+/// TCP.
+#[test]
+fn a_refused_filter_is_a_clear_error() {
+    if !ready("a_refused_filter_is_a_clear_error") {
+        return;
+    }
+    let ns = Netns::new("sc-deny").unwrap();
+    for (errno, why) in [
+        (libc::EPERM, "forbids installing another filter"),
+        (libc::ENOSYS, "built without seccomp filters"),
+        (libc::EINVAL, "does not support seccomp user notification"),
+    ] {
+        for forced in [true, false] {
+            let mut cmd = ns.command(sockets_program());
+            cmd.args(["deny-seccomp", &errno.to_string(), MPTCPIZE, "run"]);
+            if forced {
+                cmd.arg("--seccomp");
+            }
+            cmd.arg(sockets_program()).arg("libc");
+            let out = output(cmd);
+            assert_eq!(out.status.code(), Some(125));
+            let err = stderr(&out);
+            assert!(
+                err.contains("cannot intercept socket() with seccomp"),
+                "{err}"
+            );
+            assert!(err.contains(why), "{err}");
+            assert!(err.contains("the program was not started"), "{err}");
+            assert_eq!(stdout(&out), "");
+        }
+    }
+}
+
 #[test]
 fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
     if !ready("static_and_setuid_programs_choose_seccomp_mode_automatically") {

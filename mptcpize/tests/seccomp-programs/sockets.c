@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -175,6 +179,24 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (!strcmp(mode, "deny-seccomp") && argc > 3) {
+		/* A sandbox that refuses seccomp(2) with errno argv[2], then runs argv[3...]:
+		 * what a container profile or an older kernel looks like to mptcpize. */
+		struct sock_filter insns[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (atoi(argv[2]) & SECCOMP_RET_DATA)),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { sizeof(insns) / sizeof(*insns), insns };
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+			perror("deny-seccomp");
+			return 1;
+		}
+		execvp(argv[3], argv + 3);
+		perror("execvp");
+		return 127;
+	}
 	if (!strncmp(mode, "bench-", 6)) {
 		/* Benchmarks: N x (socket(AF_INET, SOCK_STREAM, 0) + close), the same with
 		 * IPPROTO_MPTCP asked for directly (bench-mptcp), or N x getppid (a system call
@@ -196,7 +218,7 @@ int main(int argc, char **argv)
 		printf("%s n=%ld ns_per_iteration=%.1f\n", mode, n, (double)(now_ns() - start) / n);
 		return 0;
 	}
-	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|bench-socket|bench-mptcp|bench-syscall N\n",
+	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|bench-socket|bench-mptcp|bench-syscall N|deny-seccomp ERRNO PROG...\n",
 		argv[0]);
 	return 2;
 }
