@@ -133,17 +133,36 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 #[test]
 fn static_busybox_server_and_client_use_mptcp() {
-    let test = "static_busybox_server_and_client_use_mptcp";
+    busybox_http_transfer(
+        "static_busybox_server_and_client_use_mptcp",
+        "127.0.0.1:8080",
+        "http://127.0.0.1:8080/data",
+        "AF_INET",
+    );
+}
+
+#[test]
+fn static_busybox_server_and_client_use_mptcp_over_ipv6() {
+    busybox_http_transfer(
+        "static_busybox_server_and_client_use_mptcp_over_ipv6",
+        "[::1]:8080",
+        "http://[::1]:8080/data",
+        "AF_INET6",
+    );
+}
+
+/// busybox httpd serves a file to busybox wget, both statically linked and both under the
+/// supervisor; the bytes and the namespace's MPTCP counters are checked.
+fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
     if !ready(test) || !require_program(test, "busybox") {
         return;
     }
     let ns = Netns::new("sc-http").unwrap();
-    let dir = temp_dir("http");
+    let dir = temp_dir(&format!("http-{family}"));
     let data = test_data(3 << 20);
     std::fs::write(dir.join("data"), &data).unwrap();
     assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
 
-    // Server: busybox httpd, statically linked, under the supervisor.
     let mut server = ns.command(MPTCPIZE);
     server
         .args([
@@ -153,7 +172,7 @@ fn static_busybox_server_and_client_use_mptcp() {
             "httpd",
             "-f",
             "-p",
-            "127.0.0.1:8080",
+            listen,
             "-h",
         ])
         .arg(&dir)
@@ -165,9 +184,7 @@ fn static_busybox_server_and_client_use_mptcp() {
             .is_ok_and(|s| s.contains(":8080"))
     });
 
-    // Client: busybox wget, statically linked, under the supervisor too.
     let received = dir.join("received");
-    let url = "http://127.0.0.1:8080/data";
     let out = seccomp_run(
         &ns,
         &["-d"],
@@ -176,11 +193,10 @@ fn static_busybox_server_and_client_use_mptcp() {
     );
     assert!(out.status.success());
     let log = stderr(&out);
+    let decision = format!("mptcpize: socket({family}, SOCK_STREAM, 0) = ");
     assert!(
-        log.lines().any(
-            |l| l.starts_with("mptcpize: socket(AF_INET, SOCK_STREAM, 0) = ")
-                && l.contains(": rewritten to IPPROTO_MPTCP (pid ")
-        ),
+        log.lines()
+            .any(|l| l.starts_with(&decision) && l.contains(": rewritten to IPPROTO_MPTCP (pid ")),
         "debug log of the decision"
     );
     assert!(std::fs::read(&received).unwrap() == data, "data differs");
