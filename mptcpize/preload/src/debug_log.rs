@@ -2,6 +2,7 @@
 //! `write(2)`: no allocation, no lock, no stdio buffering shared with the program, and errno
 //! left as it was.
 
+use core::mem::MaybeUninit;
 use libc::c_int;
 
 /// errno saved when created and put back when dropped, so the shim's own calls (logging,
@@ -37,17 +38,25 @@ pub fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value }
 }
 
-/// A line being built; longer text is cut, never an overflow.
+/// Length of the line buffer, newline included.
+const LINE_LEN: usize = 320;
+
+/// A line being built on the stack; longer text is cut, never an overflow.
+///
+/// Bytes are stored one by one with volatile writes and the buffer is never zeroed, so the
+/// compiler emits no `memcpy`/`memset` call: each would be one more symbol the dynamic
+/// loader resolves whenever the shim is loaded (see `sys`).
 pub struct Line {
-    buf: [u8; 320],
+    buf: [MaybeUninit<u8>; LINE_LEN],
     len: usize,
 }
 
 impl Line {
     /// A line starting with `mptcpize: `.
+    #[inline(always)]
     pub fn new() -> Line {
         let mut line = Line {
-            buf: [0; 320],
+            buf: [const { MaybeUninit::uninit() }; LINE_LEN],
             len: 0,
         };
         line.text("mptcpize: ");
@@ -59,33 +68,46 @@ impl Line {
         self.bytes(s.as_bytes())
     }
 
+    /// Appends one byte, unless only the newline's place is left.
+    fn byte(&mut self, b: u8) {
+        if self.len < LINE_LEN - 1 {
+            // SAFETY: in bounds (checked above).
+            unsafe {
+                self.buf
+                    .as_mut_ptr()
+                    .add(self.len)
+                    .cast::<u8>()
+                    .write_volatile(b)
+            };
+            self.len += 1;
+        }
+    }
+
     /// Appends raw bytes.
     pub fn bytes(&mut self, s: &[u8]) -> &mut Line {
-        // Keep one byte for the newline.
-        let room = self.buf.len() - 1 - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
+        for &b in s {
+            self.byte(b);
+        }
         self
     }
 
     /// Appends a decimal integer.
     pub fn int(&mut self, value: i64) -> &mut Line {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = value.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
         if value < 0 {
-            self.text("-");
+            self.byte(b'-');
         }
-        self.bytes(&digits[i..])
+        let v = value.unsigned_abs();
+        let mut div = 1u64;
+        while v / div >= 10 {
+            div *= 10;
+        }
+        loop {
+            self.byte(b'0' + (v / div % 10) as u8);
+            if div == 1 {
+                return self;
+            }
+            div /= 10;
+        }
     }
 
     /// Appends the errno's symbolic name and number, e.g. `ENOPROTOOPT (92)`.
@@ -95,16 +117,22 @@ impl Line {
 
     /// The finished line, with its newline.
     pub fn as_bytes(&mut self) -> &[u8] {
-        self.buf[self.len] = b'\n';
-        &self.buf[..=self.len]
+        // SAFETY: `len < LINE_LEN` always; bytes up to `len` are written, then the newline.
+        unsafe {
+            self.buf
+                .as_mut_ptr()
+                .add(self.len)
+                .cast::<u8>()
+                .write_volatile(b'\n');
+            core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len + 1)
+        }
     }
 
     /// Writes the line to stderr in one `write(2)`, keeping errno.
     pub fn emit(&mut self) {
         let _errno = SavedErrno::save();
-        let bytes = self.as_bytes();
-        // SAFETY: writing an initialised buffer; a failure (stderr closed) is ignored.
-        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        // A failure (stderr closed) is ignored.
+        crate::sys::write(2, self.as_bytes());
     }
 }
 
@@ -194,11 +222,20 @@ mod tests {
         for _ in 0..100 {
             long.text("0123456789");
         }
-        assert_eq!(long.as_bytes().len(), 320);
+        assert_eq!(long.as_bytes().len(), LINE_LEN);
         assert_eq!(long.as_bytes().last(), Some(&b'\n'));
         let mut min = Line::new();
-        min.int(i64::MIN);
-        assert_eq!(min.as_bytes(), b"mptcpize: -9223372036854775808\n");
+        min.int(i64::MIN)
+            .text(" ")
+            .int(0)
+            .text(" ")
+            .int(10)
+            .text(" ")
+            .int(i64::MAX);
+        assert_eq!(
+            min.as_bytes(),
+            b"mptcpize: -9223372036854775808 0 10 9223372036854775807\n"
+        );
     }
 
     #[test]

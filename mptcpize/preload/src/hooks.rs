@@ -5,7 +5,7 @@ use libc::{c_int, socklen_t};
 use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
 
 use crate::debug_log::{errno, set_errno, socket_call, Line};
-use crate::{owned_fds, plain_tcp, real, settings};
+use crate::{explicit_mptcp, plain_tcp, real, settings};
 
 /// `socket(2)`, with TCP stream requests turned into `IPPROTO_MPTCP`.
 ///
@@ -14,32 +14,76 @@ use crate::{owned_fds, plain_tcp, real, settings};
 /// original call is made, so its result and errno are what the program would have had
 /// without the shim. Other errors of the MPTCP call (`EMFILE`, …) are returned as they are.
 ///
+/// The fast path (resolved, no logging) is a few compares and one indirect call; the rest
+/// is out of line.
+///
 /// # Safety
 /// Same contract as `socket(2)`: none beyond valid integers.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    let real_socket = real::socket();
-    if !is_tcp_stream_request(domain, ty, protocol) {
-        // SAFETY: the caller's arguments, passed on unchanged.
-        let fd = unsafe { real_socket(domain, ty, protocol) };
-        if fd >= 0 {
-            owned_fds::unmark(fd);
-        }
-        if settings::debug() {
-            log_socket(domain, ty, protocol, fd, "passed through");
-        }
-        return fd;
+    let Some(real_socket) = real::fast_socket() else {
+        return socket_slow(domain, ty, protocol);
+    };
+    if is_tcp_stream_request(domain, ty, protocol) {
+        // SAFETY: the caller's arguments.
+        return unsafe { rewrite(domain, ty, protocol, real_socket) };
     }
-    // SAFETY: as above, with only the protocol changed.
+    if protocol == IPPROTO_MPTCP {
+        return passed_through(real_socket, domain, ty, protocol);
+    }
+    // SAFETY: the caller's arguments, passed on unchanged (a tail call).
+    unsafe { real_socket(domain, ty, protocol) }
+}
+
+/// The rewrite itself, out of line so that the passthrough path above needs no stack
+/// frame and ends in a jump to the real `socket`. (The pointer comes last so the three
+/// arguments stay in the registers they arrived in.)
+#[inline(never)]
+unsafe fn rewrite(domain: c_int, ty: c_int, protocol: c_int, real_socket: real::SocketFn) -> c_int {
+    // SAFETY: the caller's arguments, with only the protocol changed.
     let fd = unsafe { real_socket(domain, ty, IPPROTO_MPTCP) };
     if fd >= 0 {
-        owned_fds::mark(fd);
-        if settings::debug() {
-            log_socket(domain, ty, protocol, fd, "rewritten to IPPROTO_MPTCP");
-        }
         return fd;
     }
-    mptcp_refused(real_socket, domain, ty, protocol)
+    mptcp_refused(real::socket(), domain, ty, protocol)
+}
+
+/// First call, or debug logging on: the same decisions, with logging.
+#[cold]
+#[inline(never)]
+fn socket_slow(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let real_socket = real::socket();
+    if !is_tcp_stream_request(domain, ty, protocol) {
+        return passed_through(real_socket, domain, ty, protocol);
+    }
+    // SAFETY: the caller's arguments, with only the protocol changed.
+    let fd = unsafe { real_socket(domain, ty, IPPROTO_MPTCP) };
+    if fd < 0 {
+        return mptcp_refused(real_socket, domain, ty, protocol);
+    }
+    if settings::debug() {
+        log_socket(domain, ty, protocol, fd, "rewritten to IPPROTO_MPTCP");
+    }
+    fd
+}
+
+/// A request the shim does not rewrite, noting whether the program asked for MPTCP itself.
+#[cold]
+#[inline(never)]
+fn passed_through(real_socket: real::SocketFn, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    // SAFETY: the caller's arguments, passed on unchanged.
+    let fd = unsafe { real_socket(domain, ty, protocol) };
+    if fd >= 0 {
+        if protocol == IPPROTO_MPTCP {
+            explicit_mptcp::mark(fd);
+        } else {
+            explicit_mptcp::unmark(fd);
+        }
+    }
+    if settings::debug() {
+        log_socket(domain, ty, protocol, fd, "passed through");
+    }
+    fd
 }
 
 /// The MPTCP `socket()` failed: make the original call when the kernel cannot do MPTCP.
@@ -58,15 +102,14 @@ fn mptcp_refused(real_socket: real::SocketFn, domain: c_int, ty: c_int, protocol
     };
     // SAFETY: the caller's original arguments.
     let fd = unsafe { real_socket(domain, ty, protocol) };
-    if fd >= 0 {
-        owned_fds::unmark(fd);
-    }
     if settings::debug() {
         let mut line = Line::new();
         socket_call(&mut line, domain, ty, protocol);
-        line.text(" = ")
-            .int(fd.into())
-            .text(": fell back to TCP, MPTCP refused with ");
+        line.text(" = ").int(fd.into());
+        if fd < 0 {
+            line.text(" (").errno(errno()).text(")");
+        }
+        line.text(": fell back to TCP, MPTCP refused with ");
         line.errno(mptcp_errno)
             .text(": ")
             .text(reason.message())
@@ -86,7 +129,7 @@ fn log_socket(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, what: &str) 
 }
 
 /// `setsockopt(2)`, passed on unchanged; but when it fails with `ENOPROTOOPT` or
-/// `EOPNOTSUPP` on a socket this shim made MPTCP, and that socket has not connected or
+/// `EOPNOTSUPP` on an MPTCP socket the program did not ask MPTCP for (so the shim made it), and that socket has not connected or
 /// listened yet, and plain TCP accepts the option, the socket is replaced in place by that
 /// plain TCP socket (see `plain_tcp`). The program asked for TCP and an option TCP has; it
 /// gets both.
@@ -101,7 +144,10 @@ pub unsafe extern "C" fn setsockopt(
     value: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    let real_setsockopt = real::setsockopt();
+    let real_setsockopt = match real::fast_setsockopt() {
+        Some(f) => f,
+        None => real::setsockopt(),
+    };
     // SAFETY: the caller's arguments, passed on unchanged.
     let ret = unsafe { real_setsockopt(fd, level, name, value, len) };
     if ret == 0 {
@@ -124,7 +170,7 @@ unsafe fn option_refused(
 ) -> c_int {
     let option_errno = errno();
     if !(option_errno == libc::ENOPROTOOPT || option_errno == libc::EOPNOTSUPP)
-        || !owned_fds::is_marked(fd)
+        || explicit_mptcp::is_marked(fd)
     {
         set_errno(option_errno);
         return -1;

@@ -13,17 +13,21 @@
 //! The library runs inside every program started under `mptcpize`, so it is `no_std`: no
 //! allocation, no lock, no thread-local, no unwinding, and no Rust runtime to initialise.
 //! Settings (`MPTCPIZE_DEBUG`, and Debian's `MPTCPWRAP_DEBUG`) are read once when the library
-//! is loaded; the real `socket`/`setsockopt` are found with `dlsym(RTLD_NEXT)` once, so other
-//! preloaded libraries still see the calls.
+//! is loaded; the real `socket`/`setsockopt` are found with `dlsym(RTLD_NEXT)` once, on first
+//! use, so other preloaded libraries still see the calls.
+//!
+//! Cost (see BENCHMARKS.md): the rewrite path is a few compares and one indirect call;
+//! loading the library resolves no symbol (`-z lazy`, see `build.rs`) and calls no `dlsym`.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
 mod debug_log;
+mod explicit_mptcp;
 mod hooks;
-mod owned_fds;
 mod plain_tcp;
 mod real;
 mod settings;
+mod sys;
 
 pub use hooks::{setsockopt, socket};
 
@@ -33,12 +37,26 @@ pub use hooks::{setsockopt, socket};
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    // SAFETY: abort(3) has no preconditions.
-    unsafe { libc::abort() }
+    // What `core::intrinsics::abort` does on x86 (SIGILL), without importing abort(3),
+    // which would cost every program a symbol lookup at load (see `sys`).
+    loop {
+        // SAFETY: `ud2` raises SIGILL and does not return.
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        unsafe {
+            core::arch::asm!("ud2", options(noreturn))
+        }
+        // SAFETY: `brk` raises SIGTRAP.
+        #[cfg(target_arch = "aarch64")]
+        unsafe {
+            core::arch::asm!("brk #0x1", options(noreturn))
+        }
+    }
 }
 
 /// Runs when the dynamic loader maps the library, before the program's `main`: reads the
-/// settings from the environment and resolves the real functions, so the hooks never do it.
+/// settings from the environment, so the hooks never do. The real functions are resolved
+/// on first use instead (see `real`): a program that never creates a socket (most programs
+/// a shell starts) does not pay for `dlsym`.
 ///
 /// glibc calls `.init_array` entries as `(argc, argv, envp)`.
 #[cfg(not(test))]
@@ -58,5 +76,4 @@ unsafe extern "C" fn on_load(
 ) {
     // SAFETY: the loader passes the process's NULL-terminated environment.
     unsafe { settings::load(envp) };
-    real::resolve_all();
 }

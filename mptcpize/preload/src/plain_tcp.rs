@@ -17,7 +17,7 @@ use libc::{c_int, c_void, sockaddr, sockaddr_storage, socklen_t};
 use mptcp_policy::IPPROTO_MPTCP;
 
 use crate::debug_log::errno;
-use crate::{owned_fds, real};
+use crate::{explicit_mptcp, real, sys};
 
 /// `TCP_CLOSE` in `tcp_info.tcpi_state`: neither connecting, connected nor listening.
 const TCP_CLOSE: u8 = 7;
@@ -33,7 +33,7 @@ fn never_connected(fd: c_int) -> bool {
     let mut len = info.len() as socklen_t;
     // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
     let r = unsafe {
-        libc::getsockopt(
+        sys::getsockopt(
             fd,
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
@@ -49,7 +49,7 @@ fn never_connected(fd: c_int) -> bool {
     let mut len = mptcp.len() as socklen_t;
     // SAFETY: as above; the kernel copies min(len, sizeof(struct mptcp_info)) bytes.
     let r = unsafe {
-        libc::getsockopt(
+        sys::getsockopt(
             fd,
             mptcp_sys::SOL_MPTCP,
             mptcp_sys::MPTCP_INFO,
@@ -118,7 +118,7 @@ impl Drop for Candidate {
     fn drop(&mut self) {
         if self.tcp >= 0 {
             // SAFETY: the candidate owns this fd.
-            unsafe { libc::close(self.tcp) };
+            sys::close(self.tcp);
         }
     }
 }
@@ -137,7 +137,7 @@ pub struct Replaced {
 pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
     if get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
         // The fd number was reused for something else.
-        owned_fds::unmark(fd);
+        explicit_mptcp::unmark(fd);
         return Err("not an MPTCP socket");
     }
     let domain = get_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok_or("SO_DOMAIN unreadable")?;
@@ -147,15 +147,15 @@ pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
     let mut peer = MaybeUninit::<sockaddr_storage>::zeroed();
     let mut peer_len = size_of::<sockaddr_storage>() as socklen_t;
     // SAFETY: a sockaddr_storage-sized buffer.
-    if unsafe { libc::getpeername(fd, peer.as_mut_ptr().cast(), &mut peer_len) } == 0
+    if unsafe { sys::getpeername(fd, peer.as_mut_ptr().cast(), &mut peer_len) } == 0
         || errno() != libc::ENOTCONN
     {
         return Err("already connected");
     }
 
     // SAFETY: fcntl on an fd the caller holds.
-    let status = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    let fd_flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    let status = sys::fcntl_get(fd, libc::F_GETFL);
+    let fd_flags = sys::fcntl_get(fd, libc::F_GETFD);
     if status < 0 || fd_flags < 0 {
         return Err("fcntl failed");
     }
@@ -193,12 +193,12 @@ impl Candidate {
         };
         // Atomically closes the MPTCP socket and puts the TCP one at its number.
         // SAFETY: both fds are open.
-        if unsafe { libc::dup3(self.tcp, fd, cloexec) } < 0 {
+        if sys::dup3(self.tcp, fd, cloexec) < 0 {
             return Err("dup3 failed");
         }
-        owned_fds::unmark(fd);
+        explicit_mptcp::unmark(fd);
         // SAFETY: the candidate's own fd; the socket stays open at `fd`.
-        unsafe { libc::close(self.tcp) };
+        sys::close(self.tcp);
         self.tcp = -1;
         // The address was held by the MPTCP socket until dup3 closed it: only now can it
         // be bound again.
@@ -206,7 +206,7 @@ impl Candidate {
         if let Some((addr, len)) = &self.local {
             // SAFETY: the address the kernel returned, with its length.
             if unsafe {
-                libc::bind(
+                sys::bind(
                     fd,
                     (addr as *const sockaddr_storage).cast::<sockaddr>(),
                     *len,
@@ -225,7 +225,7 @@ fn bound_address(fd: c_int) -> Option<(sockaddr_storage, socklen_t)> {
     let mut local = MaybeUninit::<sockaddr_storage>::zeroed();
     let mut len = size_of::<sockaddr_storage>() as socklen_t;
     // SAFETY: a sockaddr_storage-sized buffer.
-    if unsafe { libc::getsockname(fd, local.as_mut_ptr().cast(), &mut len) } != 0 {
+    if unsafe { sys::getsockname(fd, local.as_mut_ptr().cast(), &mut len) } != 0 {
         return None;
     }
     // SAFETY: zero-initialised, and filled by the kernel up to `len`.
@@ -256,7 +256,7 @@ fn get_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
     let mut len = size_of::<c_int>() as socklen_t;
     // SAFETY: an int-sized buffer.
     let r =
-        unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut c_int).cast(), &mut len) };
+        unsafe { sys::getsockopt(fd, level, name, (&mut value as *mut c_int).cast(), &mut len) };
     (r == 0).then_some(value)
 }
 
@@ -264,7 +264,7 @@ fn get_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
 fn get_bytes(fd: c_int, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Option<socklen_t> {
     let mut len = buf.len() as socklen_t;
     // SAFETY: a 16-byte buffer; the kernel writes at most `len`.
-    let r = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+    let r = unsafe { sys::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
     (r == 0).then_some(len)
 }
 

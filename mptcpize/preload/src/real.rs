@@ -2,13 +2,18 @@
 //!
 //! Going through the next definition (normally glibc's, or another preloaded library's)
 //! keeps that library working; Debian's shim issues the raw system call and bypasses it.
-//! Each pointer is resolved once, at load (or on first use if a constructor of another
-//! library calls in before ours ran), and cached in an `AtomicPtr`: a relaxed load is a plain
-//! `mov`. Where `dlsym` finds nothing, the raw system call stands in.
+//! Where `dlsym` finds nothing, the raw system call stands in.
+//!
+//! Each function is resolved once, on first use, and cached in two `AtomicPtr`s: the
+//! resolved pointer, and a copy for the hooks' fast path, published only when debug logging
+//! is off. So the fast path is one relaxed load (a plain `mov`) and a NULL test that covers
+//! both "not resolved yet" and "debug logging on": every other case goes to the slow path.
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use libc::{c_int, socklen_t};
+
+use crate::settings;
 
 /// `socket(2)`'s C signature.
 pub type SocketFn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
@@ -18,56 +23,55 @@ pub type SetsockoptFn =
 
 static SOCKET: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static SETSOCKOPT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+static FAST_SOCKET: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+static FAST_SETSOCKOPT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
-/// Resolves every function now (called from the load-time constructor).
-pub fn resolve_all() {
-    resolve_socket();
-    resolve_setsockopt();
+/// The next `socket`, when the hook may take its fast path (resolved, no logging).
+#[inline(always)]
+pub fn fast_socket() -> Option<SocketFn> {
+    let f = FAST_SOCKET.load(Ordering::Relaxed);
+    // SAFETY: only `socket` stores here, and only a `SocketFn`.
+    (!f.is_null()).then(|| unsafe { core::mem::transmute::<*mut c_void, SocketFn>(f) })
 }
 
-/// The next `socket` after this library.
+/// The next `setsockopt`, when the hook may take its fast path.
 #[inline(always)]
+pub fn fast_setsockopt() -> Option<SetsockoptFn> {
+    let f = FAST_SETSOCKOPT.load(Ordering::Relaxed);
+    // SAFETY: only `setsockopt` stores here, and only a `SetsockoptFn`.
+    (!f.is_null()).then(|| unsafe { core::mem::transmute::<*mut c_void, SetsockoptFn>(f) })
+}
+
+/// The next `socket` after this library, resolved on first use.
+#[cold]
 pub fn socket() -> SocketFn {
-    let f = SOCKET.load(Ordering::Relaxed);
+    let mut f = SOCKET.load(Ordering::Relaxed);
     if f.is_null() {
-        return resolve_socket();
+        // SAFETY: a non-NULL result is glibc's (or another library's) `socket`.
+        f = unsafe { next_symbol(c"socket") }.unwrap_or(raw_socket as *mut c_void);
+        SOCKET.store(f, Ordering::Relaxed);
+        if !settings::debug() {
+            FAST_SOCKET.store(f, Ordering::Relaxed);
+        }
     }
-    // SAFETY: only `resolve_socket` stores here, and only a `SocketFn`.
+    // SAFETY: `f` is a `SocketFn` (from dlsym for "socket", or `raw_socket`).
     unsafe { core::mem::transmute::<*mut c_void, SocketFn>(f) }
 }
 
-/// The next `setsockopt` after this library.
-#[inline(always)]
+/// The next `setsockopt` after this library, resolved on first use.
+#[cold]
 pub fn setsockopt() -> SetsockoptFn {
-    let f = SETSOCKOPT.load(Ordering::Relaxed);
+    let mut f = SETSOCKOPT.load(Ordering::Relaxed);
     if f.is_null() {
-        return resolve_setsockopt();
+        // SAFETY: as in `socket`.
+        f = unsafe { next_symbol(c"setsockopt") }.unwrap_or(raw_setsockopt as *mut c_void);
+        SETSOCKOPT.store(f, Ordering::Relaxed);
+        if !settings::debug() {
+            FAST_SETSOCKOPT.store(f, Ordering::Relaxed);
+        }
     }
-    // SAFETY: only `resolve_setsockopt` stores here, and only a `SetsockoptFn`.
+    // SAFETY: `f` is a `SetsockoptFn`.
     unsafe { core::mem::transmute::<*mut c_void, SetsockoptFn>(f) }
-}
-
-#[cold]
-fn resolve_socket() -> SocketFn {
-    // SAFETY: dlsym with a NUL-terminated name; a non-NULL result is glibc's (or another
-    // library's) `socket`, which has this signature.
-    let f: SocketFn = match unsafe { next_symbol(c"socket") } {
-        Some(p) => unsafe { core::mem::transmute::<*mut c_void, SocketFn>(p) },
-        None => raw_socket,
-    };
-    SOCKET.store(f as *mut c_void, Ordering::Relaxed);
-    f
-}
-
-#[cold]
-fn resolve_setsockopt() -> SetsockoptFn {
-    // SAFETY: as in `resolve_socket`.
-    let f: SetsockoptFn = match unsafe { next_symbol(c"setsockopt") } {
-        Some(p) => unsafe { core::mem::transmute::<*mut c_void, SetsockoptFn>(p) },
-        None => raw_setsockopt,
-    };
-    SETSOCKOPT.store(f as *mut c_void, Ordering::Relaxed);
-    f
 }
 
 /// `dlsym(RTLD_NEXT, name)`, keeping errno (`dlsym` may change it) as it was.

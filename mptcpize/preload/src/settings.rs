@@ -31,7 +31,7 @@ pub unsafe fn load(envp: *const *const c_char) {
     // SAFETY: the caller guarantees a NULL-terminated array of C strings.
     unsafe {
         while !(*entry).is_null() {
-            let var = core::ffi::CStr::from_ptr(*entry).to_bytes();
+            let var = (*entry).cast::<u8>();
             if DEBUG_VARS.iter().any(|name| is_enabled(var, name)) {
                 DEBUG.store(true, Ordering::Relaxed);
             }
@@ -40,14 +40,26 @@ pub unsafe fn load(envp: *const *const c_char) {
     }
 }
 
-/// True when `var` (`NAME=value`) sets `name` to something other than empty or `0`.
-fn is_enabled(var: &[u8], name: &[u8]) -> bool {
-    match var
-        .strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix(b"="))
-    {
-        Some(value) => !value.is_empty() && value != b"0",
-        None => false,
+/// True when the C string `var` (`NAME=value`) sets `name` to something other than empty
+/// or `0`. Compares byte by byte and stops at the first difference (no `strlen`: most
+/// variables differ from `MPTCP…` at their first byte).
+///
+/// # Safety
+/// `var` must point to a NUL-terminated string.
+unsafe fn is_enabled(var: *const u8, name: &[u8]) -> bool {
+    // SAFETY: each read is at or before the string's NUL (a mismatch, NUL included, stops).
+    unsafe {
+        for (i, &b) in name.iter().enumerate() {
+            if *var.add(i) != b {
+                return false;
+            }
+        }
+        let value = var.add(name.len());
+        if *value != b'=' {
+            return false;
+        }
+        let first = *value.add(1);
+        !(first == 0 || (first == b'0' && *value.add(2) == 0))
     }
 }
 
@@ -55,13 +67,34 @@ fn is_enabled(var: &[u8], name: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn enabled(var: &core::ffi::CStr, name: &[u8]) -> bool {
+        unsafe { is_enabled(var.as_ptr().cast(), name) }
+    }
+
     #[test]
     fn debug_variable_values() {
-        assert!(is_enabled(b"MPTCPIZE_DEBUG=1", b"MPTCPIZE_DEBUG"));
-        assert!(is_enabled(b"MPTCPIZE_DEBUG=yes", b"MPTCPIZE_DEBUG"));
-        assert!(!is_enabled(b"MPTCPIZE_DEBUG=0", b"MPTCPIZE_DEBUG"));
-        assert!(!is_enabled(b"MPTCPIZE_DEBUG=", b"MPTCPIZE_DEBUG"));
-        assert!(!is_enabled(b"MPTCPIZE_DEBUGX=1", b"MPTCPIZE_DEBUG"));
-        assert!(!is_enabled(b"XMPTCPIZE_DEBUG=1", b"MPTCPIZE_DEBUG"));
+        assert!(enabled(c"MPTCPIZE_DEBUG=1", b"MPTCPIZE_DEBUG"));
+        assert!(enabled(c"MPTCPIZE_DEBUG=yes", b"MPTCPIZE_DEBUG"));
+        assert!(enabled(c"MPTCPIZE_DEBUG=00", b"MPTCPIZE_DEBUG"));
+        assert!(!enabled(c"MPTCPIZE_DEBUG=0", b"MPTCPIZE_DEBUG"));
+        assert!(!enabled(c"MPTCPIZE_DEBUG=", b"MPTCPIZE_DEBUG"));
+        assert!(!enabled(c"MPTCPIZE_DEBUG", b"MPTCPIZE_DEBUG"));
+        assert!(!enabled(c"MPTCPIZE_DEBUGX=1", b"MPTCPIZE_DEBUG"));
+        assert!(!enabled(c"XMPTCPIZE_DEBUG=1", b"MPTCPIZE_DEBUG"));
+        assert!(!enabled(c"", b"MPTCPIZE_DEBUG"));
+        assert!(enabled(c"MPTCPWRAP_DEBUG=1", b"MPTCPWRAP_DEBUG"));
+    }
+
+    #[test]
+    fn load_walks_the_environment() {
+        let vars = [
+            c"PATH=/bin".as_ptr(),
+            c"MPTCPWRAP_DEBUG=1".as_ptr(),
+            core::ptr::null(),
+        ];
+        assert!(!debug());
+        unsafe { load(vars.as_ptr()) };
+        assert!(debug());
+        DEBUG.store(false, Ordering::Relaxed);
     }
 }

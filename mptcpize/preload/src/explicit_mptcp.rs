@@ -1,14 +1,16 @@
-//! Which file descriptors hold a socket this shim made MPTCP (rather than one the program
-//! asked MPTCP for itself): a bit per fd in a static atomic bitmap, so marking costs one
-//! atomic `or`, with no lock and no allocation.
+//! Which file descriptors hold an MPTCP socket the program asked for itself
+//! (`socket(…, IPPROTO_MPTCP)`), as opposed to one the shim made from a TCP request: the
+//! shim must not give the former plain TCP. A bit per fd in a static atomic bitmap: no lock,
+//! no allocation.
 //!
-//! The 128 KiB bitmap lives in `.bss`: pages are only backed by memory when an fd in their
-//! range is marked. fds above [`CAPACITY`] are simply not tracked (such a socket keeps MPTCP
-//! even if it later needs an option MPTCP refuses).
+//! The rare case is the one recorded, so the shim's rewrite path does not touch the bitmap
+//! at all. The 128 KiB bitmap lives in `.bss`: pages are only backed by memory when an fd
+//! in their range is marked. fds above [`CAPACITY`] are not tracked.
 //!
-//! A bit can outlive its socket (the shim does not hook `close`): every other `socket()`
-//! result clears its bit, and [`crate::plain_tcp`] re-checks the socket itself
-//! (`SO_PROTOCOL`, state) before acting on a bit.
+//! A bit can outlive its socket (the shim does not hook `close`). Every other socket the
+//! passthrough path sees clears its fd's bit; a stale bit on an fd the shim later reuses for
+//! a rewritten socket only means that this socket keeps MPTCP when it meets an option MPTCP
+//! refuses — the safe side.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use libc::c_int;
@@ -24,7 +26,7 @@ fn slot(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
     Some((BITS.get(fd / 64)?, 1u64 << (fd % 64)))
 }
 
-/// Records that the shim made `fd` an MPTCP socket.
+/// Records that the program asked for an MPTCP socket at `fd` itself.
 #[inline(always)]
 pub fn mark(fd: c_int) {
     if let Some((word, bit)) = slot(fd) {
@@ -32,8 +34,8 @@ pub fn mark(fd: c_int) {
     }
 }
 
-/// Records that `fd` is not (or no longer) an MPTCP socket the shim made. Cheap when the
-/// bit is already clear: a plain load, no atomic write.
+/// Records that `fd` is not (or no longer) an MPTCP socket the program asked for. Cheap
+/// when the bit is already clear: a plain load, no atomic write.
 #[inline(always)]
 pub fn unmark(fd: c_int) {
     if let Some((word, bit)) = slot(fd) {
@@ -43,8 +45,8 @@ pub fn unmark(fd: c_int) {
     }
 }
 
-/// True when the shim made `fd` MPTCP (and nothing has reused the number since, as far as
-/// `socket()` can tell).
+/// True when the program asked for MPTCP at `fd` itself (or the bit is stale, see the
+/// module doc).
 #[inline]
 pub fn is_marked(fd: c_int) -> bool {
     slot(fd).is_some_and(|(word, bit)| word.load(Ordering::Relaxed) & bit != 0)
