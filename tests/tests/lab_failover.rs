@@ -1,7 +1,7 @@
 //! Surviving a path that goes away: failover of a running `MptcpStream` transfer when a path
-//! is cut, and a `backup` path that carries data only once the primary is gone. Every byte
-//! is checked and the application sees no error; which path carried the data is checked
-//! with the interfaces' own byte counters.
+//! is cut, a `backup` path that carries data only once the primary is gone, and a live
+//! path turned into a backup (MP_PRIO). Every byte is checked and the application sees no
+//! error; which path carried the data is checked with the interfaces' own byte counters.
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -147,4 +147,51 @@ fn backup_path_carries_data_only_when_the_primary_is_down() {
     // The server saw the join flagged as backup (MP_JOIN with the B bit).
     let s = lab.server().mptcp_counters().unwrap();
     assert!(s["MPTcpExtMPJoinSynBackupRx"] >= 1, "{s:?}");
+}
+
+#[test]
+fn backup_flag_set_on_a_live_connection_moves_its_traffic() {
+    if !require_privileges("backup_flag_set_on_a_live_connection_moves_its_traffic") {
+        return;
+    }
+    let lab = Lab::builder().paths([50, 50]).build().unwrap();
+    let (_listener, client, server) = connect(&lab);
+    let window = Mutex::new(None);
+    let t = lab::transfer(
+        &client,
+        server,
+        Amount::For(Duration::from_secs(3)),
+        |start| {
+            std::thread::sleep(Duration::from_secs(1).saturating_sub(start.elapsed()));
+            // MP_PRIO for the initial subflow: path 1 becomes backup while both stay up.
+            lab.set_backup(1, true).unwrap();
+            // Let queued data drain, then watch a second.
+            std::thread::sleep(Duration::from_millis(500));
+            let from = (tx(&lab, 1), tx(&lab, 2));
+            std::thread::sleep(Duration::from_secs(1));
+            *window.lock().unwrap() = Some((tx(&lab, 1) - from.0, tx(&lab, 2) - from.1));
+        },
+    )
+    .unwrap();
+    let (p1, p2) = window.into_inner().unwrap().unwrap();
+    eprintln!(
+        "backup 1 on at 1 s: in the second from 1.5 s path 1 sent {} bytes, path 2 {}; {:.1} \
+         Mbit/s overall; per 250 ms: {:.0?}",
+        p1.tx_bytes,
+        p2.tx_bytes,
+        t.received.mbit(),
+        t.received.timeline(Duration::from_millis(250))
+    );
+    assert!(
+        p1.tx_bytes < 64 * 1024,
+        "path 1 (now backup) sent {} bytes",
+        p1.tx_bytes
+    );
+    assert!(
+        p2.tx_bytes > 4_000_000,
+        "path 2 sent only {} bytes",
+        p2.tx_bytes
+    );
+    let c = lab.client().mptcp_counters().unwrap();
+    assert!(c["MPTcpExtMPPrioTx"] >= 1, "no MP_PRIO sent: {c:?}");
 }
