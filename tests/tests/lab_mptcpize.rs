@@ -38,14 +38,15 @@ fn mptcpize() -> PathBuf {
 }
 
 /// `mptcpize run python3 -m http.server` in the server namespace, serving `dir`, bound to
-/// the any address (joins and announced addresses arrive there); returns once it listens.
-/// `::` (dual stack, IPv4 clients as `::ffff:10.31.1.1`) is what python picks by default
-/// where IPv6 is configured; the lab has no IPv6 address, so it is asked for.
-fn http_server(lab: &Lab, dir: &Path) -> Background {
+/// `bind`, an any address (joins and announced addresses arrive there); returns once it
+/// listens. `0.0.0.0` gives an AF_INET socket, on which python's `IPV6_V6ONLY` setsockopt
+/// fails (for TCP as well) and must leave the socket MPTCP; `::` a dual-stack one (IPv4
+/// clients as `::ffff:10.31.1.1`), python's default where IPv6 is configured.
+fn http_server(lab: &Lab, dir: &Path, bind: &str) -> Background {
     let mut cmd = lab.server().command(mptcpize());
     cmd.args(["run", "python3", "-m", "http.server"])
         .arg(PORT.to_string())
-        .args(["--bind", "::", "--directory"])
+        .args(["--bind", bind, "--directory"])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -112,7 +113,7 @@ fn aggregation_under_mptcpize_http_server_and_curl() {
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
     let dir = TempDir::new("agg");
     lab::write_pattern_file(&dir.0.join("data.bin"), FILE_LEN).unwrap();
-    let _server = http_server(&lab, &dir.0);
+    let _server = http_server(&lab, &dir.0, "0.0.0.0");
     let before: Vec<_> = (1..=2)
         .map(|p| lab.link_stats(Side::Server, p).unwrap())
         .collect();
@@ -184,7 +185,7 @@ fn mptcpize_on_a_client_without_mptcp_falls_back_to_tcp() {
     let dir = TempDir::new("dis");
     let len = 4 << 20;
     lab::write_pattern_file(&dir.0.join("data.bin"), len).unwrap();
-    let _server = http_server(&lab, &dir.0);
+    let _server = http_server(&lab, &dir.0, "::");
     let out_file = dir.0.join("received.bin");
     let out = curl(&lab, true, &out_file).wait_with_output().unwrap();
     let (size, _) = curl_result(&out);
