@@ -875,14 +875,15 @@ where
         let start = Instant::now();
         let observer = scope.spawn(move || during(start));
         let mut writer = tx;
-        let sent = send_pattern(&mut writer, amount, 128 * 1024).and_then(|sent| {
-            use std::os::fd::AsRawFd;
-            // SAFETY: shutdown(2) on a descriptor borrowed for this call.
-            if unsafe { libc::shutdown(tx.as_fd().as_raw_fd(), libc::SHUT_WR) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(sent)
-        });
+        let sent = send_pattern(&mut writer, amount, 128 * 1024);
+        // Also after a failed send, so that the receiver sees the end instead of waiting.
+        use std::os::fd::AsRawFd;
+        // SAFETY: shutdown(2) on a descriptor borrowed for this call.
+        let shut = match unsafe { libc::shutdown(tx.as_fd().as_raw_fd(), libc::SHUT_WR) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        };
+        let sent = sent.and_then(|sent| shut.map(|()| sent));
         let received = receiver
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
