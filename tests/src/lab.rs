@@ -18,10 +18,30 @@
 //! Only `tbf`/`htb` exist on the machines this runs on (no `netem`): paths differ in rate
 //! only, with no added delay or loss. The only RTT is the tbf queue (a few ms under load).
 //!
-//! The traffic side ([`pattern`], [`send_pattern`], [`receive_pattern`], [`Received`])
-//! checks every byte without storing the data: byte `i` of a stream is a fixed function of
-//! `i`, and the receiver records when each read arrived, so goodput over a window and the
-//! longest stall can be computed afterwards.
+//! The traffic side ([`transfer`], [`pattern`], [`send_pattern`], [`receive_pattern`],
+//! [`Received`]) checks every byte without storing the data: byte `i` of a stream is a fixed
+//! function of `i`, and the receiver records when each read arrived, so goodput over a
+//! window and the longest stall can be computed afterwards. Observations from outside the
+//! program: [`Netns::mptcp_connections`] (`ss -Mni`), [`Netns::mptcp_counters`] (`nstat`),
+//! [`Lab::link_stats`] (bytes per interface).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mptcp_socket::{MptcpListener, MptcpStream};
+//! use mptcp_tests::lab::{self, Amount, Lab};
+//!
+//! let lab = Lab::builder().paths([50, 50]).build()?;
+//! // A socket stays in the namespace it was created in: create it inside, use it anywhere.
+//! let listener = lab.server().enter(|| MptcpListener::bind("0.0.0.0:5000"))??;
+//! let client = lab.client().enter(|| MptcpStream::connect(lab.server_sockaddr(1, 5000)))??;
+//! let (server, _) = listener.accept()?; // keep `listener` open: joins arrive on it
+//! let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(3)), |_start| {
+//!     std::thread::sleep(Duration::from_secs(1));
+//!     lab.path_down(1).unwrap();
+//! })?;
+//! println!("{:.1} Mbit/s", t.received.mbit());
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -559,26 +579,6 @@ impl Netns {
                 io::ErrorKind::NotFound,
                 format!("no interface {ifname} in namespace {}", self.name()),
             )
-        })
-    }
-
-    /// Runs `f` on a new thread inside the namespace without waiting for it, e.g. a server
-    /// loop. Sockets keep the namespace they were created in, so a socket created by
-    /// [`Netns::enter`] can also be used from any thread afterwards.
-    pub fn spawn_thread<F, R>(&self, f: F) -> std::thread::JoinHandle<io::Result<R>>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        let path = format!("/run/netns/{}", self.name());
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path)?;
-            use std::os::fd::AsRawFd;
-            // SAFETY: setns on a valid namespace fd; it affects only this thread.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(f())
         })
     }
 }
