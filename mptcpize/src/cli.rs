@@ -81,6 +81,43 @@ pub struct UnitArgs {
     pub root: Option<PathBuf>,
 }
 
+/// The common forms of `mptcpize run` (`run [-d|--debug] [--] PROGRAM [ARGS…]`), parsed
+/// without clap, whose set-up costs about a fifth of what the launcher runs before it
+/// execs (see BENCHMARKS.md). Every other command line returns `None` and goes to clap, so
+/// the result is the same (a unit test compares the two).
+pub fn parse_run_fast(argv: &[OsString]) -> Option<Cli> {
+    let mut rest = argv.get(1..)?;
+    if rest.first()? != "run" {
+        return None;
+    }
+    rest = &rest[1..];
+    let mut debug = false;
+    if let Some(first) = rest.first() {
+        if first == "-d" || first == "--debug" {
+            debug = true;
+            rest = &rest[1..];
+        }
+    }
+    if rest.first().is_some_and(|a| a == "--") {
+        rest = &rest[1..];
+    } else if rest
+        .first()
+        .is_some_and(|a| a.as_encoded_bytes().starts_with(b"-"))
+    {
+        return None;
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    Some(Cli {
+        command: Command::Run(RunArgs {
+            debug,
+            seccomp: false,
+            command: rest.to_vec(),
+        }),
+    })
+}
+
 /// Runs the chosen subcommand and returns the process exit status (`run` returns only on
 /// failure).
 pub fn dispatch(cli: Cli) -> i32 {
@@ -102,6 +139,37 @@ pub fn dispatch(cli: Cli) -> i32 {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn fast_run_parse_agrees_with_clap() {
+        let cases: &[&[&str]] = &[
+            &["mptcpize", "run", "iperf3", "-s"],
+            &["mptcpize", "run", "-d", "iperf3", "-s", "-d"],
+            &["mptcpize", "run", "--debug", "--", "-x", "--help"],
+            &["mptcpize", "run", "--", "prog"],
+            &["mptcpize", "run", "-d", "-d", "prog"],
+            &["mptcpize", "run", "-d"],
+            &["mptcpize", "run", "--"],
+            &["mptcpize", "run"],
+            &["mptcpize", "run", "--seccomp", "prog"],
+            &["mptcpize", "run", "--help"],
+            &["mptcpize", "run", "-x", "prog"],
+            &["mptcpize", "enable", "x"],
+            &["mptcpize"],
+        ];
+        for case in cases {
+            let argv: Vec<OsString> = case.iter().map(OsString::from).collect();
+            let Some(fast) = parse_run_fast(&argv) else {
+                continue;
+            };
+            let clap = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+            assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{case:?}");
+        }
+        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(parse_run_fast(&argv(&["m", "run", "prog"])).is_some());
+        assert!(parse_run_fast(&argv(&["m", "run", "-d", "-d", "prog"])).is_none());
+        assert!(parse_run_fast(&argv(&["m", "run", "--seccomp", "prog"])).is_none());
+    }
 
     #[test]
     fn cli_is_consistent() {

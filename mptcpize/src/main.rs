@@ -7,6 +7,14 @@
 //!
 //! The shim is found next to the binary, in the install prefix, through `MPTCPIZE_PRELOAD`,
 //! or else written out from a copy embedded at build time ([`shim`]).
+//!
+//! The launcher's own start-up is part of every `mptcpize run`: with `no_main`, the C `main`
+//! below runs without std's runtime set-up, whose main-thread stack guard costs about as
+//! much as the rest of the launcher (glibc's `pthread_getattr_np` parses `/proc/self/maps`),
+//! and which sets SIGPIPE to ignored. `std::env::args_os` still works: on glibc, std
+//! captures `argv` itself when the binary is loaded. See BENCHMARKS.md.
+// The test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod check;
 mod cli;
@@ -17,8 +25,23 @@ mod systemd;
 
 use clap::Parser;
 
-fn main() {
-    let cli = match cli::Cli::try_parse() {
+/// The C entry point.
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    launcher_main()
+}
+
+/// Parses the command line and runs it; never returns. (Also compiled, unused, in the
+/// unit-test build, so that its callees count as used there too.)
+#[cfg_attr(test, allow(dead_code))]
+fn launcher_main() -> ! {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match cli::parse_run_fast(&argv) {
+        Some(cli) => Ok(cli),
+        None => cli::Cli::try_parse_from(&argv),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // `--help`/`--version` go to stdout with status 0; a usage error is the
@@ -32,5 +55,12 @@ fn main() {
             std::process::exit(code);
         }
     };
+    if !matches!(cli.command, cli::Command::Run(_)) {
+        // What std's runtime does for a Rust `main`: a closed pipe is an EPIPE error, not a
+        // fatal signal. `run` leaves SIGPIPE as it found it, for the program it execs.
+        // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    }
+    // `process::exit` flushes stdout, as returning from a Rust `main` would.
     std::process::exit(cli::dispatch(cli));
 }

@@ -27,20 +27,21 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> i32 {
             return EXIT_LAUNCHER;
         }
     };
-    let mut command = Command::new(program);
-    command.args(args);
-    command.env(
+    // Set in this process (single-threaded here), not with `Command::env`: that makes std
+    // copy the whole environment into a map before the exec, the largest part of what the
+    // launcher costs (see BENCHMARKS.md).
+    std::env::set_var(
         "LD_PRELOAD",
         with_preload(std::env::var_os("LD_PRELOAD").as_deref(), &shim),
     );
-    command.env(
+    std::env::set_var(
         "GODEBUG",
         with_godebug(std::env::var_os("GODEBUG").as_deref()),
     );
     if debug {
-        command.env("MPTCPIZE_DEBUG", "1");
+        std::env::set_var("MPTCPIZE_DEBUG", "1");
     }
-    let error = command.exec();
+    let error = Command::new(program).args(args).exec();
     let code = match error.raw_os_error() {
         Some(libc::ENOENT) => EXIT_NOT_FOUND,
         _ => EXIT_CANNOT_RUN,

@@ -37,20 +37,20 @@ pub use hooks::{setsockopt, socket};
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    // What `core::intrinsics::abort` does on x86 (SIGILL), without importing abort(3),
-    // which would cost every program a symbol lookup at load (see `sys`).
-    loop {
-        // SAFETY: `ud2` raises SIGILL and does not return.
-        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
-        unsafe {
-            core::arch::asm!("ud2", options(noreturn))
-        }
-        // SAFETY: `brk` raises SIGTRAP.
-        #[cfg(target_arch = "aarch64")]
-        unsafe {
-            core::arch::asm!("brk #0x1", options(noreturn))
-        }
+    // What `core::intrinsics::abort` does (a trap instruction), without importing
+    // abort(3), which would cost every program a symbol lookup at load (see `sys`).
+    // SAFETY: `ud2` raises SIGILL and does not return.
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    unsafe {
+        core::arch::asm!("ud2", options(noreturn))
     }
+    // SAFETY: `brk` raises SIGTRAP and does not return.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!("brk #0x1", options(noreturn))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+    loop {}
 }
 
 /// Runs when the dynamic loader maps the library, before the program's `main`: reads the
