@@ -50,6 +50,9 @@ struct Args {
     /// Connects in flight at once while establishing (below the listen backlog of 1024).
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// Listen backlog (default: --connections, so that it holds every connection).
+    #[arg(long)]
+    backlog: Option<u32>,
     /// Runs of each mode (interleaved: tcp, mptcp, raw, tcp, …).
     #[arg(long, default_value_t = 1)]
     repeat: u32,
@@ -108,7 +111,7 @@ fn main() -> ExitCode {
             .build()
             .expect("tokio runtime");
         let result = match (args.serve, args.server, args.server_pid) {
-            (Some(_), _, _) => runtime.block_on(serve(mode, args.connections)),
+            (Some(_), _, _) => runtime.block_on(serve(mode, args.connections, backlog(&args))),
             (None, Some(addr), Some(pid)) => runtime.block_on(drive(mode, addr, pid, &args)),
             _ => Err(io::Error::other("--drive needs --server and --server-pid")),
         };
@@ -142,21 +145,23 @@ fn main() -> ExitCode {
         args.connections, args.rounds, args.size, args.concurrency
     );
     println!(
-        "{:<10} {:>7} {:>9} {:>10} {:>10} {:>11} {:>11} {:>10} {:>8} {:>7}",
+        "{:<10} {:>6} {:>7} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>7} {:>6}",
         "mode",
         "conns",
         "conn/s",
-        "verified",
+        "cpu µs/c",
+        "rt",
         "rt/s",
-        "srv RSS/c",
-        "cli RSS/c",
+        "µs/rt",
+        "srvRSS/c",
+        "cliRSS/c",
         "slab/c",
         "kind ok",
         "failed"
     );
     let mut all_ok = true;
     // Per mode, each run's row of figures, for the medians.
-    let mut runs: Vec<(Mode, [f64; 5])> = Vec::new();
+    let mut runs: Vec<(Mode, [f64; 7])> = Vec::new();
     for _ in 0..args.repeat {
         for &mode in &args.modes {
             let r = match run_child(mode, &args) {
@@ -183,22 +188,34 @@ fn main() -> ExitCode {
             all_ok &= failed == 0 && kinds == n;
             let figures = [
                 float(&r["connections_per_s"]),
+                float(&r["cpu_us_per_connection"]),
                 float(&r["round_trips_per_s"]),
+                float(&r["cpu_us_per_round_trip"]),
                 float(&r["server_rss_bytes_per_connection"]),
                 float(&r["client_rss_bytes_per_connection"]),
                 float(&r["slab_bytes_per_connection"]),
             ];
             runs.push((mode, figures));
+            let overflows = int(&r["listen_overflows"]);
+            if overflows > 0 {
+                println!(
+                    "  ({}: the accept queue overflowed {overflows} times: SYNs were dropped \
+                     and retransmitted after 1 s; raise --backlog)",
+                    mode.name()
+                );
+            }
             println!(
-                "{:<10} {:>7} {:>9.0} {:>10} {:>10.0} {:>11.0} {:>11.0} {:>10.0} {:>8} {:>7}",
+                "{:<10} {:>6} {:>7.0} {:>8.1} {:>7} {:>7.0} {:>6.1} {:>9.0} {:>9.0} {:>7.0} {:>7} {:>6}",
                 mode.name(),
                 n,
                 figures[0],
-                verified,
                 figures[1],
+                verified,
                 figures[2],
                 figures[3],
                 figures[4],
+                figures[5],
+                figures[6],
                 kinds,
                 failed,
             );
@@ -217,15 +234,17 @@ fn main() -> ExitCode {
                 v.get(v.len() / 2).copied().unwrap_or(0.0)
             };
             println!(
-                "{:<10} {:>7} {:>9.0} {:>10} {:>10.0} {:>11.0} {:>11.0} {:>10.0}",
+                "{:<10} {:>6} {:>7.0} {:>8.1} {:>7} {:>7.0} {:>6.1} {:>9.0} {:>9.0} {:>7.0}",
                 mode.name(),
                 args.connections,
                 median(0),
-                "",
                 median(1),
+                "",
                 median(2),
                 median(3),
                 median(4),
+                median(5),
+                median(6),
             );
         }
     }
@@ -251,6 +270,8 @@ fn run_child(mode: Mode, args: &Args) -> io::Result<Value> {
         args.size.to_string(),
         "--concurrency".to_string(),
         args.concurrency.to_string(),
+        "--backlog".to_string(),
+        backlog(args).to_string(),
     ];
     let mut server = Command::new(&exe)
         .args(["--serve", mode.name()])
@@ -400,6 +421,28 @@ fn slab() -> io::Result<u64> {
         .sum())
 }
 
+/// CPU time (user + system, all threads) of the process whose `/proc/PID/stat` is `path`,
+/// in seconds (clock-tick resolution). Less disturbed than wall time by other work on a
+/// shared machine.
+fn cpu_s(path: &str) -> io::Result<f64> {
+    let text = std::fs::read_to_string(path)?;
+    // Fields after the command name, which is in parentheses and may contain spaces:
+    // utime and stime are the 14th and 15th fields of the line, the 12th and 13th here.
+    let after = text.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    if fields.len() != 2 {
+        return Err(io::Error::other(format!("cannot parse {path}")));
+    }
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((fields[0] + fields[1]) as f64 / ticks)
+}
+
 fn proc_kb(path: &str, key: &str) -> io::Result<u64> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
@@ -454,8 +497,27 @@ async fn connect(mode: Mode, addr: SocketAddr) -> io::Result<TcpStream> {
 
 /// The server process: accepts `n` connections, echoes on each until the client closes,
 /// then prints what it counted as JSON and exits. Its first line gives its address.
-async fn serve(mode: Mode, n: u64) -> io::Result<Value> {
-    let listener = listen(mode, n.max(1024) as u32).await?;
+fn backlog(args: &Args) -> u32 {
+    args.backlog
+        .unwrap_or_else(|| u32::try_from(args.connections).unwrap_or(u32::MAX))
+}
+
+/// `TcpExt: ListenOverflows` of this network namespace (/proc/net/netstat): connections
+/// the kernel dropped because an accept queue was full.
+fn listen_overflows() -> io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat")?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, value)| value.parse().ok())
+        .ok_or_else(|| io::Error::other("no TcpExt ListenOverflows in /proc/net/netstat"))
+}
+
+async fn serve(mode: Mode, n: u64, backlog: u32) -> io::Result<Value> {
+    let listener = listen(mode, backlog).await?;
     println!("listening {}", listener.local_addr()?);
     let (mut accepted, mut expected_kind, mut errors) = (0u64, 0u64, 0u64);
     let mut echoes = JoinSet::new();
@@ -501,7 +563,11 @@ async fn drive(mode: Mode, addr: SocketAddr, server_pid: u32, args: &Args) -> io
     // The previous mode's sockets are freed after an RCU grace period and in batches: let
     // that settle before the kernel's memory is measured.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let server_stat = format!("/proc/{server_pid}/stat");
+    let cpu = || -> io::Result<f64> { Ok(cpu_s("/proc/self/stat")? + cpu_s(&server_stat)?) };
     let (rss0, server0, slab0) = (rss()?, proc_kb(&server_status, "VmRSS:")?, slab()?);
+    let cpu0 = cpu()?;
+    let overflows0 = listen_overflows()?;
 
     // Phase 1: establish every connection, at most `concurrency` connects in flight.
     let start = Instant::now();
@@ -531,6 +597,8 @@ async fn drive(mode: Mode, addr: SocketAddr, server_pid: u32, args: &Args) -> io
     // Let the server finish accepting (it may lag the last handshakes) before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (rss1, server1, slab1) = (rss()?, proc_kb(&server_status, "VmRSS:")?, slab()?);
+    let cpu1 = cpu()?;
+    let overflows = listen_overflows()? - overflows0;
     let client_kind_ok = streams
         .iter()
         .filter(|(_, s)| s.connection_kind().ok() == Some(mode.expected_kind()))
@@ -562,6 +630,7 @@ async fn drive(mode: Mode, addr: SocketAddr, server_pid: u32, args: &Args) -> io
         streams.push(stream);
     }
     let talk = start.elapsed();
+    let cpu2 = cpu()?;
 
     // Phase 3: close; the server sees EOF on each connection and finishes.
     for mut stream in streams {
@@ -579,6 +648,9 @@ async fn drive(mode: Mode, addr: SocketAddr, server_pid: u32, args: &Args) -> io
         "server_rss_bytes_per_connection": per_conn(server0, server1),
         "slab_bytes_per_connection": per_conn(slab0, slab1),
         "client_expected_kind": client_kind_ok,
+        "cpu_us_per_connection": (cpu1 - cpu0) * 1e6 / n as f64,
+        "listen_overflows": overflows,
+        "cpu_us_per_round_trip": (cpu2 - cpu1) * 1e6 / verified.max(1) as f64,
         "failures": failures,
     }))
 }
