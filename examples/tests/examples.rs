@@ -372,14 +372,63 @@ fn echo_bench_small() {
             .find(|l| l.starts_with(&format!("{mode} ")))
             .unwrap_or_else(|| panic!("no {mode} row: {out}"));
         let cols: Vec<&str> = row.split_whitespace().collect();
-        // mode conns conn/s verified rt/s srv cli slab kind-ok failed
+        // mode conns conn/s cpu/c verified rt/s cpu/rt srv cli slab kind-ok failed
         assert_eq!(cols[1], "500", "{row}");
-        assert_eq!(cols[3], "1500", "{row}");
-        assert_eq!(cols[8], "500", "{row}");
-        assert_eq!(cols[9], "0", "{row}");
+        assert_eq!(cols[4], "1500", "{row}");
+        assert_eq!(cols[10], "500", "{row}");
+        assert_eq!(cols[11], "0", "{row}");
     }
     assert!(
         out.ends_with("every connection established, every echo verified, none lost\n"),
         "{out}"
     );
+}
+
+/// What `ss -Mni` (the kernel's diag interface, outside the program) shows for the
+/// connection while `mptcp-info` holds it open: the same token and data sequence numbers.
+#[test]
+fn mptcp_info_agrees_with_ss() {
+    if !require_program("mptcp_info_agrees_with_ss", "ss") {
+        return;
+    }
+    let server = Server::start(cmd(ECHO_SERVER, &["127.0.0.1:0"]));
+    let addr = server.addr("on ");
+    let info = cmd(
+        MPTCP_INFO,
+        &[&addr, "--send", "5000", "--wait", "1500", "--json"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let ss = run_ok(cmd("ss", &["-Mni"]));
+    let report: Value = serde_json::from_slice(&info.wait_with_output().unwrap().stdout).unwrap();
+    // The client's line has the server as its peer; its details follow on the next line.
+    let lines: Vec<&str> = ss.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() >= 5 && cols[3] == report["local"] && cols[4] == addr
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no MPTCP socket {} -> {addr} in ss -Mni:\n{ss}",
+                report["local"]
+            )
+        });
+    let details = lines[at + 1];
+    let field = |name: &str| {
+        details
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {details}"))
+            .to_string()
+    };
+    let info = &report["mptcp_info"];
+    assert_eq!(field("token"), info["token"].as_str().unwrap(), "{details}");
+    let hex = |v: &Value| format!("{:x}", v.as_u64().unwrap());
+    assert_eq!(field("write_seq"), hex(&info["write_seq"]), "{details}");
+    assert_eq!(field("rcv_nxt"), hex(&info["rcv_nxt"]), "{details}");
+    assert_eq!(field("subflows_max"), info["subflows_max"].to_string());
 }
