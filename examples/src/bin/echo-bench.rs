@@ -7,17 +7,19 @@
 //! cargo run --release -p mptcp-examples --bin echo-bench
 //! ```
 //!
-//! Each mode runs in a fresh child process (so that one mode's freed memory does not hide
-//! the next one's), all in the same private network namespace when run as root (`unshare`:
-//! nothing in the host's namespace is changed; there the ephemeral port range is widened to
-//! 1024–65535). The file descriptor limit is raised for 2 descriptors per connection.
+//! Each mode runs as a fresh server process and a fresh client process of this program (so
+//! that one mode's freed memory does not hide the next one's, and each needs only one
+//! descriptor per connection), all in the same private network namespace when run as root
+//! (`unshare`: nothing in the host's namespace is changed; in it the ephemeral port range is
+//! widened to 1024–65535 and `somaxconn` raised). `RLIMIT_NOFILE` is raised as needed.
 //!
 //! Per mode: connections per second to establish them all (at most `--concurrency` connects
-//! in flight), verified round trips per second with every connection busy at once, and
-//! memory per connection — the process's RSS growth (both ends live in the process) and
-//! the kernel's slab growth (system-wide, so other activity on the machine adds noise).
-//! Every echo is checked byte for byte; any failure or missing echo is counted and makes
-//! the exit status non-zero.
+//! in flight) and the CPU time (client + server) per connection; verified round trips per
+//! second with every connection busy at once, and CPU time per round trip; memory per
+//! connection — the server's and the client's RSS growth, and the kernel's slab growth
+//! (system-wide, so other activity on the machine adds noise). Every echo is checked byte
+//! for byte; any failure, missing echo or accept-queue overflow is reported, and failures
+//! make the exit status non-zero.
 
 use std::io;
 use std::io::{BufRead, BufReader, Read};
