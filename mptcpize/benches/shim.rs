@@ -9,8 +9,9 @@
 //! 2. instructions that loading the library adds to a program's start-up (callgrind on
 //!    `true`);
 //! 3. `mptcpize run true` against Debian's `mptcpize run true`: wall time (hyperfine when
-//!    installed, else a loop of spawns). (callgrind cannot count a launcher: it reports
-//!    only the program the launcher execs.)
+//!    installed, else a loop of spawns), and the launcher's own instructions, counted on
+//!    `run /nonexistent/program` (callgrind reports only the exec'd program when the exec
+//!    succeeds).
 //!
 //! Run: `cargo bench -p mptcpize --bench shim` (needs valgrind; Debian's rows need the
 //! `mptcpize` and `libmptcpwrap0` packages and are skipped without them). Prints a
@@ -75,8 +76,8 @@ fn main() {
     println!("Start-up baseline: `true` runs {base_startup} instructions without a preload.");
     println!();
 
-    println!("| launcher | `run true` wall time |");
-    println!("|---|---:|");
+    println!("| launcher | instructions up to a failed exec | `run true` wall time |");
+    println!("|---|---:|---:|");
     let launcher = PathBuf::from(env!("CARGO_BIN_EXE_mptcpize"));
     let mut launchers = vec![("mptcpize (ours)", launcher)];
     if Path::new(DEBIAN_LAUNCHER).is_file() {
@@ -87,8 +88,9 @@ fn main() {
         let _ = Command::new(path).args(["run", "true"]).status();
     }
     for (name, path) in &launchers {
+        let instructions = launcher_instructions(path);
         let wall = launcher_wall(path);
-        println!("| {name} | {wall} |");
+        println!("| {name} | {instructions} | {wall} |");
     }
 }
 
@@ -168,6 +170,20 @@ fn startup_instructions(preload: Option<&Path>) -> u64 {
     let mut cmd = valgrind();
     cmd.arg("/bin/true");
     fixed_env(&mut cmd, preload);
+    callgrind(cmd)
+}
+
+/// Instructions the launcher runs for `run /nonexistent/program`: all its work up to the
+/// `execve`, which fails (callgrind reports only the exec'd program when the exec succeeds).
+fn launcher_instructions(launcher: &Path) -> u64 {
+    let mut cmd = valgrind();
+    cmd.arg(launcher).args(["run", "/nonexistent/program"]);
+    fixed_env(&mut cmd, None);
+    for name in ["HOME", "PATH"] {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
     callgrind(cmd)
 }
 

@@ -28,10 +28,19 @@ const PROBE_ENV: &str = "MPTCPIZE_PROBE";
 /// Runs this test binary's probe `name` in `ns`, under the shim or not; returns its `ROW`
 /// lines.
 fn probe(ns: &Netns, name: &str, shim: bool) -> Vec<String> {
+    probe_with(ns, name, shim, false)
+}
+
+/// [`probe`], with the shim's debug log on (`mptcpize run -d`) when `debug`.
+fn probe_with(ns: &Netns, name: &str, shim: bool, debug: bool) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = if shim {
         let mut cmd = ns.command(mptcpize());
-        cmd.arg("run").arg(&exe);
+        cmd.arg("run");
+        if debug {
+            cmd.arg("-d");
+        }
+        cmd.arg(&exe);
         cmd
     } else {
         ns.command(&exe)
@@ -206,11 +215,16 @@ fn so_protocol_table() {
     }
     assert_eq!(rewritten, 2 * FLAGS.len() * 2);
 
-    // With MPTCP disabled, the shim is invisible: every row, errno included.
+    // Logging every decision changes no result and no errno.
+    assert_eq!(table(&probe_with(&ns, "table", true, true)), shimmed);
+
+    // With MPTCP disabled, the shim is invisible: every row, errno included, also while it
+    // logs its fallbacks.
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let plain = table(&probe(&ns, "table", false));
     let shimmed = table(&probe(&ns, "table", true));
     assert_eq!(plain, shimmed);
+    assert_eq!(table(&probe_with(&ns, "table", true, true)), plain);
     assert!(plain[&(libc::AF_INET, libc::SOCK_STREAM, IPPROTO_MPTCP)]
         .contains(&format!("errno {}", libc::ENOPROTOOPT)));
 }
