@@ -58,6 +58,12 @@ fn probe_with(ns: &Netns, name: &str, shim: bool, debug: bool) -> Vec<String> {
         stdout.contains("PROBE DONE"),
         "probe {name} did not finish:\n{stdout}"
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        debug && shim,
+        stderr.contains("mptcpize: socket("),
+        "debug log (debug: {debug}):\n{stderr}"
+    );
     stdout
         .lines()
         // The harness prints `test probe_x ... ` without a newline before the first row.
