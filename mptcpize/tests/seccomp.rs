@@ -322,6 +322,80 @@ fn sockets_from_many_threads_are_all_mptcp() {
     assert!(text.lines().all(|l| l.ends_with(" proto=262")), "{text}");
 }
 
+/// The supervisor's debug log going to a closed pipe costs it nothing but the log: the
+/// program still gets MPTCP for every socket and the launcher reports its exit.
+#[test]
+fn debug_log_to_a_closed_pipe_is_harmless() {
+    if !ready("debug_log_to_a_closed_pipe_is_harmless") {
+        return;
+    }
+    let ns = Netns::new("sc-pipe").unwrap();
+    let mut child = ns
+        .command(MPTCPIZE)
+        .args(["run", "--seccomp", "-d"])
+        .arg(sockets_program())
+        .args(["threads", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader of the log goes away at once
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(wait_child(&mut child).code(), Some(0));
+    assert_eq!(text.lines().count(), 2 * 50);
+    assert!(text.lines().all(|l| l.ends_with(" proto=262")), "{text}");
+}
+
+/// An option MPTCP refuses, set before connecting on a socket mptcpize made MPTCP, turns it
+/// back into the plain TCP socket the program asked for (bound address, flags and options
+/// kept), as the shim does; a socket the program asked MPTCP for itself stays MPTCP, and
+/// other sockets are untouched.
+#[test]
+fn refused_socket_options_give_plain_tcp_like_the_shim() {
+    if !ready("refused_socket_options_give_plain_tcp_like_the_shim") {
+        return;
+    }
+    let ns = Netns::new("sc-opt").unwrap();
+    let out = seccomp_run(&ns, &["-d"], sockets_program(), &["options"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line in {text}"))
+            .to_string()
+    };
+    assert_eq!(
+        line("before-connect"),
+        "before-connect rc=0 errno=0 proto=6 timeout=12345 reuseaddr=1 same-address=1 cloexec=1 nonblock=1"
+    );
+    // The swapped socket listens, and the client (made MPTCP) connects to it.
+    assert_eq!(
+        line("listen-connect"),
+        "listen-connect connected=1 client-proto=262"
+    );
+    // Once connected a socket is never swapped.
+    assert!(line("after-connect").ends_with(" proto=262"), "{text}");
+    // MPTCP asked for by the program: its error, unchanged (ENOPROTOOPT).
+    assert_eq!(
+        line("explicit-mptcp"),
+        "explicit-mptcp rc=-1 errno=92 proto=262"
+    );
+    assert_eq!(line("udp-ttl"), "udp-ttl rc=0 ttl=7 proto=17");
+    assert!(
+        stderr(&out)
+            .contains("failed with ENOPROTOOPT (92): the socket is now plain TCP, option set"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn forked_and_execd_children_are_covered() {
     if !ready("forked_and_execd_children_are_covered") {

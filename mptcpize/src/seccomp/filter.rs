@@ -1,16 +1,23 @@
-//! The classic-BPF seccomp program that sends TCP stream `socket()` calls to the supervisor.
+//! The classic-BPF seccomp program that sends TCP stream `socket()` calls, and the
+//! `setsockopt()` calls MPTCP may refuse, to the supervisor.
 //!
-//! It encodes [`mptcp_policy::is_tcp_stream_request`] (a unit test checks that the two agree
-//! on every row of the table): only `socket(AF_INET | AF_INET6, SOCK_STREAM [| SOCK_NONBLOCK]
-//! [| SOCK_CLOEXEC], 0 | IPPROTO_TCP)` returns `SECCOMP_RET_USER_NOTIF`; every other system
-//! call, and every other `socket()`, is allowed by the kernel without waking the supervisor.
+//! - `socket`: it encodes [`mptcp_policy::is_tcp_stream_request`] (a unit test checks that
+//!   the two agree on every row of the table): only `socket(AF_INET | AF_INET6, SOCK_STREAM
+//!   [| SOCK_NONBLOCK] [| SOCK_CLOEXEC], 0 | IPPROTO_TCP)` returns `SECCOMP_RET_USER_NOTIF`.
+//! - `setsockopt`: only the (level, option) pairs of [`WATCHED_OPTIONS`], the options an
+//!   MPTCP socket refuses (measured on Linux 6.18), so the supervisor can give the socket
+//!   plain TCP, as the shim does.
+//!
+//! Every other system call is allowed by the kernel without waking the supervisor; its
+//! verdict does not depend on the arguments, so the kernel's seccomp action cache allows it
+//! without even running the filter.
 //!
 //! `socket(2)` takes `int` arguments, so the kernel looks only at the low 32 bits of each
 //! 64-bit register; the filter loads exactly those (the low word comes first on the
 //! little-endian architectures supported here), so garbage in the high bits cannot make the
 //! filter and the kernel disagree.
 
-use libc::{sock_filter, sock_fprog};
+use libc::{c_int, sock_filter, sock_fprog};
 
 /// `AUDIT_ARCH_*` value of the architecture this binary runs on, and its `socket`
 /// system-call numbers. The filter allows every call made under another ABI (for example
@@ -24,6 +31,8 @@ pub struct Abi {
     /// value (x32's `__X32_SYSCALL_BIT | __NR_socket` on x86_64; the same number again
     /// where there is none).
     pub socket_nrs: [u32; 2],
+    /// `__NR_setsockopt`, and its x32 number likewise.
+    pub setsockopt_nrs: [u32; 2],
 }
 
 /// `AUDIT_ARCH_X86_64` = `EM_X86_64` (62) | `__AUDIT_ARCH_64BIT` | `__AUDIT_ARCH_LE`.
@@ -31,17 +40,83 @@ pub const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 /// `AUDIT_ARCH_AARCH64` = `EM_AARCH64` (183) | `__AUDIT_ARCH_64BIT` | `__AUDIT_ARCH_LE`.
 pub const AUDIT_ARCH_AARCH64: u32 = 183 | 0x8000_0000 | 0x4000_0000;
 
-/// x86_64: `__NR_socket` is 41; x32 programs (same `AUDIT_ARCH_X86_64`) call it with
-/// `__X32_SYSCALL_BIT` (0x4000_0000) set.
+/// x86_64: `__NR_socket` is 41, `__NR_setsockopt` 54; x32 programs (same
+/// `AUDIT_ARCH_X86_64`) call them with `__X32_SYSCALL_BIT` (0x4000_0000) set, and x32's own
+/// `setsockopt` is 541.
 pub const X86_64: Abi = Abi {
     arch: AUDIT_ARCH_X86_64,
     socket_nrs: [41, 0x4000_0000 | 41],
+    setsockopt_nrs: [54, 0x4000_0000 | 541],
 };
-/// aarch64: `__NR_socket` is 198 (asm-generic numbering).
+/// aarch64: `__NR_socket` is 198, `__NR_setsockopt` 208 (asm-generic numbering).
 pub const AARCH64: Abi = Abi {
     arch: AUDIT_ARCH_AARCH64,
     socket_nrs: [198, 198],
+    setsockopt_nrs: [208, 208],
 };
+
+/// `TCP_TX_DELAY` and `TCP_ULP` (`linux/tcp.h`), which the libc crate does not export for
+/// every target.
+const TCP_TX_DELAY: c_int = 37;
+const TCP_ULP: c_int = 31;
+
+/// The `setsockopt` options an MPTCP socket refuses with `ENOPROTOOPT` or `EOPNOTSUPP`
+/// (measured on Linux 6.18, MPTCP-FACTS.md), by level. Only these reach the supervisor;
+/// what it does with them depends on the error the kernel really gives, not on this list.
+pub const WATCHED_OPTIONS: [(c_int, &[c_int]); 4] = [
+    (
+        libc::IPPROTO_TCP,
+        &[
+            libc::TCP_USER_TIMEOUT,
+            libc::TCP_QUICKACK,
+            libc::TCP_SYNCNT,
+            libc::TCP_WINDOW_CLAMP,
+            libc::TCP_LINGER2,
+            libc::TCP_SAVE_SYN,
+            TCP_TX_DELAY,
+            libc::TCP_THIN_LINEAR_TIMEOUTS,
+            libc::TCP_MD5SIG,
+            libc::TCP_REPAIR,
+            TCP_ULP,
+        ],
+    ),
+    (
+        libc::IPPROTO_IP,
+        &[
+            libc::IP_TTL,
+            libc::IP_RECVERR,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PKTINFO,
+            libc::IP_MINTTL,
+        ],
+    ),
+    (
+        libc::IPPROTO_IPV6,
+        &[
+            libc::IPV6_TCLASS,
+            libc::IPV6_UNICAST_HOPS,
+            libc::IPV6_RECVERR,
+            libc::IPV6_MTU_DISCOVER,
+        ],
+    ),
+    (
+        libc::SOL_SOCKET,
+        &[
+            libc::SO_ZEROCOPY,
+            libc::SO_MAX_PACING_RATE,
+            libc::SO_OOBINLINE,
+            libc::SO_PEEK_OFF,
+            libc::SO_TXTIME,
+        ],
+    ),
+];
+
+/// True when `setsockopt(_, level, name, …)` is one the filter sends to the supervisor.
+pub fn is_watched_option(level: c_int, name: c_int) -> bool {
+    WATCHED_OPTIONS
+        .iter()
+        .any(|(l, names)| *l == level && names.contains(&name))
+}
 
 /// The ABI of this build, or `None` on an architecture the filter does not know (the
 /// supervisor then refuses to start rather than run the program on TCP).
@@ -66,74 +141,158 @@ const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
-/// Number of instructions in [`program`].
-pub const LEN: usize = 16;
-const NOTIFY: usize = LEN - 2;
-const ALLOW: usize = LEN - 1;
+/// A jump target while the program is being written: an instruction index once bound.
+#[derive(Copy, Clone)]
+struct Label(usize);
 
-const fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
+/// A tiny assembler: classic-BPF jumps are forward-only and relative to the next
+/// instruction, so they are written against labels and resolved at the end.
+struct Asm {
+    code: Vec<(sock_filter, Option<(Label, Label)>)>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Asm {
+    fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    /// The next instruction written is `label`'s target.
+    fn bind(&mut self, label: Label) {
+        self.labels[label.0] = Some(self.code.len());
+    }
+
+    /// A label bound to the next instruction, for "else go on".
+    fn next(&mut self) -> Label {
+        let l = self.label();
+        self.labels[l.0] = Some(self.code.len() + 1);
+        l
+    }
+
+    fn stmt(&mut self, code: u16, k: u32) {
+        self.code.push((
+            sock_filter {
+                code,
+                jt: 0,
+                jf: 0,
+                k,
+            },
+            None,
+        ));
+    }
+
+    /// `if A == k goto yes else goto no`.
+    fn jeq(&mut self, k: u32, yes: Label, no: Label) {
+        self.code.push((
+            sock_filter {
+                code: JEQ_K,
+                jt: 0,
+                jf: 0,
+                k,
+            },
+            Some((yes, no)),
+        ));
+    }
+
+    fn finish(self) -> Vec<sock_filter> {
+        let labels = self.labels;
+        self.code
+            .into_iter()
+            .enumerate()
+            .map(|(at, (mut insn, jump))| {
+                if let Some((yes, no)) = jump {
+                    let offset = |l: Label| {
+                        let to = labels[l.0].expect("every label is bound");
+                        u8::try_from(to - at - 1).expect("jump within 255 instructions")
+                    };
+                    insn.jt = offset(yes);
+                    insn.jf = offset(no);
+                }
+                insn
+            })
+            .collect()
     }
 }
 
-/// `if A == k` at instruction `at`: go to `yes` else to `no` (absolute indices; BPF jumps
-/// are relative to the next instruction and only go forward).
-const fn jeq(at: usize, k: u32, yes: usize, no: usize) -> sock_filter {
-    sock_filter {
-        code: JEQ_K,
-        jt: (yes - at - 1) as u8,
-        jf: (no - at - 1) as u8,
-        k,
-    }
-}
+/// The filter for `abi`. Each block says what it checks; `notify` hands the call to the
+/// supervisor, `allow` lets the kernel run it.
+pub fn program(abi: Abi) -> Vec<sock_filter> {
+    let mut a = Asm {
+        code: Vec::new(),
+        labels: Vec::new(),
+    };
+    let (notify, allow) = (a.label(), a.label());
+    let (socket, setsockopt) = (a.label(), a.label());
 
-/// The filter for `abi`, one instruction per line.
-pub const fn program(abi: Abi) -> [sock_filter; LEN] {
-    let stream_flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32;
-    [
-        // 0: A = arch. Check it first: system-call numbers mean nothing without it.
-        stmt(LD_W_ABS, OFF_ARCH),
-        // 1: another ABI (32-bit compat) → allow.
-        jeq(1, abi.arch, 2, ALLOW),
-        // 2: A = system-call number.
-        stmt(LD_W_ABS, OFF_NR),
-        // 3: socket → check its arguments.
-        jeq(3, abi.socket_nrs[0], 5, 4),
-        // 4: x32's socket → check its arguments; anything else → allow.
-        jeq(4, abi.socket_nrs[1], 5, ALLOW),
-        // 5: A = low 32 bits of args[0] (domain).
-        stmt(LD_W_ABS, off_arg_low(0)),
-        // 6: AF_INET → check the type.
-        jeq(6, libc::AF_INET as u32, 8, 7),
-        // 7: AF_INET6 → check the type; any other family → allow.
-        jeq(7, libc::AF_INET6 as u32, 8, ALLOW),
-        // 8: A = low 32 bits of args[1] (type with its flags).
-        stmt(LD_W_ABS, off_arg_low(1)),
-        // 9: drop SOCK_NONBLOCK and SOCK_CLOEXEC; any other bit stays and fails the test.
-        stmt(AND_K, !stream_flags),
-        // 10: exactly SOCK_STREAM → check the protocol; anything else → allow.
-        jeq(10, libc::SOCK_STREAM as u32, 11, ALLOW),
-        // 11: A = low 32 bits of args[2] (protocol).
-        stmt(LD_W_ABS, off_arg_low(2)),
-        // 12: protocol 0 (the default, TCP) → notify.
-        jeq(12, 0, NOTIFY, 13),
-        // 13: IPPROTO_TCP → notify; anything else (IPPROTO_MPTCP, SCTP, …) → allow.
-        jeq(13, libc::IPPROTO_TCP as u32, NOTIFY, ALLOW),
-        // 14 (NOTIFY): hand the call to the supervisor.
-        stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF),
-        // 15 (ALLOW): let the kernel run the call.
-        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
-    ]
+    // The architecture first: system-call numbers mean nothing without it. Another ABI
+    // (32-bit compat) is allowed.
+    a.stmt(LD_W_ABS, OFF_ARCH);
+    let go_on = a.next();
+    a.jeq(abi.arch, go_on, allow);
+    a.stmt(LD_W_ABS, OFF_NR);
+    for nr in abi.socket_nrs {
+        let go_on = a.next();
+        a.jeq(nr, socket, go_on);
+    }
+    let go_on = a.next();
+    a.jeq(abi.setsockopt_nrs[0], setsockopt, go_on);
+    a.jeq(abi.setsockopt_nrs[1], setsockopt, allow);
+
+    // socket(domain, type, protocol), low 32 bits of each argument (they are ints).
+    a.bind(socket);
+    let check_type = a.label();
+    a.stmt(LD_W_ABS, off_arg_low(0));
+    let go_on = a.next();
+    a.jeq(libc::AF_INET as u32, check_type, go_on);
+    a.jeq(libc::AF_INET6 as u32, check_type, allow);
+    a.bind(check_type);
+    a.stmt(LD_W_ABS, off_arg_low(1));
+    // Drop SOCK_NONBLOCK and SOCK_CLOEXEC; any other bit stays and fails the test.
+    a.stmt(AND_K, !((libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32));
+    let go_on = a.next();
+    a.jeq(libc::SOCK_STREAM as u32, go_on, allow);
+    a.stmt(LD_W_ABS, off_arg_low(2));
+    let go_on = a.next();
+    a.jeq(0, notify, go_on);
+    a.jeq(libc::IPPROTO_TCP as u32, notify, allow);
+
+    // setsockopt(fd, level, name, …): the watched (level, name) pairs.
+    a.bind(setsockopt);
+    a.stmt(LD_W_ABS, off_arg_low(1));
+    let levels: Vec<Label> = WATCHED_OPTIONS.iter().map(|_| a.label()).collect();
+    for (i, (level, _)) in WATCHED_OPTIONS.iter().enumerate() {
+        let no = if i + 1 == WATCHED_OPTIONS.len() {
+            allow
+        } else {
+            a.next()
+        };
+        a.jeq(*level as u32, levels[i], no);
+    }
+    for (i, (_, names)) in WATCHED_OPTIONS.iter().enumerate() {
+        a.bind(levels[i]);
+        a.stmt(LD_W_ABS, off_arg_low(2));
+        for (j, name) in names.iter().enumerate() {
+            let no = if j + 1 == names.len() {
+                allow
+            } else {
+                a.next()
+            };
+            a.jeq(*name as u32, notify, no);
+        }
+    }
+
+    a.bind(notify);
+    a.stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF);
+    a.bind(allow);
+    a.stmt(RET_K, libc::SECCOMP_RET_ALLOW);
+    a.finish()
 }
 
 /// `struct sock_fprog` pointing at `insns`, for `seccomp(SECCOMP_SET_MODE_FILTER)`.
-pub fn fprog(insns: &[sock_filter; LEN]) -> sock_fprog {
+pub fn fprog(insns: &[sock_filter]) -> sock_fprog {
     sock_fprog {
-        len: LEN as u16,
+        len: insns.len() as u16,
         filter: insns.as_ptr().cast_mut(),
     }
 }
@@ -282,11 +441,54 @@ mod tests {
     #[test]
     fn jumps_stay_inside_the_program() {
         for abi in [X86_64, AARCH64] {
-            for (i, insn) in program(abi).iter().enumerate() {
+            let prog = program(abi);
+            for (i, insn) in prog.iter().enumerate() {
                 if insn.code == JEQ_K {
-                    assert!(i + 1 + (insn.jt.max(insn.jf) as usize) < LEN);
+                    assert!(i + 1 + (insn.jt.max(insn.jf) as usize) < prog.len());
+                }
+            }
+            assert_eq!(prog.last().unwrap().code, RET_K);
+        }
+    }
+
+    #[test]
+    fn watched_setsockopt_options_and_nothing_else() {
+        let levels = [
+            libc::SOL_SOCKET,
+            libc::IPPROTO_TCP,
+            libc::IPPROTO_IP,
+            libc::IPPROTO_IPV6,
+            libc::SOL_UDP,
+            libc::IPPROTO_RAW,
+        ];
+        let mut watched = 0;
+        for abi in [X86_64, AARCH64] {
+            let prog = program(abi);
+            for nr in abi.setsockopt_nrs {
+                for level in levels {
+                    for name in 0..80 {
+                        for garbage in [false, true] {
+                            let args = [reg(3, garbage), reg(level, garbage), reg(name, garbage)];
+                            let want = if is_watched_option(level, name) {
+                                watched += 1;
+                                libc::SECCOMP_RET_USER_NOTIF
+                            } else {
+                                libc::SECCOMP_RET_ALLOW
+                            };
+                            assert_eq!(
+                                run(&prog, &data(abi.arch, nr, args)),
+                                want,
+                                "setsockopt(_, {level}, {name}) nr {nr:#x}"
+                            );
+                        }
+                    }
                 }
             }
         }
+        // 25 options, 2 garbage variants, 2 numbers, 2 ABIs.
+        assert_eq!(watched, 25 * 2 * 2 * 2);
+        // TCP_NODELAY and SO_REUSEADDR, set by most programs, never wake the supervisor.
+        assert!(!is_watched_option(libc::IPPROTO_TCP, libc::TCP_NODELAY));
+        assert!(!is_watched_option(libc::SOL_SOCKET, libc::SO_REUSEADDR));
     }
 }

@@ -100,7 +100,7 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Runs in the forked child before `execve`: async-signal-safe calls only.
 fn setup_child(
-    insns: &[sock_filter; filter::LEN],
+    insns: &[sock_filter],
     sock: RawFd,
     launcher: pid_t,
     privileged: bool,
@@ -132,7 +132,7 @@ fn setup_child(
         no_new_privs = true;
     }
     let listener = loop {
-        // SAFETY: prog points at LEN valid instructions that outlive the call.
+        // SAFETY: prog points at the filter's instructions, which outlive the call.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_seccomp,

@@ -42,6 +42,7 @@ mod detect;
 mod filter;
 mod launch;
 mod notify;
+mod plain_tcp;
 mod supervisor;
 
 pub use detect::{needs_seccomp, Reason};
@@ -183,7 +184,7 @@ pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Erro
     }
     let signals = supervisor::Signals::block()?;
     let target = launch::spawn(program, args, abi, privileged, signals.original())?;
-    supervisor::Supervisor::new(target, signals, program, debug)?.run()
+    supervisor::Supervisor::new(target, signals, abi, program, debug)?.run()
 }
 
 /// The launcher's choice: seccomp mode when `forced` (`--seccomp`), or when

@@ -1,6 +1,12 @@
-//! Answering one seccomp notification: create the MPTCP socket and install it in the caller,
-//! let the original call run (TCP) when MPTCP is unavailable, or fail it with the errno.
+//! Answering one seccomp notification.
+//!
+//! - `socket()`: create the MPTCP socket and install it in the caller, let the original
+//!   call run (TCP) when MPTCP is unavailable, or fail it with the errno.
+//! - `setsockopt()` of an option MPTCP may refuse: set it on the caller's socket; if MPTCP
+//!   refuses it on a socket the supervisor made MPTCP that has not connected yet, put a
+//!   plain TCP socket in its place (the `plain_tcp` module) and set it there.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -8,6 +14,14 @@ use std::os::unix::fs::MetadataExt;
 
 use libc::{c_int, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp};
 use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
+
+use super::filter::{is_watched_option, Abi};
+use super::plain_tcp;
+
+/// At most this many sockets are remembered as made MPTCP by the supervisor (their inode
+/// numbers, 8 bytes each); past it the set starts again, and an older socket is then treated
+/// as one the program asked MPTCP for (left as it is).
+const REMEMBERED_SOCKETS: usize = 1 << 16;
 
 /// Answers the notifications of one listener.
 pub(super) struct Notifier {
@@ -23,6 +37,11 @@ pub(super) struct Notifier {
     debug: bool,
     /// `SECCOMP_ADDFD_FLAG_SEND` was refused once (said once, then TCP for every call).
     addfd_refused: bool,
+    /// The system-call numbers of this ABI.
+    abi: Abi,
+    /// Inode numbers of the sockets the supervisor made MPTCP: only those may be swapped
+    /// for plain TCP (a program that asked for MPTCP itself keeps it), as in the shim.
+    made_mptcp: HashSet<u64>,
 }
 
 /// What happened to one notification, for the debug log and the tests.
@@ -36,13 +55,21 @@ pub(super) enum Outcome {
     Tcp(&'static str),
     /// The call failed with this errno.
     Failed(c_int),
+    /// `setsockopt`: the option was set on the MPTCP socket.
+    OptionSet,
+    /// `setsockopt`: MPTCP refused the option with this errno; the socket is now plain TCP
+    /// with the option set (and binding it again failed with the second errno).
+    MadeTcp(c_int, Option<c_int>),
+    /// `setsockopt`: MPTCP refused the option with this errno and the socket stays as it
+    /// is, for this reason; the original call runs and fails the same way.
+    OptionRefused(c_int, &'static str),
     /// The caller is gone (killed, or the call was interrupted by a signal before it was
     /// answered and will be restarted).
     Gone,
 }
 
 impl Notifier {
-    pub(super) fn new(listener: OwnedFd, debug: bool) -> io::Result<Notifier> {
+    pub(super) fn new(listener: OwnedFd, abi: Abi, debug: bool) -> io::Result<Notifier> {
         let mut sizes = libc::seccomp_notif_sizes {
             seccomp_notif: 0,
             seccomp_notif_resp: 0,
@@ -85,6 +112,8 @@ impl Notifier {
             own_netns,
             debug,
             addfd_refused: false,
+            abi,
+            made_mptcp: HashSet::new(),
         })
     }
 
@@ -95,8 +124,9 @@ impl Notifier {
     /// Receives one notification (`SECCOMP_IOCTL_NOTIF_RECV`) and answers it. Returns
     /// `None` when there was none to receive (the caller vanished in between).
     pub(super) fn handle_one(&mut self) -> Option<Outcome> {
-        self.notif.fill(0); // the kernel requires a zeroed buffer
-                            // SAFETY: the buffer is at least the kernel's sizeof(struct seccomp_notif).
+        // The kernel requires a zeroed buffer.
+        self.notif.fill(0);
+        // SAFETY: the buffer is at least the kernel's sizeof(struct seccomp_notif).
         let r = unsafe {
             libc::ioctl(
                 self.listener(),
@@ -113,12 +143,16 @@ impl Notifier {
         let n: seccomp_notif = unsafe { std::ptr::read(self.notif.as_ptr().cast()) };
         let outcome = self.answer(&n);
         if self.debug {
-            log_decision(&n, &outcome);
+            let setsockopt = self.abi.setsockopt_nrs.contains(&(n.data.nr as u32));
+            log_decision(&n, setsockopt, &outcome);
         }
         Some(outcome)
     }
 
     fn answer(&mut self, n: &seccomp_notif) -> Outcome {
+        if self.abi.setsockopt_nrs.contains(&(n.data.nr as u32)) {
+            return self.answer_setsockopt(n);
+        }
         // socket(2) takes ints: the kernel reads the low 32 bits, and so does the filter.
         let (domain, ty, proto) = (
             n.data.args[0] as u32 as c_int,
@@ -202,9 +236,14 @@ impl Notifier {
                 0
             },
         };
+        let inode = inode_of(&sock);
         // SAFETY: a valid seccomp_notif_addfd for this listener.
         let fd = unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
         if fd >= 0 {
+            if self.made_mptcp.len() >= REMEMBERED_SOCKETS {
+                self.made_mptcp.clear();
+            }
+            self.made_mptcp.extend(inode);
             return Outcome::Mptcp(fd);
         }
         match io::Error::last_os_error()
@@ -226,6 +265,111 @@ impl Notifier {
             // Installing failed in the caller (EMFILE: its fd limit): the notification is
             // still pending; that errno is what the original call would have returned.
             errno => self.fail(id, errno),
+        }
+    }
+
+    /// `setsockopt(fd, level, name, value, len)` with a watched option.
+    fn answer_setsockopt(&mut self, n: &seccomp_notif) -> Outcome {
+        let [fd, level, name, value, len, _] = n.data.args;
+        let (fd, level, name) = (
+            fd as u32 as c_int,
+            level as u32 as c_int,
+            name as u32 as c_int,
+        );
+        if !is_watched_option(level, name) {
+            return self.continue_call(n.id, "not a watched option");
+        }
+        let Some(pid) = plain_tcp::tgid_of(n.pid) else {
+            return self.continue_call(n.id, "caller gone");
+        };
+        let Ok(pidfd) = plain_tcp::pidfd_open(pid) else {
+            return self.continue_call(n.id, "caller gone");
+        };
+        // The pid may have been reused: trust it only while the notification is pending.
+        if !self.id_valid(n.id) {
+            return Outcome::Gone;
+        }
+        let sock = match plain_tcp::pidfd_getfd(&pidfd, fd) {
+            Ok(sock) => sock,
+            // EBADF: not a file (the call fails the same way); EPERM: no ptrace access.
+            Err(_) => return self.continue_call(n.id, "the socket cannot be reached"),
+        };
+        if plain_tcp::get_int(&sock, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
+            return self.continue_call(n.id, "not an MPTCP socket");
+        }
+        let Ok(value) = plain_tcp::read_memory(pid, value, len as u32 as usize) else {
+            return self.continue_call(n.id, "the value cannot be read");
+        };
+        let refused = match plain_tcp::set_option(&sock, level, name, &value) {
+            Ok(()) => {
+                return match self.respond(n.id, 0, 0) {
+                    true => Outcome::OptionSet,
+                    false => Outcome::Gone,
+                }
+            }
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        let refused_outcome = |this: &mut Notifier, why| match this.continue_call(n.id, why) {
+            Outcome::Tcp(why) => Outcome::OptionRefused(refused, why),
+            gone => gone,
+        };
+        if refused != libc::ENOPROTOOPT && refused != libc::EOPNOTSUPP {
+            return refused_outcome(self, "not an error of MPTCP's");
+        }
+        if !inode_of(&sock).is_some_and(|i| self.made_mptcp.contains(&i)) {
+            return refused_outcome(self, "the program asked for MPTCP itself");
+        }
+        if !plain_tcp::never_connected(&sock) {
+            return refused_outcome(self, "it has connected or listened already");
+        }
+        // The TCP socket lives where the program is, like the MPTCP one.
+        let netns = match self.caller_netns(n) {
+            Ok(ns) => ns,
+            Err(outcome) => return outcome,
+        };
+        if let Some(ns) = &netns {
+            // SAFETY: as in `answer`.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return refused_outcome(self, "cannot enter its network namespace");
+            }
+        }
+        let candidate = plain_tcp::prepare(&sock);
+        if netns.is_some() {
+            // SAFETY: back to our own namespace, whose fd we hold.
+            unsafe { libc::setns(self.own_netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        }
+        let Ok(candidate) = candidate else {
+            return refused_outcome(self, "socket(IPPROTO_TCP) failed");
+        };
+        if plain_tcp::set_option(&candidate.tcp, level, name, &value).is_err() {
+            // TCP refuses it too: MPTCP is not the reason, the socket stays as it is.
+            return refused_outcome(self, "plain TCP refuses it too");
+        }
+        // SECCOMP_ADDFD_FLAG_SETFD: the TCP socket takes the MPTCP one's number, atomically,
+        // as dup3(2) would.
+        let addfd = seccomp_notif_addfd {
+            id: n.id,
+            flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+            srcfd: candidate.tcp.as_raw_fd() as u32,
+            newfd: fd as u32,
+            newfd_flags: if plain_tcp::is_cloexec(pid, fd) {
+                libc::O_CLOEXEC as u32
+            } else {
+                0
+            },
+        };
+        // SAFETY: a valid seccomp_notif_addfd for this listener.
+        if unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) } < 0 {
+            return refused_outcome(self, "installing the TCP socket failed");
+        }
+        // The MPTCP socket held the address; with the program's fd replaced, ours was the
+        // last reference: close it, then bind the TCP socket where it was.
+        drop(sock);
+        let rebind = candidate.bind_again();
+        if self.respond(n.id, 0, 0) {
+            Outcome::MadeTcp(refused, rebind)
+        } else {
+            Outcome::Gone
         }
     }
 
@@ -274,6 +418,13 @@ impl Notifier {
     }
 }
 
+/// The inode number of a socket (`fstat`), which identifies it for as long as it is open.
+fn inode_of(sock: &OwnedFd) -> Option<u64> {
+    // SAFETY: fstat fills the zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(sock.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
+}
+
 /// `socket(domain, SOCK_STREAM [| SOCK_NONBLOCK], IPPROTO_MPTCP)` in the current network
 /// namespace. `SOCK_NONBLOCK` is a file status flag and travels with the file;
 /// close-on-exec belongs to the caller's fd table and is given as `newfd_flags` to ADDFD.
@@ -290,13 +441,16 @@ fn create_socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
 }
 
 /// One line per decision, in the shim's format plus the caller's pid:
-/// `mptcpize: socket(AF_INET, SOCK_STREAM, 0) = 3: rewritten to IPPROTO_MPTCP (pid 1234)`.
-fn log_decision(n: &seccomp_notif, outcome: &Outcome) {
-    let call = describe_call(
-        n.data.args[0] as u32 as c_int,
-        n.data.args[1] as u32 as c_int,
-        n.data.args[2] as u32 as c_int,
-    );
+/// `mptcpize: socket(AF_INET, SOCK_STREAM, 0) = 3: rewritten to IPPROTO_MPTCP (pid 1234)`,
+/// `mptcpize: setsockopt(3, 6, 18) on an MPTCP socket failed with ENOPROTOOPT (92): the
+/// socket is now plain TCP, option set (pid 1234)`.
+fn log_decision(n: &seccomp_notif, setsockopt: bool, outcome: &Outcome) {
+    let arg = |i: usize| n.data.args[i] as u32 as c_int;
+    let call = if setsockopt {
+        format!("setsockopt({}, {}, {})", arg(0), arg(1), arg(2))
+    } else {
+        describe_call(arg(0), arg(1), arg(2))
+    };
     let result = match outcome {
         Outcome::Mptcp(fd) => format!(" = {fd}: rewritten to IPPROTO_MPTCP"),
         Outcome::FellBack(why) => format!(
@@ -304,8 +458,21 @@ fn log_decision(n: &seccomp_notif, outcome: &Outcome) {
             errno_name(why.errno()),
             why.message()
         ),
-        Outcome::Tcp(why) => format!(": left to the kernel (TCP): {why}"),
+        Outcome::Tcp(why) => format!(": left to the kernel: {why}"),
         Outcome::Failed(errno) => format!(" = -1: {}", errno_name(*errno)),
+        Outcome::OptionSet => " = 0: set on the MPTCP socket".to_string(),
+        Outcome::MadeTcp(errno, rebind) => format!(
+            " on an MPTCP socket failed with {}: the socket is now plain TCP{}, option set",
+            errno_name(*errno),
+            rebind.map_or(String::new(), |e| format!(
+                " (but binding it again failed: {})",
+                errno_name(e)
+            ))
+        ),
+        Outcome::OptionRefused(errno, why) => format!(
+            " on an MPTCP socket failed with {}: left as it is: {why}",
+            errno_name(*errno)
+        ),
         Outcome::Gone => ": not answered, the caller is gone".to_string(),
     };
     let _ = writeln!(io::stderr(), "mptcpize: {call}{result} (pid {})", n.pid);
@@ -324,6 +491,7 @@ fn errno_name(errno: c_int) -> String {
         libc::EACCES => "EACCES",
         libc::EPERM => "EPERM",
         libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
         _ => return format!("errno {errno}"),
     };
     format!("{name} ({errno})")

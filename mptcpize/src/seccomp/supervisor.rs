@@ -27,6 +27,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use libc::{c_int, pid_t};
 
+use super::filter::Abi;
 use super::launch::Target;
 use super::notify::Notifier;
 use super::{Error, Exit};
@@ -34,11 +35,14 @@ use super::{Error, Exit};
 /// `si_code` of a signal the kernel generated itself (terminal signals among them).
 const SI_KERNEL: i32 = 0x80;
 
-/// Signals forwarded to the target when a process sends them to the launcher.
-/// Not here: SIGCHLD (the supervisor's own), job control (default action, see the module
-/// documentation), SIGPIPE (ignored by the Rust runtime, so it would never be queued),
-/// and the synchronous fault signals, which must stay fatal to the supervisor itself.
-const FORWARDED: [c_int; 13] = [
+/// Signals forwarded to the target when a process sends them to the launcher. SIGPIPE is
+/// among them so that a debug line written to a closed pipe is an `EPIPE` error for the
+/// supervisor instead of its death (that SIGPIPE comes from the supervisor itself and is not
+/// forwarded). Not here: SIGCHLD (the supervisor's own), job control (default action, see
+/// the module documentation), and the synchronous fault signals, which must stay fatal to
+/// the supervisor itself.
+const FORWARDED: [c_int; 14] = [
+    libc::SIGPIPE,
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -60,22 +64,26 @@ pub(super) struct Signals {
     original: Original,
 }
 
-/// What the target must start with: the launcher's signal mask and `SIGCHLD` disposition
-/// from before [`Signals::block`].
+/// What the target must start with: the launcher's signal mask and `SIGCHLD` and `SIGPIPE`
+/// dispositions from before [`Signals::block`] (as `execve` would have kept them, where
+/// `std::process::Command` resets SIGPIPE to its default).
 #[derive(Copy, Clone)]
 pub(super) struct Original {
     /// The signal mask.
     pub mask: libc::sigset_t,
     /// The `SIGCHLD` action (a parent may have set `SIG_IGN`, which `execve` keeps).
     pub sigchld: libc::sigaction,
+    /// The `SIGPIPE` action (`SIG_IGN` is kept by `execve` too).
+    pub sigpipe: libc::sigaction,
 }
 
 impl Original {
-    /// Restores both in the calling thread. Async-signal-safe, for the forked child.
+    /// Restores them in the calling thread. Async-signal-safe, for the forked child.
     pub(super) fn restore(&self) {
         // SAFETY: plain system calls with valid pointers.
         unsafe {
             libc::sigaction(libc::SIGCHLD, &self.sigchld, std::ptr::null_mut());
+            libc::sigaction(libc::SIGPIPE, &self.sigpipe, std::ptr::null_mut());
             libc::pthread_sigmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut());
         }
     }
@@ -92,6 +100,8 @@ impl Signals {
             let mut default: libc::sigaction = std::mem::zeroed();
             default.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(libc::SIGCHLD, &default, &mut sigchld);
+            let mut sigpipe: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut sigpipe);
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             for sig in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
@@ -99,7 +109,11 @@ impl Signals {
             }
             let mut mask: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut mask);
-            let original = Original { mask, sigchld };
+            let original = Original {
+                mask,
+                sigchld,
+                sigpipe,
+            };
             let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
             if fd < 0 {
                 let e = io::Error::last_os_error();
@@ -157,11 +171,12 @@ impl Supervisor {
     pub(super) fn new(
         target: Target,
         signals: Signals,
+        abi: Abi,
         program: &OsStr,
         debug: bool,
     ) -> Result<Supervisor, Error> {
         let pid = target.pid;
-        let notifier = Notifier::new(target.listener, debug).map_err(|e| {
+        let notifier = Notifier::new(target.listener, abi, debug).map_err(|e| {
             // Without a supervisor the target's socket() calls would hang: stop it.
             // SAFETY: kill/waitpid on our own child.
             unsafe {
@@ -316,6 +331,11 @@ impl Supervisor {
 fn forward(info: &libc::signalfd_siginfo, target: pid_t, debug: bool) {
     let sig = info.ssi_signo as c_int;
     if sig == libc::SIGCHLD {
+        return;
+    }
+    // SAFETY: getpid cannot fail.
+    if info.ssi_pid == unsafe { libc::getpid() } as u32 {
+        // Our own: SIGPIPE from a write to a closed pipe.
         return;
     }
     let from_kernel = info.ssi_code == SI_KERNEL;

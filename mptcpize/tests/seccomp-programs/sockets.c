@@ -5,7 +5,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -179,6 +181,47 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (!strcmp(mode, "options")) {
+		/* Options MPTCP refuses (TCP_USER_TIMEOUT), set before and after connecting, on
+		 * sockets mptcpize made MPTCP and on one the program asked MPTCP for itself. */
+		int one = 1, timeout = 12345, ttl = 7, v;
+		socklen_t len = sizeof(v);
+		struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct sockaddr_in before, after;
+		socklen_t alen = sizeof(before);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+		getsockname(fd, (struct sockaddr *)&before, &alen);
+		int rc = setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+		int err = rc ? errno : 0;
+		getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &len);
+		int reuse = 0;
+		len = sizeof(reuse);
+		getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len);
+		alen = sizeof(after);
+		getsockname(fd, (struct sockaddr *)&after, &alen);
+		printf("before-connect rc=%d errno=%d proto=%d timeout=%d reuseaddr=%d same-address=%d cloexec=%d nonblock=%d\n",
+		       rc, err, protocol_of(fd), v, reuse,
+		       before.sin_port == after.sin_port && before.sin_port != 0,
+		       !!(fcntl(fd, F_GETFD) & FD_CLOEXEC), !!(fcntl(fd, F_GETFL) & O_NONBLOCK));
+		/* The swapped socket works: listen on it, connect to it. */
+		listen(fd, 1);
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		int connected = connect(c, (struct sockaddr *)&after, sizeof(after)) == 0;
+		printf("listen-connect connected=%d client-proto=%d\n", connected, protocol_of(c));
+		rc = setsockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+		printf("after-connect rc=%d errno=%d proto=%d\n", rc, rc ? errno : 0, protocol_of(c));
+		int m = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+		rc = setsockopt(m, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+		printf("explicit-mptcp rc=%d errno=%d proto=%d\n", rc, rc ? errno : 0, protocol_of(m));
+		int u = socket(AF_INET, SOCK_DGRAM, 0);
+		rc = setsockopt(u, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+		len = sizeof(v);
+		getsockopt(u, IPPROTO_IP, IP_TTL, &v, &len);
+		printf("udp-ttl rc=%d ttl=%d proto=%d\n", rc, v, protocol_of(u));
+		return 0;
+	}
 	if (!strcmp(mode, "deny-seccomp") && argc > 3) {
 		/* A sandbox that refuses seccomp(2) with errno argv[2], then runs argv[3...]:
 		 * what a container profile or an older kernel looks like to mptcpize. */
@@ -218,7 +261,7 @@ int main(int argc, char **argv)
 		printf("%s n=%ld ns_per_iteration=%.1f\n", mode, n, (double)(now_ns() - start) / n);
 		return 0;
 	}
-	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|bench-socket|bench-mptcp|bench-syscall N|deny-seccomp ERRNO PROG...\n",
+	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|options|bench-socket|bench-mptcp|bench-syscall N|deny-seccomp ERRNO PROG...\n",
 		argv[0]);
 	return 2;
 }

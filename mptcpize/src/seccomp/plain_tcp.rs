@@ -1,0 +1,345 @@
+//! Giving a socket the supervisor made MPTCP plain TCP again, inside the program, when
+//! `setsockopt` fails on an option MPTCP refuses: the seccomp-mode counterpart of the shim's
+//! `plain_tcp` module, with the same rules (the socket must never have connected or
+//! listened; the options the program set that can be read back are carried, as are
+//! `O_NONBLOCK`, `FD_CLOEXEC` and the bound address).
+//!
+//! The supervisor reaches the program's socket with `pidfd_getfd(2)` and the option's value
+//! with `process_vm_readv(2)`; both need ptrace access to the program, which its parent has
+//! (and root always). Where it is refused, the call runs unchanged and the program sees
+//! MPTCP's error, as it would without this.
+
+use std::io;
+use std::mem::{size_of, MaybeUninit};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::{c_int, pid_t, sockaddr_storage, socklen_t};
+
+/// `TCP_CLOSE` in `tcp_info.tcpi_state`: neither connecting, connected nor listening.
+const TCP_CLOSE: u8 = 7;
+use mptcp_socket::sys_uapi::{mptcp_info, MPTCP_INFO, SOL_MPTCP};
+
+/// Where `mptcpi_token` (set by `connect()`) sits in `struct mptcp_info`.
+const MPTCPI_TOKEN: usize = std::mem::offset_of!(mptcp_info, mptcpi_token);
+
+/// Largest option value read from the program (`TCP_MD5SIG`'s struct is 216 bytes).
+pub(super) const MAX_VALUE: usize = 1024;
+
+/// The thread-group id of thread `tid` (`Tgid:` in `/proc/TID/status`): `pidfd_open` wants
+/// a process, and a notification names the calling thread.
+pub(super) fn tgid_of(tid: u32) -> Option<pid_t> {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `pidfd_open(2)`.
+pub(super) fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_getfd(2)`: a duplicate of the program's `fd`, in the supervisor.
+pub(super) fn pidfd_getfd(pidfd: &OwnedFd, fd: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with integer arguments.
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup as RawFd) })
+}
+
+/// `len` bytes at `addr` in process `pid` (`process_vm_readv(2)`).
+pub(super) fn read_memory(pid: pid_t, addr: u64, len: usize) -> io::Result<Vec<u8>> {
+    if len > MAX_VALUE {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut buf = vec![0u8; len];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: the local iovec covers `buf`; the remote one is only read by the kernel.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n as usize != len {
+        return Err(io::Error::from_raw_os_error(libc::EFAULT));
+    }
+    Ok(buf)
+}
+
+/// Whether the program's `fd` is close-on-exec (`flags:` in `/proc/PID/fdinfo/FD`, octal).
+pub(super) fn is_cloexec(pid: pid_t, fd: c_int) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+        .ok()
+        .and_then(|info| {
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+            i64::from_str_radix(flags.trim(), 8).ok()
+        })
+        .is_some_and(|flags| flags & i64::from(libc::O_CLOEXEC) != 0)
+}
+
+/// `setsockopt(2)` with the program's bytes.
+pub(super) fn set_option(fd: &OwnedFd, level: c_int, name: c_int, value: &[u8]) -> io::Result<()> {
+    // SAFETY: `value` is readable for its length.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub(super) fn get_int(fd: &OwnedFd, level: c_int, name: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: an int-sized buffer.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(value)
+}
+
+/// True when the MPTCP socket has never started a connection and is not listening: its
+/// first subflow is `TCP_CLOSE`, its connection has no token (set by `connect()`), and it
+/// has no peer. Where `MPTCP_INFO` is missing (Linux < 5.16) this says no.
+pub(super) fn never_connected(fd: &OwnedFd) -> bool {
+    let mut info = [0u8; 8];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || len < 1 || info[0] != TCP_CLOSE {
+        return false;
+    }
+    let mut mptcp = [0u8; MPTCPI_TOKEN + 4];
+    let mut len = mptcp.len() as socklen_t;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            SOL_MPTCP,
+            MPTCP_INFO,
+            mptcp.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || (len as usize) < mptcp.len() || mptcp[MPTCPI_TOKEN..] != [0; 4] {
+        return false;
+    }
+    let mut peer = MaybeUninit::<sockaddr_storage>::zeroed();
+    let mut peer_len = size_of::<sockaddr_storage>() as socklen_t;
+    // SAFETY: a sockaddr_storage-sized buffer.
+    let r = unsafe { libc::getpeername(fd.as_raw_fd(), peer.as_mut_ptr().cast(), &mut peer_len) };
+    r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
+}
+
+/// How an option's value is carried over.
+#[derive(Copy, Clone)]
+enum Value {
+    /// An `int`, set as read.
+    Int,
+    /// A buffer size: the kernel reports twice what was set, so half is set back.
+    BufferSize,
+    /// Bytes (a struct or a string) of at most 16 bytes, set as read.
+    Bytes,
+}
+
+/// Options read from the MPTCP socket and set on the TCP one when they differ from the new
+/// socket's default (the shim carries the same ones).
+const CARRIED: [(c_int, c_int, Value); 22] = [
+    (libc::SOL_SOCKET, libc::SO_REUSEADDR, Value::Int),
+    (libc::SOL_SOCKET, libc::SO_REUSEPORT, Value::Int),
+    (libc::SOL_SOCKET, libc::SO_KEEPALIVE, Value::Int),
+    (libc::SOL_SOCKET, libc::SO_PRIORITY, Value::Int),
+    (libc::SOL_SOCKET, libc::SO_MARK, Value::Int),
+    (libc::SOL_SOCKET, libc::SO_RCVLOWAT, Value::Int),
+    (libc::SOL_SOCKET, libc::SO_RCVBUF, Value::BufferSize),
+    (libc::SOL_SOCKET, libc::SO_SNDBUF, Value::BufferSize),
+    (libc::SOL_SOCKET, libc::SO_LINGER, Value::Bytes),
+    (libc::SOL_SOCKET, libc::SO_RCVTIMEO, Value::Bytes),
+    (libc::SOL_SOCKET, libc::SO_SNDTIMEO, Value::Bytes),
+    (libc::SOL_SOCKET, libc::SO_BINDTODEVICE, Value::Bytes),
+    (libc::IPPROTO_TCP, libc::TCP_NODELAY, Value::Int),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, Value::Int),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, Value::Int),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, Value::Int),
+    (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, Value::Int),
+    (libc::IPPROTO_TCP, libc::TCP_CONGESTION, Value::Bytes),
+    (libc::IPPROTO_IP, libc::IP_TOS, Value::Int),
+    (libc::IPPROTO_IP, libc::IP_FREEBIND, Value::Int),
+    (libc::IPPROTO_IP, libc::IP_TRANSPARENT, Value::Int),
+    (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, Value::Int),
+];
+
+/// A plain TCP socket prepared to take the MPTCP socket's place in the program.
+pub(super) struct Candidate {
+    /// The new socket (close-on-exec in the supervisor).
+    pub tcp: OwnedFd,
+    /// The MPTCP socket's address, when it was bound: bound again once the MPTCP socket
+    /// has been closed.
+    local: Option<(sockaddr_storage, socklen_t)>,
+}
+
+/// A TCP socket of the same family and `O_NONBLOCK` as `mptcp`, with the options the
+/// program set on it. Creates the socket in the calling thread's network namespace.
+pub(super) fn prepare(mptcp: &OwnedFd) -> io::Result<Candidate> {
+    let domain = get_int(mptcp, libc::SOL_SOCKET, libc::SO_DOMAIN)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: fcntl on an fd we hold.
+    let status = unsafe { libc::fcntl(mptcp.as_raw_fd(), libc::F_GETFL) };
+    let mut ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    if status >= 0 && status & libc::O_NONBLOCK != 0 {
+        ty |= libc::SOCK_NONBLOCK;
+    }
+    // SAFETY: socket(2) with integers.
+    let tcp = unsafe { libc::socket(domain, ty, libc::IPPROTO_TCP) };
+    if tcp < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    let tcp = unsafe { OwnedFd::from_raw_fd(tcp) };
+    copy_options(mptcp, &tcp, &CARRIED);
+    if domain == libc::AF_INET6 {
+        copy_options(
+            mptcp,
+            &tcp,
+            &[(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, Value::Int)],
+        );
+    }
+    Ok(Candidate {
+        tcp,
+        local: bound_address(mptcp),
+    })
+}
+
+impl Candidate {
+    /// Binds the new socket where the MPTCP one was bound; call once the MPTCP socket is
+    /// closed (it held the address). Returns the errno when that fails.
+    pub(super) fn bind_again(&self) -> Option<c_int> {
+        let (addr, len) = self.local.as_ref()?;
+        // SAFETY: the address the kernel returned, with its length.
+        let r = unsafe {
+            libc::bind(
+                self.tcp.as_raw_fd(),
+                (addr as *const sockaddr_storage).cast(),
+                *len,
+            )
+        };
+        (r != 0).then(|| {
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)
+        })
+    }
+}
+
+/// The address `fd` is bound to, if it is bound (a port, or a specific address).
+fn bound_address(fd: &OwnedFd) -> Option<(sockaddr_storage, socklen_t)> {
+    let mut local = MaybeUninit::<sockaddr_storage>::zeroed();
+    let mut len = size_of::<sockaddr_storage>() as socklen_t;
+    // SAFETY: a sockaddr_storage-sized buffer.
+    if unsafe { libc::getsockname(fd.as_raw_fd(), local.as_mut_ptr().cast(), &mut len) } != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised, and filled by the kernel up to `len`.
+    let local = unsafe { local.assume_init() };
+    let bound = match c_int::from(local.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this is a sockaddr_in, which fits in the storage.
+            let a = unsafe { &*(&local as *const sockaddr_storage).cast::<libc::sockaddr_in>() };
+            a.sin_port != 0 || a.sin_addr.s_addr != 0
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, sockaddr_in6.
+            let a = unsafe { &*(&local as *const sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            a.sin6_port != 0 || a.sin6_addr.s6_addr != [0; 16]
+        }
+        _ => false,
+    };
+    bound.then_some((local, len))
+}
+
+/// Reads an option into a 16-byte buffer; returns the length the kernel wrote.
+fn get_bytes(fd: &OwnedFd, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Option<socklen_t> {
+    let mut len = buf.len() as socklen_t;
+    // SAFETY: a 16-byte buffer; the kernel writes at most `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(len)
+}
+
+fn copy_options(from: &OwnedFd, to: &OwnedFd, options: &[(c_int, c_int, Value)]) {
+    for &(level, name, kind) in options {
+        let (mut old, mut new) = ([0u8; 16], [0u8; 16]);
+        let (Some(old_len), Some(new_len)) = (
+            get_bytes(from, level, name, &mut old),
+            get_bytes(to, level, name, &mut new),
+        ) else {
+            continue;
+        };
+        if old_len == new_len && old == new {
+            continue;
+        }
+        let mut len = old_len as usize;
+        if let Value::Int | Value::BufferSize = kind {
+            if len != size_of::<c_int>() {
+                continue;
+            }
+            let mut v = c_int::from_ne_bytes([old[0], old[1], old[2], old[3]]);
+            if let Value::BufferSize = kind {
+                v /= 2;
+            }
+            old[..4].copy_from_slice(&v.to_ne_bytes());
+        }
+        if level == libc::IPPROTO_TCP && name == libc::TCP_CONGESTION {
+            // The name without its NUL padding.
+            len = old.iter().position(|&b| b == 0).unwrap_or(old.len());
+        }
+        // Best effort: an option the new socket refuses is left at its default.
+        let _ = set_option(to, level, name, &old[..len]);
+    }
+}
