@@ -29,9 +29,13 @@
 //! - The supervisor creates the sockets, so they carry its credentials: its uid for
 //!   `ip rule uidrange` and `meta skuid`, its cgroup for cgroup-BPF and `socket cgroupv2`
 //!   matches, its security label. For a setuid target run by root, that is root's.
-//! - The shim swaps an MPTCP socket for plain TCP when `setsockopt` fails on an option MPTCP
-//!   refuses (`TCP_USER_TIMEOUT`, `TCP_MD5SIG`, …) before the socket connects; this mode does
-//!   not intercept `setsockopt`, so the program sees that error.
+//! - Like the shim, it swaps an MPTCP socket it made for plain TCP when `setsockopt` fails
+//!   on an option MPTCP refuses before the socket connects, but only for the options MPTCP
+//!   refuses on Linux 6.18 ([`filter`]'s list: the filter cannot see the error), and only
+//!   where it has ptrace access to the program (`pidfd_getfd`, `process_vm_readv`): always
+//!   as root, as its parent otherwise (Yama's default); elsewhere the program sees MPTCP's
+//!   error. Each watched `setsockopt` costs a round trip to the supervisor, also on UDP
+//!   sockets (`IP_TTL`, `IP_RECVERR`, `IP_MTU_DISCOVER`, …).
 //! - Not intercepted: `io_uring`'s `IORING_OP_SOCKET` (io_uring bypasses seccomp), 32-bit
 //!   programs on x86_64 (their `socketcall(2)` passes its arguments in memory a filter cannot
 //!   read), and programs that install their own seccomp listener (`EBUSY` for them).

@@ -279,10 +279,9 @@ impl Notifier {
         if !is_watched_option(level, name) {
             return self.continue_call(n.id, "not a watched option");
         }
-        let Some(pid) = plain_tcp::tgid_of(n.pid) else {
-            return self.continue_call(n.id, "caller gone");
-        };
-        let Ok(pidfd) = plain_tcp::pidfd_open(pid) else {
+        // The calling thread: its memory and fd table are the process's.
+        let pid = n.pid as libc::pid_t;
+        let Ok(pidfd) = plain_tcp::pidfd_of_thread(n.pid) else {
             return self.continue_call(n.id, "caller gone");
         };
         // The pid may have been reused: trust it only while the notification is pending.

@@ -25,22 +25,28 @@ const MPTCPI_TOKEN: usize = std::mem::offset_of!(mptcp_info, mptcpi_token);
 /// Largest option value read from the program (`TCP_MD5SIG`'s struct is 216 bytes).
 pub(super) const MAX_VALUE: usize = 1024;
 
-/// The thread-group id of thread `tid` (`Tgid:` in `/proc/TID/status`): `pidfd_open` wants
-/// a process, and a notification names the calling thread.
-pub(super) fn tgid_of(tid: u32) -> Option<pid_t> {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))?
-        .trim()
-        .parse()
-        .ok()
+/// A pidfd for the calling thread `tid` of a notification: `pidfd_open(tid, PIDFD_THREAD)`
+/// (Linux 6.9), or else a pidfd for its process, found through `Tgid:` in
+/// `/proc/TID/status` (older kernels open process ids only).
+pub(super) fn pidfd_of_thread(tid: u32) -> io::Result<OwnedFd> {
+    const PIDFD_THREAD: c_int = libc::O_EXCL;
+    match pidfd_open(tid as pid_t, PIDFD_THREAD) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let tgid = std::fs::read_to_string(format!("/proc/{tid}/status"))?
+                .lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+            pidfd_open(tgid, 0)
+        }
+        other => other,
+    }
 }
 
 /// `pidfd_open(2)`.
-pub(super) fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
+fn pidfd_open(pid: pid_t, flags: c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain system call with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -59,7 +65,7 @@ pub(super) fn pidfd_getfd(pidfd: &OwnedFd, fd: c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(dup as RawFd) })
 }
 
-/// `len` bytes at `addr` in process `pid` (`process_vm_readv(2)`).
+/// `len` bytes at `addr` in the memory of thread or process `pid` (`process_vm_readv(2)`).
 pub(super) fn read_memory(pid: pid_t, addr: u64, len: usize) -> io::Result<Vec<u8>> {
     if len > MAX_VALUE {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -84,7 +90,8 @@ pub(super) fn read_memory(pid: pid_t, addr: u64, len: usize) -> io::Result<Vec<u
     Ok(buf)
 }
 
-/// Whether the program's `fd` is close-on-exec (`flags:` in `/proc/PID/fdinfo/FD`, octal).
+/// Whether the program's `fd` is close-on-exec (`flags:` in `/proc/PID/fdinfo/FD`, octal;
+/// a thread id works as well).
 pub(super) fn is_cloexec(pid: pid_t, fd: c_int) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
         .ok()

@@ -43,6 +43,10 @@ printf '%-58s %10s\n' "socket()+close(), seccomp mode (static)" \
     "$(median "$mptcpize" run --seccomp "$tmp/static" bench-socket $n)"
 printf '%-58s %10s\n' "socket()+close(), seccomp mode, pinned to one CPU" \
     "$(median taskset -c 0 "$mptcpize" run --seccomp "$tmp/static" bench-socket $n)"
+printf '%-58s %10s\n' "setsockopt(IP_TTL) on UDP, no interception" \
+    "$(median "$tmp/static" bench-ttl $n)"
+printf '%-58s %10s\n' "setsockopt(IP_TTL) on UDP, seccomp mode (watched option)" \
+    "$(median "$mptcpize" run --seccomp "$tmp/static" bench-ttl $n)"
 printf '%-58s %10s\n' "getppid(), no interception" \
     "$(median "$tmp/static" bench-syscall 2000000)"
 printf '%-58s %10s\n' "getppid(), seccomp mode (a call the filter allows)" \

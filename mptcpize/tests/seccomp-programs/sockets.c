@@ -242,10 +242,12 @@ int main(int argc, char **argv)
 	}
 	if (!strncmp(mode, "bench-", 6)) {
 		/* Benchmarks: N x (socket(AF_INET, SOCK_STREAM, 0) + close), the same with
-		 * IPPROTO_MPTCP asked for directly (bench-mptcp), or N x getppid (a system call
-		 * the filter lets through), timed inside the program. */
+		 * IPPROTO_MPTCP asked for directly (bench-mptcp), N x setsockopt(IP_TTL) on a UDP
+		 * socket (bench-ttl), or N x getppid (a system call the filter lets through),
+		 * timed inside the program. */
 		long n = argc > 2 ? atol(argv[2]) : 10000;
-		int sockets = strcmp(mode, "bench-syscall") != 0;
+		int sockets = strcmp(mode, "bench-syscall") != 0 && strcmp(mode, "bench-ttl") != 0;
+		int udp = socket(AF_INET, SOCK_DGRAM, 0), ttl = 9;
 		int proto = !strcmp(mode, "bench-mptcp") ? IPPROTO_MPTCP : 0;
 		long long start = now_ns();
 		for (long i = 0; i < n; i++) {
@@ -254,6 +256,10 @@ int main(int argc, char **argv)
 				if (fd < 0)
 					return 1;
 				close(fd);
+			} else if (!strcmp(mode, "bench-ttl")) {
+				/* A setsockopt the filter watches, on a UDP socket. */
+				if (setsockopt(udp, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)))
+					return 1;
 			} else {
 				syscall(SYS_getppid);
 			}
@@ -261,7 +267,7 @@ int main(int argc, char **argv)
 		printf("%s n=%ld ns_per_iteration=%.1f\n", mode, n, (double)(now_ns() - start) / n);
 		return 0;
 	}
-	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|options|bench-socket|bench-mptcp|bench-syscall N|deny-seccomp ERRNO PROG...\n",
+	fprintf(stderr, "usage: %s table|libc|raw|udp-unix|threads [N]|fork-exec|exit N|raise SIG|wait|orphan|options|bench-socket|bench-mptcp|bench-ttl|bench-syscall N|deny-seccomp ERRNO PROG...\n",
 		argv[0]);
 	return 2;
 }
