@@ -45,8 +45,8 @@ use crate::fallback::{new_socket, Fallback};
 const BACKLOG: u32 = 1024;
 
 /// Creates an unconnected MPTCP [`TcpSocket`] for `domain` (`Domain::IPV4` or
-/// `Domain::IPV6`): `socket(2)` with `IPPROTO_MPTCP` and the caller's [`Fallback`] policy
-/// (see [`new_socket`](crate::new_socket()), then `O_NONBLOCK`.
+/// `Domain::IPV6`): `socket(2)` with `IPPROTO_MPTCP` and the caller's [`Fallback`] policy,
+/// as [`new_socket`](crate::new_socket()) does, then `O_NONBLOCK`.
 ///
 /// Use it to set options before `connect`/`bind`, or to choose the listen backlog; then
 /// call tokio's [`TcpSocket::connect`] or [`TcpSocket::bind`] + [`TcpSocket::listen`].
@@ -57,7 +57,7 @@ const BACKLOG: u32 = 1024;
 /// let addr: std::net::SocketAddr = "192.0.2.1:443".parse().unwrap();
 /// let socket = socket(socket2::Domain::for_address(addr), Fallback::Tcp)?;
 /// socket.set_nodelay(true)?;
-/// let stream = socket.connect(addr).await?;
+/// let _stream = socket.connect(addr).await?;
 /// # Ok(())
 /// # }
 /// ```
