@@ -7,6 +7,9 @@
 //! outer build has already fetched `libc`), and `src/shim.rs` embeds the result with
 //! `include_bytes!`. The shim crate is small (`no_std`, depends on `libc` and
 //! `mptcp-policy`), so the nested build costs seconds.
+//!
+//! The same nested build makes the report library of `mptcpize run --report`
+//! (`mptcpize-report`, as small), embedded the same way.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,8 @@ fn main() {
     for path in [
         manifest_dir.join("preload/src"),
         manifest_dir.join("preload/Cargo.toml"),
+        manifest_dir.join("report/src"),
+        manifest_dir.join("report/Cargo.toml"),
         workspace.join("mptcp-socket/policy/src"),
         workspace.join("mptcp-socket/policy/Cargo.toml"),
         workspace.join("mptcp-sys/src"),
@@ -43,6 +48,8 @@ fn main() {
             "--offline",
             "-p",
             "mptcpize-preload",
+            "-p",
+            "mptcpize-report",
             "--target",
             &target,
         ])
@@ -83,17 +90,15 @@ fn main() {
     );
 
     let profile_dir = if release { "release" } else { "debug" };
-    let built = target_dir
-        .join(&target)
-        .join(profile_dir)
-        .join("libmptcpize_preload.so");
-    let bytes = std::fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
-    let embedded = out_dir.join("libmptcpize_preload.so");
-    write_if_changed(&embedded, &bytes);
-    println!(
-        "cargo:rustc-env=MPTCPIZE_PRELOAD_HASH={:016x}",
-        fnv1a64(&bytes)
-    );
+    for (file, hash_var) in [
+        ("libmptcpize_preload.so", "MPTCPIZE_PRELOAD_HASH"),
+        ("libmptcpize_report.so", "MPTCPIZE_REPORT_HASH"),
+    ] {
+        let built = target_dir.join(&target).join(profile_dir).join(file);
+        let bytes = std::fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+        write_if_changed(&out_dir.join(file), &bytes);
+        println!("cargo:rustc-env={hash_var}={:016x}", fnv1a64(&bytes));
+    }
 }
 
 /// Keeps the file's mtime when the content is the same, so the binary is not relinked.

@@ -6,6 +6,17 @@
 
 use core::mem::{offset_of, size_of};
 
+/// `tcpi_state` values the kernel reports once the peer's FIN has arrived (`enum` in
+/// `include/net/tcp_states.h`; `tcpi_state` carries them to user space, and libc has no
+/// names for them).
+pub const TCP_TIME_WAIT: u8 = 6;
+/// See [`TCP_TIME_WAIT`].
+pub const TCP_CLOSE_WAIT: u8 = 8;
+/// See [`TCP_TIME_WAIT`].
+pub const TCP_LAST_ACK: u8 = 9;
+/// See [`TCP_TIME_WAIT`].
+pub const TCP_CLOSING: u8 = 11;
+
 /// `struct tcp_info` up to `tcpi_total_rto_time` (Linux 6.7; 248 bytes).
 ///
 /// The kernel's struct grows over time: an `MPTCP_TCPINFO` answer says how many bytes of

@@ -10,6 +10,7 @@ Examples:
   mptcpize run iperf3 -s                  serve iperf3 over MPTCP
   mptcpize run -d curl https://example.org  log each socket the shim rewrites
   mptcpize run -- python3 -m http.server  everything after -- is the program's
+  mptcpize run --report curl -O URL       one line per connection: MPTCP? subflows? bytes?
   mptcpize enable nginx                   make a systemd service use MPTCP
   mptcpize disable nginx                  undo it
 
@@ -61,6 +62,15 @@ pub struct RunArgs {
     /// automatically for statically linked and setuid/setgid programs.
     #[arg(long)]
     pub seccomp: bool,
+    /// When each TCP/MPTCP connection the program made or accepted closes (or at exit), write
+    /// one line to stderr: peer, kind=mptcp|fallback|tcp, subflows and their paths, bytes
+    /// sent and received, duration. Loads a second library (after the shim); without this
+    /// flag the program gets none of it.
+    #[arg(long)]
+    pub report: bool,
+    /// As --report, but append the lines to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub report_file: Option<PathBuf>,
     /// The program to run, then its arguments (passed as they are).
     #[arg(
         value_name = "PROGRAM [ARGS]...",
@@ -113,6 +123,8 @@ pub fn parse_run_fast(argv: &[OsString]) -> Option<Cli> {
         command: Command::Run(RunArgs {
             debug,
             seccomp: false,
+            report: false,
+            report_file: None,
             command: rest.to_vec(),
         }),
     })
@@ -124,10 +136,25 @@ pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => {
             let (program, rest) = args.command.split_first().expect("clap requires PROGRAM");
+            let report = match (args.report_file, args.report) {
+                (Some(file), _) => Some(crate::run::Report::File(file)),
+                (None, true) => Some(crate::run::Report::Stderr),
+                (None, false) => None,
+            };
             if crate::seccomp::chosen(program, args.seccomp) {
+                if report.is_some() {
+                    // The report library works through LD_PRELOAD, which seccomp mode is
+                    // for programs it cannot reach.
+                    eprintln!(
+                        "mptcpize: --report needs LD_PRELOAD and cannot be used with --seccomp \
+                         (nor for statically linked or setuid programs); watch their \
+                         connections with `ss -Mni`"
+                    );
+                    return crate::run::EXIT_LAUNCHER;
+                }
                 crate::seccomp::run_and_exit(program, rest, args.debug);
             }
-            crate::run::exec(program, rest, args.debug)
+            crate::run::exec(program, rest, args.debug, report.as_ref())
         }
         Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),
         Command::Disable(args) => crate::systemd::disable(&args.unit, args.root.as_deref()),
@@ -193,6 +220,15 @@ mod tests {
         assert_eq!(a.command, ["-prog", "--help"]);
         let a = run_args(&["mptcpize", "run", "curl", "--version"]);
         assert_eq!(a.command, ["curl", "--version"]);
+        let a = run_args(&["mptcpize", "run", "--report", "curl", "--report"]);
+        assert!(a.report && a.report_file.is_none());
+        assert_eq!(a.command, ["curl", "--report"]);
+        let a = run_args(&["mptcpize", "run", "--report-file", "/tmp/r", "curl"]);
+        assert_eq!(
+            a.report_file.as_deref(),
+            Some(std::path::Path::new("/tmp/r"))
+        );
+        assert_eq!(a.command, ["curl"]);
         assert!(Cli::try_parse_from(["mptcpize", "run"]).is_err());
         assert!(Cli::try_parse_from(["mptcpize", "run", "-d"]).is_err());
     }

@@ -1,9 +1,10 @@
-//! `mptcpize run`: exec the program with the shim preloaded.
+//! `mptcpize run`: exec the program with the shim preloaded (and with `--report`, the
+//! report library after it).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The launcher's own error (as `env(1)`): no shim, bad usage.
@@ -17,9 +18,23 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 /// themselves, ask for MPTCP.
 const GODEBUG_MPTCP: &str = "multipathtcp=1";
 
-/// Replaces this process with `program args…`, with the shim preloaded; returns the exit
-/// status to use only when that failed.
-pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> i32 {
+/// The variable telling the report library where its lines go: an absolute path, or
+/// anything else for stderr.
+pub const REPORT_ENV: &str = "MPTCPIZE_REPORT";
+
+/// Where `mptcpize run --report` writes one line per connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The program's stderr (`--report`).
+    Stderr,
+    /// Appended to this file (`--report-file FILE`).
+    File(PathBuf),
+}
+
+/// Replaces this process with `program args…`, with the shim preloaded (and the report
+/// library after it when `report` is given); returns the exit status to use only when that
+/// failed.
+pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Report>) -> i32 {
     let shim = match crate::shim::locate() {
         Ok(shim) => shim,
         Err(e) => {
@@ -27,13 +42,23 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> i32 {
             return EXIT_LAUNCHER;
         }
     };
+    let mut preload = with_preload(std::env::var_os("LD_PRELOAD").as_deref(), &shim);
+    if let Some(report) = report {
+        match report_setup(report) {
+            Ok((library, destination)) => {
+                preload = with_preload(Some(&preload), &library);
+                std::env::set_var(REPORT_ENV, destination);
+            }
+            Err(e) => {
+                eprintln!("mptcpize: {e}");
+                return EXIT_LAUNCHER;
+            }
+        }
+    }
     // Set in this process (single-threaded here), not with `Command::env`: that makes std
     // copy the whole environment into a map before the exec, the largest part of what the
     // launcher costs (see BENCHMARKS.md).
-    std::env::set_var(
-        "LD_PRELOAD",
-        with_preload(std::env::var_os("LD_PRELOAD").as_deref(), &shim),
-    );
+    std::env::set_var("LD_PRELOAD", preload);
     std::env::set_var(
         "GODEBUG",
         with_godebug(std::env::var_os("GODEBUG").as_deref()),
@@ -56,6 +81,33 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> i32 {
         Path::new(program).display()
     );
     code
+}
+
+/// The report library's path and the value of [`REPORT_ENV`]. A report file is created (or
+/// opened for appending) here, so that a path the program could not write fails now, with
+/// a message, rather than silently later; its path is made absolute, as the program may
+/// change directory.
+fn report_setup(report: &Report) -> Result<(PathBuf, OsString), String> {
+    let library = crate::shim::locate_report().map_err(|e| e.to_string())?;
+    let destination = match report {
+        Report::Stderr => OsString::from("stderr"),
+        Report::File(path) => {
+            let absolute = std::path::absolute(path)
+                .map_err(|e| format!("report file {}: {e}", path.display()))?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&absolute)
+                .map_err(|e| {
+                    format!(
+                        "cannot open the report file {}: {e}; choose a writable path",
+                        absolute.display()
+                    )
+                })?;
+            absolute.into_os_string()
+        }
+    };
+    Ok((library, destination))
 }
 
 /// `LD_PRELOAD` with the shim appended: the program's own preloads stay first, and the

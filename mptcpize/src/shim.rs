@@ -8,6 +8,9 @@
 //!    per-user cache (`$XDG_CACHE_HOME/mptcpize/<hash>/` or `~/.cache/mptcpize/<hash>/`,
 //!    else `$XDG_RUNTIME_DIR` or `/tmp/mptcpize-<uid>/`), so `cargo run -p mptcpize` and
 //!    `cargo install --path mptcpize` work with no other step.
+//!
+//! The report library of `mptcpize run --report` (`libmptcpize_report.so`) is found the same
+//! way, with `MPTCPIZE_REPORT_PRELOAD` in place of `MPTCPIZE_PRELOAD` ([`locate_report`]).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -27,40 +30,75 @@ static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libmptcpize_p
 /// A hash of [`EMBEDDED`], naming its cache directory so versions never mix.
 const EMBEDDED_HASH: &str = env!("MPTCPIZE_PRELOAD_HASH");
 
+/// The report library's file name.
+pub const REPORT_FILE_NAME: &str = "libmptcpize_report.so";
+/// Environment variable naming the report library to use.
+pub const REPORT_PRELOAD_ENV: &str = "MPTCPIZE_REPORT_PRELOAD";
+
+/// A library the launcher preloads: its name, the variable that overrides where it is, and
+/// the copy built with the binary.
+#[derive(Debug)]
+pub struct Library {
+    file_name: &'static str,
+    env: &'static str,
+    embedded: &'static [u8],
+    hash: &'static str,
+}
+
+/// The shim.
+pub static SHIM: Library = Library {
+    file_name: FILE_NAME,
+    env: PRELOAD_ENV,
+    embedded: EMBEDDED,
+    hash: EMBEDDED_HASH,
+};
+
+/// The report library (`mptcpize run --report`).
+pub static REPORT: Library = Library {
+    file_name: REPORT_FILE_NAME,
+    env: REPORT_PRELOAD_ENV,
+    embedded: include_bytes!(concat!(env!("OUT_DIR"), "/libmptcpize_report.so")),
+    hash: env!("MPTCPIZE_REPORT_HASH"),
+};
+
 /// Why no shim could be found.
 #[derive(Debug)]
 pub enum Error {
-    /// `MPTCPIZE_PRELOAD` names a missing file.
-    EnvMissing(OsString),
+    /// `MPTCPIZE_PRELOAD` (or the library's variable) names a missing file.
+    EnvMissing(&'static Library, OsString),
     /// The path contains a character `LD_PRELOAD` uses as a separator.
-    Unusable(PathBuf),
+    Unusable(&'static Library, PathBuf),
     /// Writing the embedded copy failed everywhere; the errors per place tried.
-    Unwritable(Vec<(PathBuf, io::Error)>),
+    Unwritable(&'static Library, Vec<(PathBuf, io::Error)>),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::EnvMissing(value) => write!(
+            Error::EnvMissing(lib, value) => write!(
                 f,
-                "{PRELOAD_ENV}={} is not a file: point it to {FILE_NAME}, or unset it",
-                Path::new(value).display()
+                "{}={} is not a file: point it to {}, or unset it",
+                lib.env,
+                Path::new(value).display(),
+                lib.file_name
             ),
-            Error::Unusable(path) => write!(
+            Error::Unusable(lib, path) => write!(
                 f,
-                "the shim path {} contains ':' or a space, which LD_PRELOAD cannot hold: \
-                 set {PRELOAD_ENV} to a copy in another directory",
-                path.display()
+                "the library path {} contains ':' or a space, which LD_PRELOAD cannot hold: \
+                 set {} to a copy in another directory",
+                path.display(),
+                lib.env
             ),
-            Error::Unwritable(errors) => {
-                write!(f, "cannot write the shim library out (")?;
+            Error::Unwritable(lib, errors) => {
+                write!(f, "cannot write the library {} out (", lib.file_name)?;
                 for (i, (path, e)) in errors.iter().enumerate() {
                     let sep = if i == 0 { "" } else { "; " };
                     write!(f, "{sep}{}: {e}", path.display())?;
                 }
                 write!(
                     f,
-                    "): install {FILE_NAME} next to mptcpize and/or set {PRELOAD_ENV}"
+                    "): install {} next to mptcpize and/or set {}",
+                    lib.file_name, lib.env
                 )
             }
         }
@@ -69,25 +107,35 @@ impl fmt::Display for Error {
 
 /// The absolute path of the shim to preload (see the module doc for the order).
 pub fn locate() -> Result<PathBuf, Error> {
-    if let Some(value) = std::env::var_os(PRELOAD_ENV) {
-        let path = std::path::absolute(&value).map_err(|_| Error::EnvMissing(value.clone()))?;
+    locate_library(&SHIM)
+}
+
+/// The absolute path of the report library, found as the shim is.
+pub fn locate_report() -> Result<PathBuf, Error> {
+    locate_library(&REPORT)
+}
+
+fn locate_library(lib: &'static Library) -> Result<PathBuf, Error> {
+    if let Some(value) = std::env::var_os(lib.env) {
+        let path =
+            std::path::absolute(&value).map_err(|_| Error::EnvMissing(lib, value.clone()))?;
         if !path.is_file() {
-            return Err(Error::EnvMissing(value));
+            return Err(Error::EnvMissing(lib, value));
         }
-        return usable(path);
+        return usable(lib, path);
     }
-    if let Some(path) = installed() {
-        return usable(path);
+    if let Some(path) = installed_library(lib) {
+        return usable(lib, path);
     }
     let mut errors = Vec::new();
     for dir in cache_dirs() {
-        match write_embedded(&dir) {
+        match write_embedded_library(lib, &dir) {
             Ok(path) if preloadable(&path) => return Ok(path),
             Ok(path) => errors.push((path, io::Error::other("contains ':' or a space"))),
             Err(e) => errors.push((dir, e)),
         }
     }
-    Err(Error::Unwritable(errors))
+    Err(Error::Unwritable(lib, errors))
 }
 
 /// The shim installed with the binary: next to it, or in `../lib/mptcpize/`.
@@ -97,24 +145,28 @@ pub fn locate() -> Result<PathBuf, Error> {
 /// the binary but not the `.so` beside it, which may be stale; the embedded copy was built
 /// from the same sources as the binary.
 pub fn installed() -> Option<PathBuf> {
+    installed_library(&SHIM)
+}
+
+fn installed_library(lib: &Library) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin_dir = exe.parent()?;
     if bin_dir.join("deps").is_dir() && bin_dir.join(".fingerprint").is_dir() {
         return None;
     }
     [
-        bin_dir.join(FILE_NAME),
-        bin_dir.join("../lib/mptcpize").join(FILE_NAME),
+        bin_dir.join(lib.file_name),
+        bin_dir.join("../lib/mptcpize").join(lib.file_name),
     ]
     .into_iter()
     .find(|path| path.is_file())
 }
 
-fn usable(path: PathBuf) -> Result<PathBuf, Error> {
+fn usable(lib: &'static Library, path: PathBuf) -> Result<PathBuf, Error> {
     if preloadable(&path) {
         Ok(path)
     } else {
-        Err(Error::Unusable(path))
+        Err(Error::Unusable(lib, path))
     }
 }
 
@@ -149,9 +201,13 @@ fn cache_dirs() -> Vec<PathBuf> {
 /// Writes the embedded shim to `<base>/<hash>/libmptcpize_preload.so` unless a good copy is
 /// there, and returns its path.
 pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
-    let dir = base.join(EMBEDDED_HASH);
-    let path = dir.join(FILE_NAME);
-    if is_our_copy(&path)? {
+    write_embedded_library(&SHIM, base)
+}
+
+fn write_embedded_library(lib: &Library, base: &Path) -> io::Result<PathBuf> {
+    let dir = base.join(lib.hash);
+    let path = dir.join(lib.file_name);
+    if is_our_copy(lib, &path)? {
         return Ok(path);
     }
     // 0700 directories: nobody else can swap the file between the check and the exec.
@@ -164,7 +220,7 @@ pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
     }
     // A unique temporary name, then an atomic rename: a concurrent launcher sees either no
     // file or a complete one.
-    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!(".{}.{}.tmp", lib.file_name, std::process::id()));
     let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -172,7 +228,7 @@ pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
             .create_new(true)
             .mode(0o755)
             .open(&tmp)?;
-        file.write_all(EMBEDDED)?;
+        file.write_all(lib.embedded)?;
         file.sync_all()?;
         fs::rename(&tmp, &path)
     })();
@@ -183,14 +239,14 @@ pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
 }
 
 /// True when `path` is a regular file owned by this user, writable by nobody else, with the
-/// embedded shim's size (its name already carries the content hash).
-fn is_our_copy(path: &Path) -> io::Result<bool> {
+/// embedded library's size (its name already carries the content hash).
+fn is_our_copy(lib: &Library, path: &Path) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(meta) => Ok(meta.file_type().is_file()
             // SAFETY: geteuid has no preconditions.
             && meta.uid() == unsafe { libc::geteuid() }
             && meta.mode() & 0o022 == 0
-            && meta.len() == EMBEDDED.len() as u64),
+            && meta.len() == lib.embedded.len() as u64),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
@@ -221,6 +277,23 @@ mod tests {
     fn embedded_shim_is_an_elf_library() {
         assert!(EMBEDDED.starts_with(b"\x7fELF"));
         assert_eq!(EMBEDDED_HASH.len(), 16);
+        assert!(REPORT.embedded.starts_with(b"\x7fELF"));
+        assert_eq!(REPORT.hash.len(), 16);
+    }
+
+    #[test]
+    fn report_library_is_written_beside_the_shim() {
+        let base =
+            std::env::temp_dir().join(format!("mptcpize-report-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir(&base).unwrap();
+        fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let shim = write_embedded(&base).unwrap();
+        let report = write_embedded_library(&REPORT, &base).unwrap();
+        assert_eq!(report.file_name().unwrap(), REPORT_FILE_NAME);
+        assert_eq!(fs::read(&report).unwrap(), REPORT.embedded);
+        assert_eq!(fs::read(&shim).unwrap(), EMBEDDED);
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! The exported functions the dynamic loader binds the program's calls to. Each passes the
+//! call on unchanged (same arguments, same result, same errno); around it, the library
+//! notes when a connection starts and reports it before its socket goes away.
+//!
+//! `close()` is the one on every program's path: for a descriptor that holds no tracked
+//! connection it costs a bounds check, one load from the table and the call through the
+//! cached pointer.
+
+use libc::{c_int, sockaddr, sockaddr_storage, socklen_t, AF_INET, AF_INET6};
+
+use crate::errno::{errno, SavedErrno};
+use crate::report::{self, End};
+use crate::{real, table};
+
+/// True for an `AF_INET`/`AF_INET6` address of at least `len` bytes.
+///
+/// # Safety
+/// `addr` must be NULL or point to `len` readable bytes.
+unsafe fn is_inet(addr: *const sockaddr, len: socklen_t) -> bool {
+    // SAFETY: the family is the first field; checked against `len` first.
+    !addr.is_null()
+        && len as usize >= core::mem::size_of::<libc::sa_family_t>()
+        && matches!(
+            c_int::from(unsafe { (*addr).sa_family }),
+            AF_INET | AF_INET6
+        )
+}
+
+/// The bytes of an address the caller gave or the kernel filled in.
+///
+/// # Safety
+/// `addr` must point to `len` readable bytes.
+unsafe fn addr_bytes<'a>(addr: *const sockaddr, len: socklen_t) -> &'a [u8] {
+    // SAFETY: as the caller guarantees.
+    unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len as usize) }
+}
+
+/// `connect(2)`. An `AF_INET`/`AF_INET6` connect that succeeds or is under way
+/// (`EINPROGRESS`, `EINTR`) starts tracking the socket: the time and the peer.
+///
+/// # Safety
+/// Same contract as `connect(2)`: `addr` points to `len` readable bytes.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let real_connect = real::connect();
+    // SAFETY: the caller's address, `len` bytes.
+    if !unsafe { is_inet(addr, len) } || table::is_tracked(fd) {
+        // Not IP, or a second connect on a socket already tracked (a non-blocking connect
+        // checked for completion): passed on as it is.
+        // SAFETY: the caller's arguments, unchanged.
+        return unsafe { real_connect(fd, addr, len) };
+    }
+    let start = report::now_ns();
+    // SAFETY: the caller's arguments, unchanged.
+    let ret = unsafe { real_connect(fd, addr, len) };
+    if ret == 0 || matches!(errno(), libc::EINPROGRESS | libc::EINTR) {
+        // SAFETY: the caller's address, `len` bytes.
+        table::track(fd, start, false, unsafe { addr_bytes(addr, len) }, 0);
+    }
+    ret
+}
+
+/// `accept(2)`: the accepted connection is tracked from now.
+///
+/// # Safety
+/// Same contract as `accept(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the caller's arguments, unchanged.
+    unsafe {
+        let given = buffer_len(addr, len);
+        accepted(fd, real::accept()(fd, addr, len), addr, len, given)
+    }
+}
+
+/// `accept4(2)`: the accepted connection is tracked from now.
+///
+/// # Safety
+/// Same contract as `accept4(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the caller's arguments, unchanged.
+    unsafe {
+        let given = buffer_len(addr, len);
+        accepted(fd, real::accept4()(fd, addr, len, flags), addr, len, given)
+    }
+}
+
+/// The size of the caller's address buffer (0 when there is none).
+///
+/// # Safety
+/// `len` must be NULL or readable.
+unsafe fn buffer_len(addr: *mut sockaddr, len: *mut socklen_t) -> socklen_t {
+    if addr.is_null() || len.is_null() {
+        0
+    } else {
+        // SAFETY: as the caller guarantees.
+        unsafe { *len }
+    }
+}
+
+/// Tracks the socket `accept`/`accept4` returned, with the peer the kernel wrote to the
+/// caller's buffer (`given` bytes), or asked with `getpeername` when the caller passed no
+/// buffer or one too small for the address.
+///
+/// # Safety
+/// `addr`/`len` as given to `accept`, `given` the buffer's size before the call.
+unsafe fn accepted(
+    listener: c_int,
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    given: socklen_t,
+) -> c_int {
+    if fd < 0 {
+        return fd;
+    }
+    let _errno = SavedErrno::save();
+    let start = report::now_ns();
+    let marks = if report::is_mptcp_socket(listener) {
+        table::MPTCP_LISTENER
+    } else {
+        0
+    };
+    if given > 0 {
+        // SAFETY: the kernel wrote min(given, *len) bytes; *len is the address's length.
+        let n = unsafe { *len };
+        if n <= given {
+            // SAFETY: `n` bytes written.
+            if unsafe { is_inet(addr, n) } {
+                // SAFETY: as above.
+                table::track(fd, start, true, unsafe { addr_bytes(addr, n) }, marks);
+            }
+            return fd;
+        }
+    }
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut peer: sockaddr_storage = unsafe { core::mem::zeroed() };
+    let mut n = core::mem::size_of::<sockaddr_storage>() as socklen_t;
+    let peer_ptr = (&mut peer as *mut sockaddr_storage).cast::<sockaddr>();
+    // SAFETY: a writable buffer of `n` bytes; `peer_ptr` points to it.
+    if unsafe { libc::getpeername(fd, peer_ptr, &mut n) } == 0 && unsafe { is_inet(peer_ptr, n) } {
+        // SAFETY: the kernel wrote `n` bytes.
+        table::track(fd, start, true, unsafe { addr_bytes(peer_ptr, n) }, marks);
+    }
+    fd
+}
+
+/// `close(2)`: a tracked connection is reported first, while its socket still answers.
+///
+/// # Safety
+/// Same contract as `close(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if table::is_tracked(fd) {
+        report::closing(fd, End::Close);
+    }
+    // SAFETY: the caller's argument.
+    unsafe { real::close()(fd) }
+}
+
+/// `dup2(2)`: a tracked connection on `new` (which dup2 closes) is reported first.
+///
+/// # Safety
+/// Same contract as `dup2(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old != new && table::is_tracked(new) {
+        report::closing(new, End::Close);
+    }
+    // SAFETY: the caller's arguments.
+    unsafe { real::dup2()(old, new) }
+}
+
+/// `dup3(2)`: a tracked connection on `new` (which dup3 closes) is reported first.
+///
+/// # Safety
+/// Same contract as `dup3(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if old != new && table::is_tracked(new) {
+        report::closing(new, End::Close);
+    }
+    // SAFETY: the caller's arguments.
+    unsafe { real::dup3()(old, new, flags) }
+}
+
+/// `shutdown(2)`: on a tracked connection, samples its subflows first (once both sides have
+/// finished, the kernel drops them before the program's `close`), and notes a shut sending
+/// side (MPTCP's DATA_FIN takes a sequence number, which is not data).
+///
+/// # Safety
+/// Same contract as `shutdown(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    if !table::is_tracked(fd) {
+        // SAFETY: the caller's arguments.
+        return unsafe { real::shutdown()(fd, how) };
+    }
+    report::sample_subflows(fd);
+    // SAFETY: the caller's arguments.
+    let ret = unsafe { real::shutdown()(fd, how) };
+    if ret == 0 && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
+        table::note(fd, table::SHUT_WR, 0);
+    }
+    ret
+}

@@ -1,0 +1,83 @@
+//! The library behind `mptcpize run --report`: when a TCP or MPTCP connection the program
+//! made (`connect`) or accepted (`accept`, `accept4`) is closed, or is still open when the
+//! program exits, one line goes to stderr or to the file named by `MPTCPIZE_REPORT`: the
+//! peer, whether the connection is MPTCP, fell back to TCP or was plain TCP, its subflows
+//! and their addresses, the data bytes sent and received, and how long it lasted (see
+//! [`report`] for the fields).
+//!
+//! It is a separate library from the shim (`mptcpize-preload`), preloaded after it only
+//! when a report is asked for: a program run without `--report` gets no `close()` hook.
+//! Like the shim it is `no_std`, allocates nothing, takes no lock and preserves errno; the
+//! per-connection state is a fixed table indexed by descriptor (see `table`), and the
+//! connection's facts are read with `getsockopt` just before the socket is closed:
+//! `SO_PROTOCOL`, `TCP_IS_MPTCP`, `MPTCP_FULL_INFO` (or `MPTCP_INFO` and
+//! `MPTCP_SUBFLOW_ADDRS` before Linux 6.5) or `TCP_INFO`.
+//!
+//! What it cannot see: connections made with the raw system call (Go's runtime, static
+//! programs) or through descriptors the program got otherwise (inherited over `exec`,
+//! passed over a UNIX socket); connections still open when the program ends by `_exit` or
+//! a signal; a connection is reported when the descriptor `connect`/`accept` gave is
+//! closed, even if a `dup` of it lives on. After `fork()` only the parent reports the
+//! connections it had (see `table`).
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+
+mod errno;
+mod hooks;
+mod line;
+mod output;
+mod real;
+pub mod report;
+mod table;
+
+pub use hooks::{accept, accept4, close, connect, dup2, dup3, shutdown};
+
+/// A panic would have to unwind through C frames: abort instead (the workspace profiles
+/// also set `panic = "abort"`).
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: abort(3) has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// Runs when the dynamic loader maps the library: reads `MPTCPIZE_REPORT` and opens the
+/// report file, and registers the `fork()` handler. glibc calls `.init_array` entries as
+/// `(argc, argv, envp)`.
+#[cfg(not(test))]
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: unsafe extern "C" fn(
+    libc::c_int,
+    *const *const libc::c_char,
+    *const *const libc::c_char,
+) = on_load;
+
+/// Runs at `exit()` (after the program's own `atexit` handlers): reports the connections
+/// still open.
+#[cfg(not(test))]
+#[used]
+#[link_section = ".fini_array"]
+static ON_EXIT: unsafe extern "C" fn() = on_exit;
+
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn on_load(
+    _argc: libc::c_int,
+    _argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) {
+    // SAFETY: the loader passes the process's NULL-terminated environment.
+    unsafe { output::load(envp) };
+    // SAFETY: a handler with no preconditions, registered before any thread exists.
+    unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+}
+
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn on_exit() {
+    report::at_exit();
+}
+
+/// In a child after `fork()`: the connections in the table are the parent's to report.
+unsafe extern "C" fn in_child() {
+    table::new_generation();
+}

@@ -1,0 +1,182 @@
+//! Where report lines go, read once from the environment when the library is loaded:
+//! `MPTCPIZE_REPORT=/absolute/path` appends them to that file, anything else (or nothing)
+//! writes them to the program's stderr.
+//!
+//! The file is opened once, at load (`O_APPEND`, so lines from several processes do not
+//! overwrite each other; `O_CLOEXEC`), and moved to a descriptor near the top of the
+//! program's limit, out of the way of the descriptors it uses. Programs do close
+//! descriptors they did not open (daemons close everything, some use `close_range`) or
+//! reuse the number: before each line the descriptor is checked with `fstat` against the
+//! file opened at load (device and inode), and the file is opened again by its path when
+//! it is not that file any more. One line is one `write(2)` (at most [`CAPACITY`] bytes,
+//! under `PIPE_BUF`), so lines from threads and processes never interleave.
+//!
+//! [`CAPACITY`]: crate::line::CAPACITY
+
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use libc::{c_char, c_int};
+
+use crate::errno::SavedErrno;
+use crate::real;
+
+/// The variable naming the report file.
+const VAR: &[u8] = b"MPTCPIZE_REPORT=";
+/// Longest path kept (PATH_MAX).
+const PATH_MAX: usize = 4096;
+
+/// The report file's path, NUL-terminated; written once at load, before any thread.
+static mut PATH: [u8; PATH_MAX] = [0; PATH_MAX];
+/// A report file was asked for.
+static TO_FILE: AtomicBool = AtomicBool::new(false);
+/// The descriptor of the report file, or -1.
+static FD: AtomicI32 = AtomicI32::new(-1);
+/// Device and inode of the file opened at load.
+static DEV: AtomicU64 = AtomicU64::new(0);
+static INO: AtomicU64 = AtomicU64::new(0);
+
+/// Reads `MPTCPIZE_REPORT` from `envp` and opens the report file if one is named.
+///
+/// # Safety
+/// `envp` must be NULL or a NULL-terminated array of NUL-terminated strings; called once,
+/// before the program runs any thread.
+pub unsafe fn load(envp: *const *const c_char) {
+    if envp.is_null() {
+        return;
+    }
+    let mut entry = envp;
+    // SAFETY: the caller guarantees a NULL-terminated array of C strings.
+    unsafe {
+        while !(*entry).is_null() {
+            let var = (*entry).cast::<u8>();
+            if let Some(value) = value_of(var) {
+                if *value == b'/' {
+                    let len = libc::strlen(value.cast());
+                    if len < PATH_MAX {
+                        let path = &mut *core::ptr::addr_of_mut!(PATH);
+                        core::ptr::copy_nonoverlapping(value, path.as_mut_ptr(), len);
+                        path[len] = 0;
+                        TO_FILE.store(true, Ordering::Relaxed);
+                        reopen();
+                    }
+                }
+            }
+            entry = entry.add(1);
+        }
+    }
+}
+
+/// The value of `MPTCPIZE_REPORT=value`, or None for another variable.
+///
+/// # Safety
+/// `var` must point to a NUL-terminated string.
+unsafe fn value_of(var: *const u8) -> Option<*const u8> {
+    // SAFETY: each read is at or before the string's NUL (a mismatch, NUL included, stops).
+    unsafe {
+        for (i, &b) in VAR.iter().enumerate() {
+            if *var.add(i) != b {
+                return None;
+            }
+        }
+        Some(var.add(VAR.len()))
+    }
+}
+
+/// Opens the report file (again) and publishes its descriptor; returns it, or -1.
+fn reopen() -> c_int {
+    let _errno = SavedErrno::save();
+    // PATH is NUL-terminated and no longer written after `load`.
+    let path = core::ptr::addr_of!(PATH).cast::<c_char>();
+    // SAFETY: a valid path; the mode applies only when the file is created.
+    let fd = unsafe {
+        libc::open(
+            path,
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+            0o644 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return -1;
+    }
+    let fd = move_high(fd);
+    // SAFETY: an all-zero stat is valid; fstat fills it.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `fd` is ours, `st` writable.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        real::close_own(fd);
+        return -1;
+    }
+    DEV.store(st.st_dev, Ordering::Relaxed);
+    INO.store(st.st_ino, Ordering::Relaxed);
+    let old = FD.swap(fd, Ordering::AcqRel);
+    if old >= 0 && old != fd && is_report_file(old) {
+        real::close_own(old);
+    }
+    fd
+}
+
+/// Moves `fd` to the lowest free descriptor in the top 64 of the soft `RLIMIT_NOFILE`
+/// (where it does not take the number the program's next `open` would get), or leaves it.
+fn move_high(fd: c_int) -> c_int {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it.
+    let mut limit: libc::rlimit = unsafe { core::mem::zeroed() };
+    // SAFETY: `limit` is writable.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return fd;
+    }
+    let top = limit.rlim_cur.min(c_int::MAX as libc::rlim_t) as c_int;
+    if top <= 128 {
+        return fd;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC takes the lowest descriptor number to use.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top - 64) };
+    if high < 0 {
+        return fd;
+    }
+    real::close_own(fd);
+    high
+}
+
+/// True when `fd` is the file opened at load (same device and inode).
+fn is_report_file(fd: c_int) -> bool {
+    // SAFETY: an all-zero stat is valid.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fstat on any number is safe; it fails for a closed one.
+    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+    ok && st.st_dev == DEV.load(Ordering::Relaxed) && st.st_ino == INO.load(Ordering::Relaxed)
+}
+
+/// Writes one finished line, keeping errno.
+pub fn emit(line: &[u8]) {
+    let _errno = SavedErrno::save();
+    let fd = if TO_FILE.load(Ordering::Relaxed) {
+        let fd = FD.load(Ordering::Acquire);
+        if fd >= 0 && is_report_file(fd) {
+            fd
+        } else {
+            match reopen() {
+                -1 => return,
+                fd => fd,
+            }
+        }
+    } else {
+        libc::STDERR_FILENO
+    };
+    // SAFETY: writing an initialised buffer; a failure (closed stderr, full disk) is
+    // ignored: the program must not notice the report.
+    unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variable_is_recognised() {
+        let value = |s: &core::ffi::CStr| unsafe { value_of(s.as_ptr().cast()) };
+        assert!(value(c"MPTCPIZE_REPORT=/tmp/x").is_some());
+        assert!(value(c"MPTCPIZE_REPORT=").is_some());
+        assert!(value(c"MPTCPIZE_REPORTX=/tmp/x").is_none());
+        assert!(value(c"MPTCPIZE_REPOR").is_none());
+        assert!(value(c"").is_none());
+    }
+}

@@ -1,0 +1,425 @@
+//! What a report line says, read from the kernel just before the socket goes away:
+//!
+//! ```text
+//! mptcpize report: pid=4242 fd=5 connect peer=10.31.1.2:8000 kind=mptcp subflows=2 sent=96 received=33554855 duration=0.731s end=close path=10.31.1.1:40412>10.31.1.2:8000,sent=96,received=16834021 path=10.31.2.1:51234>10.31.1.2:8000,sent=0,received=16720834
+//! ```
+//!
+//! - `kind`: `mptcp` (`SO_PROTOCOL` is MPTCP and `TCP_IS_MPTCP` says it still is),
+//!   `fallback` (an MPTCP socket that fell back to TCP: the peer or a middlebox did not
+//!   speak MPTCP), or `tcp` (a plain TCP socket: MPTCP was unavailable when the socket was
+//!   made, or the program's options needed plain TCP).
+//! - `sent`/`received`: data bytes the program wrote and the connection received. MPTCP:
+//!   `mptcpi_bytes_acked` + the written data not yet acknowledged (`mptcpi_write_seq -
+//!   mptcpi_snd_una`, less the DATA_FIN after a `shutdown`), and `mptcpi_bytes_received`.
+//!   TCP: `tcpi_bytes_sent - tcpi_bytes_retrans + tcpi_notsent_bytes`, and
+//!   `tcpi_bytes_received` less the FIN.
+//! - `subflows`: the most subflows seen, sampled at `shutdown()` and at the close
+//!   (`mptcpi_subflows_total`, or the number `MPTCP_FULL_INFO` lists); a subflow that came
+//!   and went between two samples is not counted. One `path=` per subflow still open at the
+//!   close: local>remote address and the data bytes that subflow sent and received.
+//! - `end`: `close` (the program closed it: `close`, `dup2`/`dup3` over it) or `exit` (still
+//!   open when the program exited).
+
+use core::mem::{offset_of, size_of};
+use libc::{c_int, c_void, socklen_t};
+use mptcp_sys::{
+    mptcp_full_info, mptcp_info, mptcp_subflow_addrs, mptcp_subflow_data, mptcp_subflow_info,
+    tcp_info, IPPROTO_MPTCP, MPTCP_FULL_INFO, MPTCP_INFO, MPTCP_SUBFLOW_ADDRS, SOL_MPTCP,
+    TCP_CLOSE_WAIT, TCP_CLOSING, TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
+};
+
+use crate::errno::SavedErrno;
+use crate::line::Line;
+use crate::output;
+use crate::table::{self, Tracked};
+
+/// Subflows listed per connection (the kernel's default limit on extra subflows is 8).
+const MAX_PATHS: usize = 8;
+
+/// Why the connection is being reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The program closed its descriptor.
+    Close,
+    /// The program exited with the connection open.
+    Exit,
+}
+
+/// `CLOCK_MONOTONIC`, ns (from the vDSO: no system call).
+pub fn now_ns() -> u64 {
+    // SAFETY: an all-zero timespec is valid; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    // SAFETY: `ts` is writable.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// `getsockopt(2)` into `value`; returns the length the kernel wrote.
+fn getsockopt<T>(fd: c_int, level: c_int, name: c_int, value: &mut T) -> Option<usize> {
+    let mut len = size_of::<T>() as socklen_t;
+    // SAFETY: `value` is writable for `len` bytes; the kernel writes at most that many.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (value as *mut T).cast::<c_void>(),
+            &mut len,
+        )
+    };
+    (ret == 0).then_some(len as usize)
+}
+
+fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
+    getsockopt(fd, level, name, &mut value).map(|_| value)
+}
+
+/// True when `fd` is an MPTCP socket (`SO_PROTOCOL`).
+pub fn is_mptcp_socket(fd: c_int) -> bool {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) == Some(IPPROTO_MPTCP)
+}
+
+/// What kind of connection `fd` carries, or None when it is not TCP or MPTCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// MPTCP, not fallen back.
+    Mptcp,
+    /// An MPTCP socket that fell back to TCP.
+    Fallback,
+    /// A plain TCP socket.
+    Tcp,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Mptcp => "mptcp",
+            Kind::Fallback => "fallback",
+            Kind::Tcp => "tcp",
+        }
+    }
+}
+
+/// `SO_PROTOCOL`, then `TCP_IS_MPTCP` (Linux 6.10+), else whether `MPTCP_INFO` answers
+/// (it fails with `EOPNOTSUPP`/`ENOPROTOOPT` once fallen back).
+pub fn kind(fd: c_int) -> Option<Kind> {
+    match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? {
+        libc::IPPROTO_TCP => return Some(Kind::Tcp),
+        IPPROTO_MPTCP => {}
+        _ => return None,
+    }
+    match getsockopt_int(fd, libc::SOL_TCP, TCP_IS_MPTCP) {
+        Some(0) => return Some(Kind::Fallback),
+        Some(_) => return Some(Kind::Mptcp),
+        None => {}
+    }
+    let mut info = mptcp_info::default();
+    Some(match getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut info) {
+        Some(_) => Kind::Mptcp,
+        None => Kind::Fallback,
+    })
+}
+
+/// One subflow at the close.
+#[derive(Clone, Copy)]
+pub struct Path {
+    local: [u8; 28],
+    remote: [u8; 28],
+    /// Data bytes sent and received on the subflow, when the kernel says.
+    bytes: Option<(u64, u64)>,
+}
+
+/// Everything a line says besides what the table holds.
+pub struct Facts {
+    /// The kind of connection.
+    pub kind: Kind,
+    /// Data bytes sent and received (None: the kernel is too old to say).
+    pub bytes: Option<(u64, u64)>,
+    /// The most subflows seen.
+    pub subflows: u8,
+    /// The subflows open at the close.
+    pub paths: [Option<Path>; MAX_PATHS],
+    /// The kernel still knows the peer (`getpeername` works).
+    pub connected: bool,
+}
+
+/// Reads the facts of the connection on `fd`; `shut_wr`: the program shut down its sending
+/// side; `from_mptcp_listener`: accepted on an MPTCP listener (the kernel hands a client
+/// that did not speak MPTCP out as a plain TCP socket: that is a fallback too). None when
+/// `fd` is not a TCP or MPTCP socket.
+pub fn facts(fd: c_int, shut_wr: bool, from_mptcp_listener: bool) -> Option<Facts> {
+    let kind = match kind(fd)? {
+        Kind::Tcp if from_mptcp_listener => Kind::Fallback,
+        kind => kind,
+    };
+    let mut facts = Facts {
+        kind,
+        bytes: None,
+        subflows: 1,
+        paths: [None; MAX_PATHS],
+        connected: is_connected(fd),
+    };
+    match kind {
+        Kind::Mptcp => mptcp_facts(fd, shut_wr, &mut facts),
+        Kind::Fallback | Kind::Tcp => {
+            let mut info = tcp_info::default();
+            if let Some(len) = getsockopt(fd, libc::SOL_TCP, libc::TCP_INFO, &mut info) {
+                facts.bytes = tcp_bytes(&info, len, shut_wr);
+            }
+        }
+    }
+    Some(facts)
+}
+
+fn is_connected(fd: c_int) -> bool {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut peer: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: a writable buffer of `len` bytes.
+    unsafe {
+        libc::getpeername(
+            fd,
+            (&mut peer as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        ) == 0
+    }
+}
+
+/// TCP states in which the peer's FIN has been received (it took one sequence number).
+fn fin_received(state: u8) -> bool {
+    matches!(
+        state,
+        TCP_CLOSE_WAIT | TCP_LAST_ACK | TCP_CLOSING | TCP_TIME_WAIT
+    )
+}
+
+/// Data bytes sent and received from a `tcp_info` of `len` valid bytes (None before Linux
+/// 4.19, which added `tcpi_bytes_sent`/`tcpi_bytes_retrans`). `shut_wr`: a FIN was queued,
+/// which counts in `tcpi_notsent_bytes` until it is sent.
+fn tcp_bytes(info: &tcp_info, len: usize, shut_wr: bool) -> Option<(u64, u64)> {
+    if len < offset_of!(tcp_info, tcpi_bytes_retrans) + size_of::<u64>() {
+        return None;
+    }
+    let unsent_fin = u32::from(shut_wr && info.tcpi_notsent_bytes > 0);
+    let sent = info
+        .tcpi_bytes_sent
+        .saturating_sub(info.tcpi_bytes_retrans)
+        .saturating_add((info.tcpi_notsent_bytes - unsent_fin).into());
+    let fin = u64::from(fin_received(info.tcpi_state));
+    Some((sent, info.tcpi_bytes_received.saturating_sub(fin)))
+}
+
+fn mptcp_facts(fd: c_int, shut_wr: bool, facts: &mut Facts) {
+    // SAFETY: integers and sockaddr unions: all-zero is valid.
+    let mut sf: [mptcp_subflow_info; MAX_PATHS] = unsafe { core::mem::zeroed() };
+    let mut tcp = [tcp_info::default(); MAX_PATHS];
+    let mut full = mptcp_full_info {
+        size_tcpinfo_user: size_of::<tcp_info>() as u32,
+        size_sfinfo_user: size_of::<mptcp_subflow_info>() as u32,
+        size_arrays_user: MAX_PATHS as u32,
+        subflow_info: sf.as_mut_ptr() as u64,
+        tcp_info: tcp.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let (info, info_len, listed) = match getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, &mut full) {
+        Some(len) => {
+            let listed = (full.num_subflows as usize).min(MAX_PATHS);
+            let tcp_len = (full.size_tcpinfo_kernel as usize).min(size_of::<tcp_info>());
+            for i in 0..listed {
+                facts.paths[i] = Some(Path {
+                    local: sockaddr_bytes(&sf[i].addrs, true),
+                    remote: sockaddr_bytes(&sf[i].addrs, false),
+                    bytes: tcp_bytes(&tcp[i], tcp_len, false),
+                });
+            }
+            let info_len = len.saturating_sub(offset_of!(mptcp_full_info, mptcp_info));
+            (full.mptcp_info, info_len, full.num_subflows)
+        }
+        // Linux < 6.5: MPTCP_INFO, and the subflows' addresses without their bytes.
+        None => {
+            let mut info = mptcp_info::default();
+            let info_len = getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut info).unwrap_or(0);
+            let listed = subflow_addrs(fd, &mut facts.paths);
+            (info, info_len, listed)
+        }
+    };
+    let total = subflows_total(&info, info_len);
+    facts.subflows = total.max(listed.min(255) as u8);
+    if info_len >= offset_of!(mptcp_info, mptcpi_bytes_acked) + size_of::<u64>() {
+        let unacked = info.mptcpi_write_seq.wrapping_sub(info.mptcpi_snd_una);
+        let sent = info
+            .mptcpi_bytes_acked
+            .saturating_add(unacked)
+            .saturating_sub(u64::from(shut_wr));
+        facts.bytes = Some((sent, info.mptcpi_bytes_received));
+    }
+}
+
+/// `mptcpi_subflows_total` (Linux 6.8+), else `mptcpi_subflows + 1` while the connection
+/// has its initial subflow's count (0 once no subflow is left).
+fn subflows_total(info: &mptcp_info, len: usize) -> u8 {
+    if len > offset_of!(mptcp_info, mptcpi_subflows_total) {
+        info.mptcpi_subflows_total
+    } else if len > offset_of!(mptcp_info, mptcpi_subflows) {
+        info.mptcpi_subflows.saturating_add(1)
+    } else {
+        0
+    }
+}
+
+/// The first 28 bytes (a `sockaddr_in6`, or a shorter `sockaddr_in`) of one side.
+fn sockaddr_bytes(addrs: &mptcp_subflow_addrs, local: bool) -> [u8; 28] {
+    let mut out = [0u8; 28];
+    // SAFETY: each union is 128 plain bytes; reading the first 28.
+    let src = if local {
+        core::ptr::addr_of!(addrs.local).cast::<u8>()
+    } else {
+        core::ptr::addr_of!(addrs.remote).cast::<u8>()
+    };
+    // SAFETY: 28 <= 128 readable bytes.
+    unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
+    out
+}
+
+/// `MPTCP_SUBFLOW_ADDRS` (Linux 5.16+) into `paths`; returns the number of subflows.
+fn subflow_addrs(fd: c_int, paths: &mut [Option<Path>; MAX_PATHS]) -> u32 {
+    #[repr(C)]
+    struct Answer {
+        header: mptcp_subflow_data,
+        addrs: [mptcp_subflow_addrs; MAX_PATHS],
+    }
+    let mut answer = Answer {
+        header: mptcp_subflow_data {
+            size_subflow_data: size_of::<mptcp_subflow_data>() as u32,
+            size_user: size_of::<mptcp_subflow_addrs>() as u32,
+            ..Default::default()
+        },
+        // SAFETY: sockaddr unions of integers: all-zero is valid.
+        addrs: unsafe { core::mem::zeroed() },
+    };
+    let Some(len) = getsockopt(fd, SOL_MPTCP, MPTCP_SUBFLOW_ADDRS, &mut answer) else {
+        return 0;
+    };
+    let copied =
+        len.saturating_sub(size_of::<mptcp_subflow_data>()) / size_of::<mptcp_subflow_addrs>();
+    let listed = (answer.header.num_subflows as usize)
+        .min(copied)
+        .min(MAX_PATHS);
+    for (i, path) in paths.iter_mut().enumerate().take(listed) {
+        *path = Some(Path {
+            local: sockaddr_bytes(&answer.addrs[i], true),
+            remote: sockaddr_bytes(&answer.addrs[i], false),
+            bytes: None,
+        });
+    }
+    answer.header.num_subflows
+}
+
+/// Notes the subflows `fd`'s connection has now (called from `shutdown`).
+pub fn sample_subflows(fd: c_int) {
+    let _errno = SavedErrno::save();
+    let mut info = mptcp_info::default();
+    if let Some(len) = getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut info) {
+        table::note(fd, 0, subflows_total(&info, len));
+    }
+}
+
+/// Takes `fd` out of the table and reports it (called before the socket is closed).
+#[cold]
+#[inline(never)]
+pub fn closing(fd: c_int, end: End) {
+    let _errno = SavedErrno::save();
+    if let Some(tracked) = table::take(fd) {
+        report(fd, &tracked, end);
+    }
+}
+
+/// Writes the line for `fd`'s connection, unless it is no TCP/MPTCP socket or never
+/// carried a connection (a connect that failed or was still under way).
+fn report(fd: c_int, tracked: &Tracked, end: End) {
+    let end_ns = now_ns();
+    let Some(mut facts) = facts(fd, tracked.shut_wr(), tracked.on_mptcp_listener()) else {
+        return;
+    };
+    facts.subflows = facts.subflows.max(tracked.subflows_seen());
+    if !facts.connected && matches!(facts.bytes, None | Some((0, 0))) {
+        return;
+    }
+    let mut line = Line::new();
+    format(&mut line, fd, tracked, &facts, end_ns, end);
+    output::emit(line.finish());
+}
+
+/// Formats one report line (see the module doc).
+pub fn format(line: &mut Line, fd: c_int, tracked: &Tracked, facts: &Facts, end_ns: u64, end: End) {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    line.text("mptcpize report: pid=")
+        .int(pid.into())
+        .text(" fd=")
+        .int(fd.into())
+        .text(if tracked.accepted {
+            " accept"
+        } else {
+            " connect"
+        })
+        .text(" peer=")
+        .sockaddr(&tracked.peer)
+        .text(" kind=")
+        .text(facts.kind.name())
+        .text(" subflows=")
+        .uint(facts.subflows.into());
+    match facts.bytes {
+        Some((sent, received)) => line
+            .text(" sent=")
+            .uint(sent)
+            .text(" received=")
+            .uint(received),
+        None => line.text(" sent=? received=?"),
+    };
+    line.text(" duration=")
+        .seconds(end_ns.saturating_sub(tracked.start_ns))
+        .text(match end {
+            End::Close => " end=close",
+            End::Exit => " end=exit",
+        });
+    for path in facts.paths.iter().flatten() {
+        line.text(" path=")
+            .sockaddr(&path.local)
+            .text(">")
+            .sockaddr(&path.remote);
+        if let Some((sent, received)) = path.bytes {
+            line.text(",sent=")
+                .uint(sent)
+                .text(",received=")
+                .uint(received);
+        }
+    }
+}
+
+/// At exit: reports the connections still open, and how many were not tracked.
+pub fn at_exit() {
+    let _errno = SavedErrno::save();
+    for fd in 0..table::end() {
+        if table::is_tracked(fd) {
+            closing(fd, End::Exit);
+        }
+    }
+    let missed = table::missed();
+    if missed > 0 {
+        let mut line = Line::new();
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        line.text("mptcpize report: pid=")
+            .int(pid.into())
+            .text(" ")
+            .uint(missed)
+            .text(" connection(s) on descriptors above ")
+            .uint(table::SLOTS as u64 - 1)
+            .text(" not reported");
+        output::emit(line.finish());
+    }
+}
