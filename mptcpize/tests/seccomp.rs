@@ -759,6 +759,14 @@ fn works_for_an_unprivileged_user() {
         return;
     }
     let ns = Netns::new("sc-user").unwrap();
+    // Copies in a directory anyone can reach: the checkout may live under a home directory
+    // that user 65534 cannot enter.
+    let dir = std::env::temp_dir().join(format!("mptcpize-seccomp-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (launcher, program) = (dir.join("mptcpize"), dir.join("sockets"));
+    std::fs::copy(MPTCPIZE, &launcher).unwrap();
+    std::fs::copy(sockets_program(), &program).unwrap();
     let mut cmd = ns.command("setpriv");
     cmd.args([
         "--reuid=65534",
@@ -766,10 +774,23 @@ fn works_for_an_unprivileged_user() {
         "--clear-groups",
         "--inh-caps=-all",
     ])
-    .args([MPTCPIZE, "run", "--seccomp"])
-    .arg(sockets_program())
-    .arg("libc");
+    .arg(&launcher)
+    .args(["run", "--seccomp"])
+    .arg(&program)
+    .arg("options")
+    .current_dir(&dir);
     let out = output(cmd);
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success());
-    assert_eq!(stdout(&out), "libc proto=262\n");
+    let text = stdout(&out);
+    // Sockets made MPTCP, and (ptrace access as the program's parent) the swap to plain
+    // TCP for a refused option works as well.
+    assert!(
+        text.contains("listen-connect connected=1 client-proto=262\n"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("before-connect rc=0 errno=0 proto=6 timeout=12345"),
+        "{text}"
+    );
 }
