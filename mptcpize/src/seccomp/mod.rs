@@ -4,8 +4,9 @@
 //!
 //! How it works:
 //! 1. The launcher forks. The child installs a seccomp filter ([`filter`]) that sends only
-//!    `socket(AF_INET | AF_INET6, SOCK_STREAM [| flags], 0 | IPPROTO_TCP)` to a listener
-//!    (`SECCOMP_RET_USER_NOTIF`) and allows everything else inside the kernel, passes the
+//!    `socket(AF_INET | AF_INET6, SOCK_STREAM [| flags], 0 | IPPROTO_TCP)`, and `setsockopt`
+//!    of the options MPTCP refuses, to a listener (`SECCOMP_RET_USER_NOTIF`) and allows
+//!    everything else inside the kernel, passes the
 //!    listener fd to the parent over a socketpair (`SCM_RIGHTS`) and execs the target.
 //!    Filters are inherited across `fork`, `clone` and `execve`, so the target's whole
 //!    process tree is covered.
@@ -34,13 +35,14 @@
 //!   refuses on Linux 6.18 ([`filter`]'s list: the filter cannot see the error), and only
 //!   where it has ptrace access to the program (`pidfd_getfd`, `process_vm_readv`): always
 //!   as root, as its parent otherwise (Yama's default); elsewhere the program sees MPTCP's
-//!   error. Each watched `setsockopt` costs a round trip to the supervisor, also on UDP
+//!   error. As with the shim, other references to the old socket (a `dup`ed fd, an epoll
+//!   registration made before the swap) keep the MPTCP socket. Each watched `setsockopt` costs a round trip to the supervisor, also on UDP
 //!   sockets (`IP_TTL`, `IP_RECVERR`, `IP_MTU_DISCOVER`, …).
 //! - Not intercepted: `io_uring`'s `IORING_OP_SOCKET` (io_uring bypasses seccomp), 32-bit
 //!   programs on x86_64 (their `socketcall(2)` passes its arguments in memory a filter cannot
 //!   read), and programs that install their own seccomp listener (`EBUSY` for them).
 //! - Each intercepted `socket()` costs a few microseconds more than with the shim
-//!   (BENCHMARKS.md); other system calls cost nothing measurable.
+//!   (BENCHMARKS.md); other system calls cost a few nanoseconds (seccomp's entry work).
 
 mod detect;
 mod filter;
