@@ -74,6 +74,13 @@ unsafe extern "C" fn on_load(
     _argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
 ) {
-    // SAFETY: the loader passes the process's NULL-terminated environment.
-    unsafe { settings::load(envp) };
+    // glibc passes the process's NULL-terminated environment; other C libraries (musl)
+    // pass no arguments to `.init_array` functions, so `envp` is only read on glibc.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: see above.
+    unsafe {
+        settings::load(envp)
+    };
+    #[cfg(not(target_env = "gnu"))]
+    let _ = envp;
 }
