@@ -121,6 +121,43 @@ fn iperf3_client_and_server() {
     assert_mptcp_used(&ns, 2, test);
 }
 
+/// `nc -l SERVER_ARGS` and `nc -N CLIENT_ARGS < data`, both under `mptcpize run -d`, in
+/// `ns`; returns what the server printed (the data it received) and the client's stderr
+/// (the shim's log).
+fn nc_transfer(
+    ns: &Netns,
+    server_args: &[&str],
+    client_args: &[&str],
+    port: u16,
+    data: &[u8],
+) -> (Vec<u8>, String) {
+    let dir = TempDir::new("nc");
+    let input = dir.0.join("in");
+    std::fs::write(&input, data).unwrap();
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let mut cmd = ns.command(mptcpize());
+            cmd.args(["run", "-d", "nc.openbsd", "-l"])
+                .args(server_args);
+            output_ok(&mut cmd, "nc -l")
+        });
+        wait_listening(ns, port);
+        let mut client = ns.command(mptcpize());
+        client
+            .args(["run", "-d", "nc.openbsd", "-N"])
+            .args(client_args);
+        client.stdin(Stdio::from(std::fs::File::open(&input).unwrap()));
+        let out = client.output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "nc {client_args:?}: {}\n{log}",
+            out.status
+        );
+        (server.join().unwrap().stdout, log)
+    })
+}
+
 #[test]
 fn netcat_listen_and_connect() {
     let test = "nc -l / nc";
@@ -129,36 +166,69 @@ fn netcat_listen_and_connect() {
     }
     let ns = Netns::new("nc").unwrap();
     let data = test_data(1 << 20, 11);
-    let dir = TempDir::new("nc");
-    let input = dir.0.join("in");
-    std::fs::write(&input, &data).unwrap();
-    let server = std::thread::scope(|scope| {
-        let server = scope.spawn(|| {
-            output_ok(
-                &mut mptcpized(&ns, "nc.openbsd", &["-l", "127.0.0.1", "9000"]),
-                "nc -l",
-            )
-        });
-        wait_listening(&ns, 9000);
-        let mut client = mptcpized(&ns, "nc.openbsd", &["-N", "127.0.0.1", "9000"]);
-        client.stdin(Stdio::from(std::fs::File::open(&input).unwrap()));
-        let status = client.status().unwrap();
-        assert!(status.success(), "nc client: {status}");
-        server.join().unwrap()
-    });
+    let (received, _) = nc_transfer(
+        &ns,
+        &["127.0.0.1", "9000"],
+        &["127.0.0.1", "9000"],
+        9000,
+        &data,
+    );
     assert!(
-        server.stdout == data,
+        received == data,
         "{test}: {} bytes received of {}",
-        server.stdout.len(),
+        received.len(),
         data.len()
     );
     assert_mptcp_used(&ns, 1, test);
 }
 
+/// `nc -M ttl` sets IP_TTL and `nc -T tos` sets IPV6_TCLASS on IPv6 before connecting; MPTCP
+/// refuses both (EOPNOTSUPP), and under Debian's shim nc exits with "set IP TTL: Operation
+/// not supported". Under ours the socket becomes plain TCP and the transfer works.
+#[test]
+fn netcat_with_options_mptcp_refuses() {
+    let test = "nc -M / nc -T";
+    if !require_privileges(test) || !programs_present(test, &["nc.openbsd", "nstat"]) {
+        return;
+    }
+    let ns = Netns::new("ncopt").unwrap();
+    let data = test_data(256 << 10, 13);
+    for (server, client, port) in [
+        (
+            &["127.0.0.1", "9002"][..],
+            &["-M", "5", "127.0.0.1", "9002"][..],
+            9002,
+        ),
+        (
+            &["-6", "::1", "9003"][..],
+            &["-6", "-T", "af41", "::1", "9003"][..],
+            9003,
+        ),
+    ] {
+        let (received, log) = nc_transfer(&ns, server, client, port, &data);
+        assert!(
+            received == data,
+            "{client:?}: {} bytes received of {}",
+            received.len(),
+            data.len()
+        );
+        assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
+        assert!(log.contains("on an MPTCP socket failed with EOPNOTSUPP (95): the socket is now plain TCP, option set"), "{log}");
+    }
+    // The listeners were MPTCP, the clients plain TCP: no MPTCP connection was made.
+    let c = mptcp_counters(&ns);
+    assert_eq!(counter(&c, "MPTcpExtMPCapableSYNRX"), 0, "{c:?}");
+    assert_eq!(counter(&c, "MPTcpExtMPCapableSYNTX"), 0, "{c:?}");
+}
+
 #[test]
 fn programs_still_work_with_mptcp_disabled() {
     let test = "fallback to TCP with net.mptcp.enabled=0";
-    if !require_privileges(test) || !programs_present(test, &["python3", "curl", "iperf3", "nstat"])
+    if !require_privileges(test)
+        || !programs_present(
+            test,
+            &["python3", "curl", "wget", "iperf3", "nc.openbsd", "nstat"],
+        )
     {
         return;
     }
@@ -200,6 +270,32 @@ fn programs_still_work_with_mptcp_disabled() {
         test,
     );
     assert_iperf3_transfer(&String::from_utf8_lossy(&out.stdout), test);
+    let out = output_ok(
+        &mut mptcpized(
+            &ns,
+            "wget",
+            &["-q", "-O", "-", "http://127.0.0.1:8000/data.bin"],
+        ),
+        test,
+    );
+    assert!(
+        out.stdout == data,
+        "{test}: wget got {} bytes",
+        out.stdout.len()
+    );
+    let (received, log) = nc_transfer(
+        &ns,
+        &["127.0.0.1", "9000"],
+        &["127.0.0.1", "9000"],
+        9000,
+        &data,
+    );
+    assert!(
+        received == data,
+        "{test}: nc: {} bytes received",
+        received.len()
+    );
+    assert!(log.contains("fell back to TCP"), "{log}");
     assert_no_mptcp(&ns, test);
 }
 
