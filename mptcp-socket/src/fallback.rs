@@ -77,17 +77,23 @@ impl From<UnavailableError> for io::Error {
 /// socket into an [`MptcpStream`](crate::MptcpStream) or
 /// [`MptcpListener`](crate::MptcpListener) with `From`.
 pub fn new_socket(domain: Domain, fallback: Fallback) -> io::Result<Socket> {
-    match Socket::new(
-        domain,
-        Type::STREAM,
-        Some(Protocol::from(mptcp_sys::IPPROTO_MPTCP)),
-    ) {
+    socket_of_type(domain, Type::STREAM, fallback)
+}
+
+/// Like [`new_socket`], with `SOCK_NONBLOCK` set by the same `socket(2)` call (no extra
+/// `fcntl(2)`), as event loops such as tokio's need.
+pub fn new_nonblocking_socket(domain: Domain, fallback: Fallback) -> io::Result<Socket> {
+    socket_of_type(domain, Type::STREAM.nonblocking(), fallback)
+}
+
+fn socket_of_type(domain: Domain, ty: Type, fallback: Fallback) -> io::Result<Socket> {
+    match Socket::new(domain, ty, Some(Protocol::from(mptcp_sys::IPPROTO_MPTCP))) {
         Ok(socket) => Ok(socket),
         Err(err) => match (
             err.raw_os_error().and_then(Unavailable::from_errno),
             fallback,
         ) {
-            (Some(_), Fallback::Tcp) => Socket::new(domain, Type::STREAM, Some(Protocol::TCP)),
+            (Some(_), Fallback::Tcp) => Socket::new(domain, ty, Some(Protocol::TCP)),
             (Some(reason), Fallback::Never) => Err(UnavailableError { reason }.into()),
             (None, _) => Err(err),
         },

@@ -39,7 +39,9 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use fallback::{available, new_socket, Availability, Fallback, UnavailableError};
+pub use fallback::{
+    available, new_nonblocking_socket, new_socket, Availability, Fallback, UnavailableError,
+};
 #[doc(hidden)]
 pub use info::subflows_without_full_info;
 pub use info::{ConnectionKind, MptcpExt, MptcpInfo, SubflowInfo, TcpInfo};

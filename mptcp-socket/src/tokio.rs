@@ -38,7 +38,7 @@ use std::net::SocketAddr;
 use ::tokio::net::{lookup_host, TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use socket2::Domain;
 
-use crate::fallback::{new_socket, Fallback};
+use crate::fallback::{new_nonblocking_socket, Fallback};
 
 /// Listen backlog, the same as tokio's `TcpListener::bind` and this crate's blocking
 /// listener; use [`socket`] and `TcpSocket::listen` to choose another.
@@ -46,7 +46,7 @@ const BACKLOG: u32 = 1024;
 
 /// Creates an unconnected MPTCP [`TcpSocket`] for `domain` (`Domain::IPV4` or
 /// `Domain::IPV6`): `socket(2)` with `IPPROTO_MPTCP` and the caller's [`Fallback`] policy,
-/// as [`new_socket`](crate::new_socket()) does, then `O_NONBLOCK`.
+/// as [`new_socket`](crate::new_socket()) does, created with `SOCK_NONBLOCK`.
 ///
 /// Use it to set options before `connect`/`bind`, or to choose the listen backlog; then
 /// call tokio's [`TcpSocket::connect`] or [`TcpSocket::bind`] + [`TcpSocket::listen`].
@@ -62,9 +62,9 @@ const BACKLOG: u32 = 1024;
 /// # }
 /// ```
 pub fn socket(domain: Domain, fallback: Fallback) -> io::Result<TcpSocket> {
-    let socket = new_socket(domain, fallback)?;
-    // tokio's reactor needs O_NONBLOCK; `from_std_stream` leaves that to the caller.
-    socket.set_nonblocking(true)?;
+    // tokio's reactor needs O_NONBLOCK (`from_std_stream` leaves it to the caller): set by
+    // socket(2) itself, no extra fcntl(2).
+    let socket = new_nonblocking_socket(domain, fallback)?;
     Ok(TcpSocket::from_std_stream(socket.into()))
 }
 
