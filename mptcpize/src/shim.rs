@@ -207,10 +207,15 @@ pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
 fn write_embedded_library(lib: &Library, base: &Path) -> io::Result<PathBuf> {
     let dir = base.join(lib.hash);
     let path = dir.join(lib.file_name);
-    if is_our_copy(lib, &path)? {
+    // 0700 directories of this user's: nobody else can swap the file between the check and
+    // the exec. Checked also when the file is already there: in a shared `/tmp`, someone
+    // else could have made the directories first.
+    if check_private_dir(base).is_ok()
+        && check_private_dir(&dir).is_ok()
+        && is_our_copy(lib, &path)?
+    {
         return Ok(path);
     }
-    // 0700 directories: nobody else can swap the file between the check and the exec.
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

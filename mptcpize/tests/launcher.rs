@@ -160,6 +160,20 @@ fn help_and_version() {
     );
 }
 
+/// Runs a freshly copied executable, retrying while another test's fork may still hold the
+/// copy open for writing (`ETXTBSY`, a race of multithreaded test binaries).
+fn output_of_copy(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{cmd:?}: text file busy");
+}
+
 #[test]
 fn embedded_shim_is_used_when_none_is_installed() {
     // A copy of the launcher alone in a directory: it must write out its embedded shim.
@@ -169,13 +183,13 @@ fn embedded_shim_is_used_when_none_is_installed() {
     let launcher = bin.join("mptcpize");
     std::fs::copy(mptcpize(), &launcher).unwrap();
     let cache = dir.0.join("cache");
-    let out = Command::new(&launcher)
-        .args(["run", "env"])
-        .env_remove("LD_PRELOAD")
-        .env_remove("MPTCPIZE_PRELOAD")
-        .env("XDG_CACHE_HOME", &cache)
-        .output()
-        .unwrap();
+    let out = output_of_copy(
+        Command::new(&launcher)
+            .args(["run", "env"])
+            .env_remove("LD_PRELOAD")
+            .env_remove("MPTCPIZE_PRELOAD")
+            .env("XDG_CACHE_HOME", &cache),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -188,22 +202,28 @@ fn embedded_shim_is_used_when_none_is_installed() {
     );
     let bytes = std::fs::read(&preload).unwrap();
     assert!(bytes.starts_with(b"\x7fELF"));
-    // The written shim works: a Python socket under it is MPTCP.
-    let out = Command::new(&launcher)
-        .args(["run", "sh", "-c", "echo $LD_PRELOAD"])
-        .env("XDG_CACHE_HOME", &cache)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), preload);
+    // The written shim is reused, and works: a socket Python creates under it is MPTCP
+    // (when MPTCP is enabled here; TCP otherwise).
+    let out = output_of_copy(
+        Command::new(&launcher)
+            .args(["run", "python3", "-c"])
+            .arg(
+                "import os, socket; print(os.environ['LD_PRELOAD']); \
+                 print(socket.socket().getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))",
+            )
+            .env_remove("LD_PRELOAD")
+            .env("XDG_CACHE_HOME", &cache),
+    );
+    let enabled =
+        std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1");
+    let expected = format!("{preload}\n{}\n", if enabled { 262 } else { 6 });
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 
     // Installed in a prefix: <prefix>/bin/mptcpize finds <prefix>/lib/mptcpize/.
     let lib = dir.0.join("lib/mptcpize");
     std::fs::create_dir_all(&lib).unwrap();
     std::fs::write(lib.join("libmptcpize_preload.so"), bytes).unwrap();
-    let out = Command::new(&launcher)
-        .args(["run", "env"])
-        .output()
-        .unwrap();
+    let out = output_of_copy(Command::new(&launcher).args(["run", "env"]));
     let preload = env_of(&out, "LD_PRELOAD").unwrap();
     assert!(
         preload.ends_with("bin/../lib/mptcpize/libmptcpize_preload.so"),
