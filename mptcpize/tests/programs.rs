@@ -108,13 +108,33 @@ fn iperf3_client_and_server() {
     let ns = Netns::new("iperf").unwrap();
     let _server = spawn(mptcpized(&ns, "iperf3", &["-s", "-1", "-p", "5201"]));
     wait_listening(&ns, 5201);
-    let out = output_ok(
-        &mut mptcpized(
-            &ns,
-            "iperf3",
-            &["-c", "127.0.0.1", "-p", "5201", "-t", "1", "-J"],
-        ),
-        test,
+    let (out, during) = std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            output_ok(
+                &mut mptcpized(
+                    &ns,
+                    "iperf3",
+                    &["-c", "127.0.0.1", "-p", "5201", "-t", "1", "-J"],
+                ),
+                test,
+            )
+        });
+        // While it runs: `ss -M` lists MPTCP sockets only. Both ends of the control and
+        // the data connection must be there, established.
+        let mut during = String::new();
+        for _ in 0..100 {
+            during = ns.run("ss", &["-MHn", "state", "established"]).unwrap();
+            if during.lines().filter(|l| l.contains(":5201")).count() >= 4 || client.is_finished() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        (client.join().unwrap(), during)
+    });
+    assert_eq!(
+        during.lines().filter(|l| l.contains(":5201")).count(),
+        4,
+        "{test}: MPTCP sockets during the transfer (ss -M):\n{during}"
     );
     assert_iperf3_transfer(&String::from_utf8_lossy(&out.stdout), test);
     // The control connection and the data connection.
