@@ -230,3 +230,31 @@ fn embedded_shim_is_used_when_none_is_installed() {
         "{preload}"
     );
 }
+
+#[test]
+fn debug_variables_turn_the_log_on() {
+    // Debian's MPTCPWRAP_DEBUG works too; "0" and empty mean off.
+    for (name, value, logs) in [
+        ("MPTCPIZE_DEBUG", "1", true),
+        ("MPTCPWRAP_DEBUG", "1", true),
+        ("MPTCPIZE_DEBUG", "0", false),
+        ("MPTCPIZE_DEBUG", "", false),
+    ] {
+        let out = run(
+            &[
+                os("run"),
+                os("python3"),
+                os("-c"),
+                os("import socket; socket.socket(socket.AF_UNIX)"),
+            ],
+            &[(name, value)],
+        );
+        assert!(out.status.success());
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            log.contains("mptcpize: socket(AF_UNIX, SOCK_STREAM"),
+            logs,
+            "{name}={value}: {log}"
+        );
+    }
+}
