@@ -237,6 +237,34 @@ enum Variant {
 
 const VARIANTS: [Variant; 3] = [Variant::Ours, Variant::RawMptcp, Variant::Tcp];
 
+/// What a workload cost: wall time, and CPU time of this process (all threads, user and
+/// system: `getrusage(RUSAGE_SELF)`). Loopback's receive work runs in softirq context on
+/// the sending thread's CPU and is charged to it, so CPU time covers both ends; unlike wall
+/// time it does not grow while other programs on the machine hold the CPU.
+#[derive(Clone, Copy, Debug)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Measures `f`.
+fn cost(f: impl FnOnce()) -> Cost {
+    let (wall, cpu) = (Instant::now(), cpu_time());
+    f();
+    Cost {
+        wall: wall.elapsed(),
+        cpu: cpu_time() - cpu,
+    }
+}
+
 impl Variant {
     fn name(self) -> &'static str {
         match self {
@@ -264,16 +292,19 @@ fn raw_mptcp_connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 /// Moves `bytes` from client to server over loopback (128 KiB writes and reads, no
-/// checking: only the sockets' cost counts here); returns Gbit/s.
-fn throughput<L, S>(listener: L, accept: impl Fn(&L) -> S + Send, client: S, bytes: u64) -> f64
+/// checking: only the sockets' cost counts here).
+fn throughput<L, S>(listener: L, accept: impl Fn(&L) -> S + Send, client: S, bytes: u64) -> Cost
 where
     L: Send,
     S: Read + Write + Send,
 {
     let buf = vec![0x5au8; 128 * 1024];
+    let mut client = client;
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut s = accept(&listener);
+            tx.send(()).unwrap();
             let mut buf = vec![0u8; 128 * 1024];
             let mut got = 0u64;
             loop {
@@ -284,21 +315,24 @@ where
             }
             got
         });
-        let mut client = client;
-        let start = Instant::now();
-        let mut sent = 0u64;
-        while sent < bytes {
-            sent += client.write(&buf).unwrap() as u64;
-        }
-        drop(client);
-        let got = reader.join().unwrap();
-        assert_eq!(got, sent);
-        got as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e9
+        rx.recv().unwrap();
+        let mut got = 0;
+        let c = cost(|| {
+            let mut sent = 0u64;
+            while sent < bytes {
+                sent += client.write(&buf).unwrap() as u64;
+            }
+            drop(client);
+            got = reader.join().unwrap();
+            assert_eq!(got, sent);
+        });
+        assert!(got >= bytes);
+        c
     })
 }
 
 /// [`throughput`] with variant `v`, over the loopback of the calling thread's namespace.
-fn run_throughput(v: Variant, bytes: u64) -> f64 {
+fn run_throughput(v: Variant, bytes: u64) -> Cost {
     let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     match v {
         Variant::Ours => {
@@ -322,41 +356,40 @@ fn run_throughput(v: Variant, bytes: u64) -> f64 {
 }
 
 /// `n` connections in lock step: connect, 1-byte request, 1-byte answer, close on both
-/// ends. Returns connections per second.
+/// ends.
 fn connection_rate<L, S>(
     listener: L,
     accept: impl Fn(&L) -> S + Send,
     connect: impl Fn() -> S,
     n: usize,
-) -> f64
+) -> Cost
 where
     L: Send,
     S: Read + Write + Send,
 {
     std::thread::scope(|scope| {
-        let server = scope.spawn(move || {
+        cost(|| {
+            let server = scope.spawn(move || {
+                for _ in 0..n {
+                    let mut s = accept(&listener);
+                    let mut b = [0u8; 1];
+                    s.read_exact(&mut b).unwrap();
+                    s.write_all(&b).unwrap();
+                }
+            });
             for _ in 0..n {
-                let mut s = accept(&listener);
+                let mut c = connect();
+                c.write_all(b"x").unwrap();
                 let mut b = [0u8; 1];
-                s.read_exact(&mut b).unwrap();
-                s.write_all(&b).unwrap();
+                c.read_exact(&mut b).unwrap();
             }
-        });
-        let start = Instant::now();
-        for _ in 0..n {
-            let mut c = connect();
-            c.write_all(b"x").unwrap();
-            let mut b = [0u8; 1];
-            c.read_exact(&mut b).unwrap();
-        }
-        let rate = n as f64 / start.elapsed().as_secs_f64();
-        server.join().unwrap();
-        rate
+            server.join().unwrap();
+        })
     })
 }
 
 /// [`connection_rate`] with variant `v`, over the loopback of the calling thread's namespace.
-fn run_connection_rate(v: Variant, n: usize) -> f64 {
+fn run_connection_rate(v: Variant, n: usize) -> Cost {
     let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     match v {
         Variant::Ours => {
@@ -393,49 +426,69 @@ fn run_connection_rate(v: Variant, n: usize) -> f64 {
 }
 
 fn overhead() {
-    // Wall clock. Loopback of a namespace of our own per round (no other traffic, no
-    // TIME_WAIT sockets from earlier rounds); the variants take turns within each round, in
-    // a rotating order, so that a busy moment of the shared machine hits all of them alike,
-    // and each round gives a paired ratio.
+    // Loopback of a namespace of our own per round (no other traffic, no TIME_WAIT sockets
+    // from earlier rounds); the variants take turns within each round, in a rotating
+    // order, so that a busy moment of the shared machine hits all of them alike, and each
+    // round gives a paired ratio (variant / raw MPTCP in the same round).
     const ROUNDS: usize = 15;
     const BYTES: u64 = 1 << 30;
     const CONNS: usize = 500;
-    let mut gbit = vec![Vec::new(); VARIANTS.len()];
-    let mut conns = vec![Vec::new(); VARIANTS.len()];
+    // All threads on one CPU (threads inherit the mask): whether client and server happen
+    // to share a CPU changed connections/s by 2x from one round to the next otherwise.
+    pin_to_one_cpu();
+    let mut bulk: Vec<Vec<Cost>> = vec![Vec::new(); VARIANTS.len()];
+    let mut conn: Vec<Vec<Cost>> = vec![Vec::new(); VARIANTS.len()];
     for round in 0..ROUNDS {
         let ns = Netns::new("bench").unwrap();
         for k in 0..VARIANTS.len() {
             let i = (round + k) % VARIANTS.len();
             let v = VARIANTS[i];
-            let (g, c) = ns
+            let (b, c) = ns
                 .enter(|| (run_throughput(v, BYTES), run_connection_rate(v, CONNS)))
                 .unwrap();
-            gbit[i].push(g);
-            conns[i].push(c);
+            bulk[i].push(b);
+            conn[i].push(c);
         }
     }
-    println!(
-        "\n## library overhead over loopback, wall clock ({ROUNDS} rounds; median (min–max))\n"
-    );
-    println!("| sockets | throughput, 1 GiB in 128 KiB writes (Gbit/s) | / raw MPTCP, per round | connections/s ({CONNS} × connect, 1-byte request and answer, close) | / raw MPTCP, per round |");
-    println!("|---|---|---|---|---|");
-    // Per-round ratios (variant / raw MPTCP in the same round) are less exposed to the
-    // machine's drift than ratios of medians.
-    let ratio = |v: &Vec<Vec<f64>>, i: usize| -> String {
-        let r: Vec<f64> = v[i].iter().zip(&v[1]).map(|(a, b)| a / b).collect();
-        fmt_range(&r, 3)
+    let gbit = |c: &Cost| BYTES as f64 * 8.0 / c.wall.as_secs_f64() / 1e9;
+    let gbit_per_cpu_s = |c: &Cost| BYTES as f64 * 8.0 / c.cpu.as_secs_f64() / 1e9;
+    let per_s = |c: &Cost| CONNS as f64 / c.wall.as_secs_f64();
+    let per_cpu_s = |c: &Cost| CONNS as f64 / c.cpu.as_secs_f64();
+    // Figures of merit, higher is better; ratios per round against raw MPTCP (index 1).
+    let column = |m: &Vec<Vec<Cost>>, f: &dyn Fn(&Cost) -> f64, i: usize| -> (String, String) {
+        let values: Vec<f64> = m[i].iter().map(f).collect();
+        let ratios: Vec<f64> = m[i].iter().zip(&m[1]).map(|(a, b)| f(a) / f(b)).collect();
+        (fmt_range(&values, 2), fmt_range(&ratios, 3))
     };
+    println!(
+        "\n## library overhead over loopback ({ROUNDS} rounds; median (min–max); ratios per round against raw MPTCP)\n"
+    );
+    println!("| sockets | Gbit/s, wall (1 GiB in 128 KiB writes) | ratio | Gbit per CPU second | ratio | connections/s, wall ({CONNS} × connect, 1-byte request and answer, close) | ratio | connections per CPU second | ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (i, v) in VARIANTS.iter().enumerate() {
+        let (a, ar) = column(&bulk, &gbit, i);
+        let (b, br) = column(&bulk, &gbit_per_cpu_s, i);
+        let (c, cr) = column(&conn, &per_s, i);
+        let (d, dr) = column(&conn, &per_cpu_s, i);
         println!(
-            "| {} | {} | {} | {} | {} |",
-            v.name(),
-            fmt_range(&gbit[i], 2),
-            ratio(&gbit, i),
-            fmt_range(&conns[i], 0),
-            ratio(&conns, i)
+            "| {} | {a} | {ar} | {b} | {br} | {c} | {cr} | {d} | {dr} |",
+            v.name()
         );
     }
     callgrind();
+}
+
+/// Restricts the calling thread, and the threads it starts later, to the CPU it is on.
+fn pin_to_one_cpu() {
+    // SAFETY: plain libc calls on a zeroed cpu_set_t of our own.
+    unsafe {
+        let cpu = libc::sched_getcpu().max(0) as usize;
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!("sched_setaffinity: {}", io::Error::last_os_error());
+        }
+    }
 }
 
 // ---- user-space instructions (callgrind): deterministic where wall clock is noisy ----
@@ -492,8 +545,9 @@ fn instructions(spec: &str) -> u64 {
 
 fn callgrind() {
     // Instructions per operation = (I(2N) - I(N)) / N: start-up and set-up cancel out.
-    println!("\n## library overhead over loopback, user-space instructions (callgrind, client + server threads)\n");
-    println!("| sockets | per connection (connect, 1-byte request and answer, close; accept on the other side) | per 128 KiB moved (write + read) |");
+    // Three measurements each: how many read() calls 128 KiB takes depends on timing.
+    println!("\n## library overhead over loopback, user-space instructions (callgrind, client + server threads; 3 runs: median (min–max))\n");
+    println!("| sockets | per connection (connect, 1-byte request and answer, close; accept on the other side) | per 128 KiB moved (write + reads) |");
     println!("|---|---|---|");
     for (v, name) in [
         (Variant::Ours, "ours"),
@@ -501,12 +555,17 @@ fn callgrind() {
         (Variant::Tcp, "tcp"),
     ] {
         let per = |what: &str, n: u64| {
-            let a = instructions(&format!("{what} {name} {n}"));
-            let b = instructions(&format!("{what} {name} {}", 2 * n));
-            (b as f64 - a as f64) / n as f64
+            let runs: Vec<f64> = (0..3)
+                .map(|_| {
+                    let a = instructions(&format!("{what} {name} {n}"));
+                    let b = instructions(&format!("{what} {name} {}", 2 * n));
+                    (b as f64 - a as f64) / n as f64
+                })
+                .collect();
+            fmt_range(&runs, 0)
         };
         println!(
-            "| {} | {:.0} | {:.0} |",
+            "| {} | {} | {} |",
             v.name(),
             per("conn", 200),
             per("bytes", 2000)
