@@ -173,6 +173,30 @@ fn probe_table() {
             }
         }
     }
+    // Out of file descriptors: the MPTCP call fails with EMFILE, which a TCP call would
+    // repeat, so the program sees exactly that (row key -1 -1 -1: not a socket() row).
+    let mut held = Vec::new();
+    // SAFETY: dup(2) of stdin until the table is full; all closed below.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        let saved = limit;
+        limit.rlim_cur = 64;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        loop {
+            let fd = libc::dup(0);
+            if fd < 0 {
+                break;
+            }
+            held.push(fd);
+        }
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        println!("ROW -1 -1 -1 = fd {fd} errno {}", errno());
+        for fd in held {
+            libc::close(fd);
+        }
+        libc::setrlimit(libc::RLIMIT_NOFILE, &saved);
+    }
     println!("PROBE DONE");
 }
 
@@ -196,7 +220,11 @@ fn so_protocol_table() {
     let shimmed = table(&probe(&ns, "table", true));
     assert_eq!(
         plain.len(),
-        DOMAINS.len() * TYPES.len() * FLAGS.len() * PROTOCOLS.len()
+        DOMAINS.len() * TYPES.len() * FLAGS.len() * PROTOCOLS.len() + 1
+    );
+    assert_eq!(
+        plain[&(-1, -1, -1)],
+        format!("fd -1 errno {}", libc::EMFILE)
     );
     assert_eq!(
         plain.keys().collect::<Vec<_>>(),
