@@ -10,6 +10,9 @@ use core::mem::{offset_of, size_of};
 /// `include/net/tcp_states.h`; `tcpi_state` carries them to user space, and libc has no
 /// names for them).
 pub const TCP_TIME_WAIT: u8 = 6;
+/// `tcpi_state` of a socket with no connection left: closed after both FINs (the kernel
+/// moved the connection to a time-wait socket), reset, or never connected.
+pub const TCP_CLOSE: u8 = 7;
 /// See [`TCP_TIME_WAIT`].
 pub const TCP_CLOSE_WAIT: u8 = 8;
 /// See [`TCP_TIME_WAIT`].

@@ -14,9 +14,13 @@
 //!   TCP: `tcpi_bytes_sent - tcpi_bytes_retrans + tcpi_notsent_bytes`, and
 //!   `tcpi_bytes_received` less the FIN.
 //! - `subflows`: the most subflows seen, sampled at `shutdown()` and at the close
-//!   (`mptcpi_subflows_total`, or the number `MPTCP_FULL_INFO` lists); a subflow that came
-//!   and went between two samples is not counted. One `path=` per subflow still open at the
-//!   close: local>remote address and the data bytes that subflow sent and received.
+//!   (`mptcpi_subflows_total`, or the number `MPTCP_FULL_INFO` lists), and one more than
+//!   those listed at the close when they did not carry all the data the connection
+//!   acknowledged or received (a subflow the peer closed first, e.g. with MP_FASTCLOSE,
+//!   is gone by then). So it is a lower bound: two subflows that came and went between
+//!   samples count as one. One `path=` per subflow listed at the close: local>remote
+//!   address (`0.0.0.0`/port 0 once that subflow is closed) and the bytes it sent and
+//!   received at the TCP level (data MPTCP sent twice, on two subflows, counts on both).
 //! - `end`: `close` (the program closed it: `close`, `dup2`/`dup3` over it) or `exit` (still
 //!   open when the program exited).
 
@@ -25,7 +29,7 @@ use libc::{c_int, c_void, socklen_t};
 use mptcp_sys::{
     mptcp_full_info, mptcp_info, mptcp_subflow_addrs, mptcp_subflow_data, mptcp_subflow_info,
     tcp_info, IPPROTO_MPTCP, MPTCP_FULL_INFO, MPTCP_INFO, MPTCP_SUBFLOW_ADDRS, SOL_MPTCP,
-    TCP_CLOSE_WAIT, TCP_CLOSING, TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
+    TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
 };
 
 use crate::errno::SavedErrno;
@@ -167,7 +171,8 @@ pub fn facts(fd: c_int, shut_wr: bool, from_mptcp_listener: bool) -> Option<Fact
         Kind::Fallback | Kind::Tcp => {
             let mut info = tcp_info::default();
             if let Some(len) = getsockopt(fd, libc::SOL_TCP, libc::TCP_INFO, &mut info) {
-                facts.bytes = tcp_bytes(&info, len, shut_wr);
+                let fin = fin_received(info.tcpi_state) || closed_by_fins(fd, info.tcpi_state);
+                facts.bytes = tcp_bytes(&info, len, shut_wr, fin);
             }
         }
     }
@@ -196,10 +201,18 @@ fn fin_received(state: u8) -> bool {
     )
 }
 
+/// A socket in `TCP_CLOSE` got there through both FINs (no error pending) or a reset (the
+/// error, e.g. `ECONNRESET`, is pending unless the program has read it). Reading `SO_ERROR`
+/// clears it, which no one can notice any more: the socket is being closed.
+fn closed_by_fins(fd: c_int, state: u8) -> bool {
+    state == TCP_CLOSE && getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR) == Some(0)
+}
+
 /// Data bytes sent and received from a `tcp_info` of `len` valid bytes (None before Linux
 /// 4.19, which added `tcpi_bytes_sent`/`tcpi_bytes_retrans`). `shut_wr`: a FIN was queued,
-/// which counts in `tcpi_notsent_bytes` until it is sent.
-fn tcp_bytes(info: &tcp_info, len: usize, shut_wr: bool) -> Option<(u64, u64)> {
+/// which counts in `tcpi_notsent_bytes` until it is sent; `fin`: the peer's FIN arrived,
+/// which counts in `tcpi_bytes_received`.
+fn tcp_bytes(info: &tcp_info, len: usize, shut_wr: bool, fin: bool) -> Option<(u64, u64)> {
     if len < offset_of!(tcp_info, tcpi_bytes_retrans) + size_of::<u64>() {
         return None;
     }
@@ -208,7 +221,7 @@ fn tcp_bytes(info: &tcp_info, len: usize, shut_wr: bool) -> Option<(u64, u64)> {
         .tcpi_bytes_sent
         .saturating_sub(info.tcpi_bytes_retrans)
         .saturating_add((info.tcpi_notsent_bytes - unsent_fin).into());
-    let fin = u64::from(fin_received(info.tcpi_state));
+    let fin = u64::from(fin);
     Some((sent, info.tcpi_bytes_received.saturating_sub(fin)))
 }
 
@@ -224,15 +237,25 @@ fn mptcp_facts(fd: c_int, shut_wr: bool, facts: &mut Facts) {
         tcp_info: tcp.as_mut_ptr() as u64,
         ..Default::default()
     };
+    // What the listed subflows carried (TCP level, retransmissions included), when the
+    // kernel says: (sent, received).
+    let mut carried: Option<(u64, u64)> = None;
     let (info, info_len, listed) = match getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, &mut full) {
         Some(len) => {
             let listed = (full.num_subflows as usize).min(MAX_PATHS);
             let tcp_len = (full.size_tcpinfo_kernel as usize).min(size_of::<tcp_info>());
+            if full.num_subflows as usize <= MAX_PATHS
+                && tcp_len >= offset_of!(tcp_info, tcpi_bytes_sent) + size_of::<u64>()
+            {
+                carried = Some(tcp[..listed].iter().fold((0, 0), |(s, r), t| {
+                    (s + t.tcpi_bytes_sent, r + t.tcpi_bytes_received)
+                }));
+            }
             for i in 0..listed {
                 facts.paths[i] = Some(Path {
                     local: sockaddr_bytes(&sf[i].addrs, true),
                     remote: sockaddr_bytes(&sf[i].addrs, false),
-                    bytes: tcp_bytes(&tcp[i], tcp_len, false),
+                    bytes: tcp_bytes(&tcp[i], tcp_len, false, fin_received(tcp[i].tcpi_state)),
                 });
             }
             let info_len = len.saturating_sub(offset_of!(mptcp_full_info, mptcp_info));
@@ -249,6 +272,14 @@ fn mptcp_facts(fd: c_int, shut_wr: bool, facts: &mut Facts) {
     let total = subflows_total(&info, info_len);
     facts.subflows = total.max(listed.min(255) as u8);
     if info_len >= offset_of!(mptcp_info, mptcpi_bytes_acked) + size_of::<u64>() {
+        // Data the connection acknowledged or received went over some subflow: when the
+        // subflows still listed did not carry all of it, at least one other subflow did
+        // and is gone (closed by the peer before the program's close, for example).
+        if let Some((sent, received)) = carried {
+            if info.mptcpi_bytes_acked > sent || info.mptcpi_bytes_received > received {
+                facts.subflows = facts.subflows.max((listed.min(254) + 1) as u8);
+            }
+        }
         let unacked = info.mptcpi_write_seq.wrapping_sub(info.mptcpi_snd_una);
         let sent = info
             .mptcpi_bytes_acked
