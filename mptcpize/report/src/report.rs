@@ -454,3 +454,151 @@ pub fn at_exit() {
         output::emit(line.finish());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    /// A connected pair over loopback with `protocol`, or None when the kernel refuses it.
+    fn pair(protocol: c_int) -> Option<(Socket, Socket)> {
+        let listener =
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(protocol))).ok()?;
+        listener
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        listener.listen(1).unwrap();
+        let client =
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(protocol))).unwrap();
+        client.connect(&listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        Some((client, server))
+    }
+
+    /// Sends `up` bytes client→server and `down` back, the server shutting down its side
+    /// first; returns once the client has read the server's FIN.
+    fn exchange(client: &mut Socket, server: &mut Socket, up: usize, down: usize) {
+        std::thread::scope(|s| {
+            let mut c = &*client;
+            s.spawn(move || c.write_all(&vec![7u8; up]).unwrap());
+            let mut got = vec![0u8; up];
+            (&*server).read_exact(&mut got).unwrap();
+            (&*server).write_all(&vec![9u8; down]).unwrap();
+            server.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            (&*client).read_to_end(&mut back).unwrap();
+            assert_eq!(back.len(), down);
+        });
+    }
+
+    #[test]
+    fn bytes_kind_and_subflows_of_loopback_connections() {
+        for protocol in [IPPROTO_MPTCP, libc::IPPROTO_TCP] {
+            let Some((mut client, mut server)) = pair(protocol) else {
+                eprintln!("skipped: socket({protocol}) refused (MPTCP disabled here?)");
+                continue;
+            };
+            exchange(&mut client, &mut server, 300_000, 5_000);
+            let kind = if protocol == IPPROTO_MPTCP {
+                Kind::Mptcp
+            } else {
+                Kind::Tcp
+            };
+            let c = facts(client.as_raw_fd(), false, false).unwrap();
+            assert_eq!(c.kind, kind);
+            assert_eq!(c.bytes, Some((300_000, 5_000)), "client, {kind:?}");
+            assert_eq!(c.subflows, 1);
+            assert!(c.connected);
+            // The server shut down its sending side: its FIN (or DATA_FIN) is not data.
+            let s = facts(server.as_raw_fd(), true, false).unwrap();
+            assert_eq!(s.bytes, Some((5_000, 300_000)), "server, {kind:?}");
+            // A plain TCP socket accepted on an MPTCP listener means the client fell back.
+            let s = facts(server.as_raw_fd(), true, true).unwrap();
+            assert_eq!(
+                s.kind,
+                if kind == Kind::Tcp {
+                    Kind::Fallback
+                } else {
+                    kind
+                }
+            );
+            if kind == Kind::Mptcp {
+                // MPTCP_FULL_INFO's subflow, with its bytes; and the pre-6.5 way to the same
+                // addresses.
+                let p = c.paths[0].expect("one path");
+                assert!(c.paths[1..].iter().all(Option::is_none));
+                assert_eq!(p.bytes.map(|(sent, _)| sent), Some(300_000));
+                let mut old = [None; MAX_PATHS];
+                assert_eq!(subflow_addrs(client.as_raw_fd(), &mut old), 1);
+                let o = old[0].unwrap();
+                assert_eq!((o.local, o.remote), (p.local, p.remote));
+                let mut line = Line::new();
+                line.sockaddr(&p.remote);
+                let text = String::from_utf8(line.finish().to_vec()).unwrap();
+                let port = server.local_addr().unwrap().as_socket().unwrap().port();
+                assert_eq!(text, format!("127.0.0.1:{port}\n"));
+            }
+        }
+        // Not TCP: no facts.
+        let udp = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        assert!(facts(udp.as_raw_fd(), false, false).is_none());
+    }
+
+    #[test]
+    fn line_format() {
+        let mut peer = [0u8; 32];
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 8000u16.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([10, 31, 1, 2]),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: reading a plain struct's bytes.
+        let bytes = unsafe {
+            core::slice::from_raw_parts((&sin as *const libc::sockaddr_in).cast::<u8>(), 16)
+        };
+        peer[..16].copy_from_slice(bytes);
+        let mut local = [0u8; 28];
+        local[..16].copy_from_slice(bytes);
+        let tracked = Tracked {
+            start_ns: 1_000_000_000,
+            accepted: false,
+            peer,
+            marks: 0,
+        };
+        let mut paths = [None; MAX_PATHS];
+        paths[0] = Some(Path {
+            local,
+            remote: local,
+            bytes: Some((96, 1_000)),
+        });
+        let facts = Facts {
+            kind: Kind::Mptcp,
+            bytes: Some((96, 1_000)),
+            subflows: 2,
+            paths,
+            connected: true,
+        };
+        let mut line = Line::new();
+        format(&mut line, 5, &tracked, &facts, 1_731_000_000, End::Exit);
+        let text = String::from_utf8(line.finish().to_vec()).unwrap();
+        let pid = std::process::id();
+        assert_eq!(
+            text,
+            format!(
+                "mptcpize report: pid={pid} fd=5 connect peer=10.31.1.2:8000 kind=mptcp \
+                 subflows=2 sent=96 received=1000 duration=0.731s end=exit \
+                 path=10.31.1.2:8000>10.31.1.2:8000,sent=96,received=1000\n"
+            )
+        );
+    }
+}
