@@ -618,3 +618,41 @@ fn report_file_is_appended_and_checked() {
         "{err}"
     );
 }
+
+/// A program that closed its stderr and got descriptor 2 back for a file of its own never
+/// finds a report line in that file; with `--report-file` the line still arrives.
+#[test]
+fn report_never_lands_in_the_programs_own_files() {
+    let test = "report: stderr taken over by the program";
+    if !present(test, &["python3"]) {
+        return;
+    }
+    let ns = Netns::new("rfd2").unwrap();
+    let dir = TempDir::new("report-fd2");
+    std::fs::write(dir.0.join("data.bin"), b"hello").unwrap();
+    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
+    let own = dir.0.join("own.txt");
+    let py = format!(
+        "import os, socket\n\
+         os.close(2)\n\
+         f = open({own:?}, 'w')\n\
+         assert f.fileno() == 2\n\
+         s = socket.create_connection(('127.0.0.1', 8000))\n\
+         s.sendall(b'GET /data.bin HTTP/1.0\\r\\n\\r\\n')\n\
+         while s.recv(65536): pass\n\
+         s.close()\n\
+         f.write('program data\\n')\n\
+         f.close()\n"
+    );
+    output_ok(&mut reported(&ns, None, "python3", &["-c", &py]), test);
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), "program data\n");
+
+    let report = dir.0.join("r.report");
+    output_ok(
+        &mut reported(&ns, Some(&report), "python3", &["-c", &py]),
+        test,
+    );
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), "program data\n");
+    let lines = report_lines(&std::fs::read_to_string(&report).unwrap());
+    assert_eq!(only_line(&lines, test).get("peer"), "127.0.0.1:8000");
+}

@@ -11,6 +11,12 @@
 //! it is not that file any more. One line is one `write(2)` (at most [`CAPACITY`] bytes,
 //! under `PIPE_BUF`), so lines from threads and processes never interleave.
 //!
+//! Lines for stderr go to descriptor 2 only while it is still the file it was when the
+//! library was loaded (same check): a program that closed its stderr may have been given
+//! descriptor 2 for a socket or a file of its own, and a report line must never land in
+//! the program's data. A program that points its stderr elsewhere (a daemon to
+//! `/dev/null`, a server to its log) gets no more lines there; `--report-file` is for them.
+//!
 //! [`CAPACITY`]: crate::line::CAPACITY
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -63,6 +69,22 @@ pub unsafe fn load(envp: *const *const c_char) {
             entry = entry.add(1);
         }
     }
+    if !TO_FILE.load(Ordering::Relaxed) {
+        remember(libc::STDERR_FILENO);
+    }
+}
+
+/// Records which file `fd` is (device and inode), for [`is_report_file`].
+fn remember(fd: c_int) -> bool {
+    // SAFETY: an all-zero stat is valid; fstat fills it.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fstat on any number is safe.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return false;
+    }
+    DEV.store(st.st_dev, Ordering::Relaxed);
+    INO.store(st.st_ino, Ordering::Relaxed);
+    true
 }
 
 /// The value of `MPTCPIZE_REPORT=value`, or None for another variable.
@@ -98,15 +120,10 @@ fn reopen() -> c_int {
         return -1;
     }
     let fd = move_high(fd);
-    // SAFETY: an all-zero stat is valid; fstat fills it.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: `fd` is ours, `st` writable.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+    if !remember(fd) {
         real::close_own(fd);
         return -1;
     }
-    DEV.store(st.st_dev, Ordering::Relaxed);
-    INO.store(st.st_ino, Ordering::Relaxed);
     let old = FD.swap(fd, Ordering::AcqRel);
     if old >= 0 && old != fd && is_report_file(old) {
         real::close_own(old);
@@ -136,7 +153,7 @@ fn move_high(fd: c_int) -> c_int {
     high
 }
 
-/// True when `fd` is the file opened at load (same device and inode).
+/// True when `fd` is the file recorded at load (same device and inode).
 fn is_report_file(fd: c_int) -> bool {
     // SAFETY: an all-zero stat is valid.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
@@ -158,8 +175,11 @@ pub fn emit(line: &[u8]) {
                 fd => fd,
             }
         }
-    } else {
+    } else if is_report_file(libc::STDERR_FILENO) {
         libc::STDERR_FILENO
+    } else {
+        // Descriptor 2 is not the stderr the program started with (see the module doc).
+        return;
     };
     // SAFETY: writing an initialised buffer; a failure (closed stderr, full disk) is
     // ignored: the program must not notice the report.
