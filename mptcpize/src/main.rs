@@ -1,7 +1,9 @@
 //! `mptcpize`: run unmodified programs with their TCP sockets turned into Multipath TCP.
 //!
 //! - `mptcpize run [-d] [--] PROGRAM [ARGS…]` execs PROGRAM with the `LD_PRELOAD` shim
-//!   (crate `mptcpize-preload`) and `GODEBUG=multipathtcp=1` for Go programs ([`run`]).
+//!   (crate `mptcpize-preload`) and `GODEBUG=multipathtcp=1` for Go programs ([`run`]);
+//!   with `--report` (or `--report-file FILE`) also the report library (crate
+//!   `mptcpize-report`): one line per connection when it closes.
 //! - `mptcpize enable|disable UNIT` adds or removes a systemd drop-in doing the same for a
 //!   service ([`systemd`]).
 //!
