@@ -6,15 +6,21 @@
 //!    the kernel cannot give MPTCP here (so falling back to TCP is right), or is it an
 //!    ordinary error the caller must see (`EMFILE`, `EACCES`, …)?
 //!
+//! 3. [`plain_tcp`]: when MPTCP refuses a socket option before the socket connected, which
+//!    errnos say so, whether the socket is still unused, and which options to carry over to
+//!    the plain TCP socket that takes its place.
+//!
 //! The library's fallback policy (`mptcp-socket`), the `LD_PRELOAD` shim and the seccomp
 //! supervisor (`mptcpize`) all call these, so they can never disagree. The crate is
-//! `no_std`, allocation-free and `const`, so the shim's hot path can use it.
+//! `no_std` and allocation-free, so the shim's hot path can use it.
 #![no_std]
 #![deny(missing_docs)]
 
 use libc::c_int;
 
 pub use mptcp_sys::IPPROTO_MPTCP;
+
+pub mod plain_tcp;
 
 /// The `type` flags `socket(2)` accepts besides the socket type itself.
 const SOCKET_TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;

@@ -169,9 +169,7 @@ unsafe fn option_refused(
     len: socklen_t,
 ) -> c_int {
     let option_errno = errno();
-    if !(option_errno == libc::ENOPROTOOPT || option_errno == libc::EOPNOTSUPP)
-        || explicit_mptcp::is_marked(fd)
-    {
+    if !mptcp_policy::plain_tcp::is_refusal_errno(option_errno) || explicit_mptcp::is_marked(fd) {
         set_errno(option_errno);
         return -1;
     }

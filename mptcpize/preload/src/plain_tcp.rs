@@ -14,20 +14,15 @@
 
 use core::mem::{size_of, MaybeUninit};
 use libc::{c_int, c_void, sockaddr, sockaddr_storage, socklen_t};
-use mptcp_policy::IPPROTO_MPTCP;
+use mptcp_policy::{plain_tcp, IPPROTO_MPTCP};
 
 use crate::debug_log::errno;
 use crate::{explicit_mptcp, real, sys};
 
-/// `TCP_CLOSE` in `tcp_info.tcpi_state`: neither connecting, connected nor listening.
-const TCP_CLOSE: u8 = 7;
-
-/// True when the MPTCP socket at `fd` has never started a connection and is not listening:
-/// the first subflow's `tcpi_state` is `TCP_CLOSE`, and the connection has no token yet
-/// (`mptcp_info.mptcpi_token`, set by `connect()`, cleared again when a connect fails). The
-/// state alone is not enough: a connection the peer has closed is `TCP_CLOSE` too, and may
-/// still hold data the program has to read. Where `MPTCP_INFO` is missing (Linux < 5.16),
-/// or the socket fell back to TCP, this says no: the socket is left as it is.
+/// True when the MPTCP socket at `fd` has never started a connection and is not listening
+/// (`mptcp_policy::plain_tcp::never_connected`, from its first subflow's `tcpi_state` and
+/// its `mptcpi_token`). Where `MPTCP_INFO` is missing (Linux < 5.16), or the socket fell
+/// back to TCP, this says no: the socket is left as it is.
 fn never_connected(fd: c_int) -> bool {
     let mut info = [0u8; 8];
     let mut len = info.len() as socklen_t;
@@ -41,7 +36,7 @@ fn never_connected(fd: c_int) -> bool {
             &mut len,
         )
     };
-    if r != 0 || len < 1 || info[0] != TCP_CLOSE {
+    if r != 0 || len < 1 {
         return false;
     }
     const TOKEN: usize = core::mem::offset_of!(mptcp_sys::mptcp_info, mptcpi_token);
@@ -57,51 +52,16 @@ fn never_connected(fd: c_int) -> bool {
             &mut len,
         )
     };
-    r == 0 && len as usize >= mptcp.len() && mptcp[TOKEN..TOKEN + 4] == [0; 4]
+    let token = (r == 0 && len as usize >= mptcp.len()).then(|| {
+        u32::from_ne_bytes([
+            mptcp[TOKEN],
+            mptcp[TOKEN + 1],
+            mptcp[TOKEN + 2],
+            mptcp[TOKEN + 3],
+        ])
+    });
+    plain_tcp::never_connected(info[0], token)
 }
-
-/// How an option's value is carried over.
-#[derive(Copy, Clone)]
-enum Value {
-    /// An `int`, set as read.
-    Int,
-    /// A buffer size: the kernel reports twice what was set, so half is set back.
-    BufferSize,
-    /// Bytes (a struct or a string) of at most 16 bytes, set as read.
-    Bytes,
-}
-
-/// Options read from the MPTCP socket and set on the TCP one when they differ from the new
-/// socket's default (so nothing the program did not set is forced, e.g. buffer autotuning).
-const CARRIED: [(c_int, c_int, Value); 22] = [
-    (libc::SOL_SOCKET, libc::SO_REUSEADDR, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_REUSEPORT, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_KEEPALIVE, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_PRIORITY, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_MARK, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_RCVLOWAT, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_RCVBUF, Value::BufferSize),
-    (libc::SOL_SOCKET, libc::SO_SNDBUF, Value::BufferSize),
-    (libc::SOL_SOCKET, libc::SO_LINGER, Value::Bytes),
-    (libc::SOL_SOCKET, libc::SO_RCVTIMEO, Value::Bytes),
-    (libc::SOL_SOCKET, libc::SO_SNDTIMEO, Value::Bytes),
-    (libc::SOL_SOCKET, libc::SO_BINDTODEVICE, Value::Bytes),
-    (libc::IPPROTO_TCP, libc::TCP_NODELAY, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_CONGESTION, Value::Bytes),
-    (libc::IPPROTO_IP, libc::IP_TOS, Value::Int),
-    (libc::IPPROTO_IP, libc::IP_FREEBIND, Value::Int),
-    (libc::IPPROTO_IP, libc::IP_TRANSPARENT, Value::Int),
-    (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, Value::Int),
-];
-
-/// `IPV6_V6ONLY` decides which connections a dual-stack listener accepts: carried on IPv6
-/// sockets.
-const CARRIED_V6: [(c_int, c_int, Value); 1] =
-    [(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, Value::Int)];
 
 /// A plain TCP socket made to take the place of an MPTCP one, not installed yet: the
 /// caller first tries the refused option on it, and installs it only if TCP accepts what
@@ -175,10 +135,23 @@ pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
         fd_flags,
         local: bound_address(fd),
     };
-    copy_options(fd, tcp, &CARRIED);
-    if domain == libc::AF_INET6 {
-        copy_options(fd, tcp, &CARRIED_V6);
-    }
+    let set = real::setsockopt();
+    plain_tcp::carry_options(
+        domain == libc::AF_INET6,
+        |level, name, buf| get_bytes(fd, level, name, buf),
+        |level, name, buf| get_bytes(tcp, level, name, buf),
+        // Best effort, through the real setsockopt (not this shim's hook).
+        // SAFETY: `value` is a live slice of its length.
+        |level, name, value| unsafe {
+            set(
+                tcp,
+                level,
+                name,
+                value.as_ptr().cast::<c_void>(),
+                value.len() as socklen_t,
+            );
+        },
+    );
     Ok(candidate)
 }
 
@@ -230,25 +203,7 @@ fn bound_address(fd: c_int) -> Option<(sockaddr_storage, socklen_t)> {
     }
     // SAFETY: zero-initialised, and filled by the kernel up to `len`.
     let local = unsafe { local.assume_init() };
-    is_bound(&local).then_some((local, len))
-}
-
-/// True when `addr` (from `getsockname`) names a bound socket: a port, or a specific
-/// address (`IP_BIND_ADDRESS_NO_PORT` binds an address without a port).
-fn is_bound(addr: &sockaddr_storage) -> bool {
-    match c_int::from(addr.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says this is a sockaddr_in, which fits in the storage.
-            let a = unsafe { &*(addr as *const sockaddr_storage).cast::<libc::sockaddr_in>() };
-            a.sin_port != 0 || a.sin_addr.s_addr != 0
-        }
-        libc::AF_INET6 => {
-            // SAFETY: as above, sockaddr_in6.
-            let a = unsafe { &*(addr as *const sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            a.sin6_port != 0 || a.sin6_addr.s6_addr != [0; 16]
-        }
-        _ => false,
-    }
+    plain_tcp::is_bound(&local).then_some((local, len))
 }
 
 fn get_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
@@ -261,44 +216,9 @@ fn get_int(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
 }
 
 /// Reads an option into a 16-byte buffer; returns the length the kernel wrote.
-fn get_bytes(fd: c_int, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Option<socklen_t> {
+fn get_bytes(fd: c_int, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Option<usize> {
     let mut len = buf.len() as socklen_t;
     // SAFETY: a 16-byte buffer; the kernel writes at most `len`.
     let r = unsafe { sys::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
-    (r == 0).then_some(len)
-}
-
-fn copy_options(from: c_int, to: c_int, options: &[(c_int, c_int, Value)]) {
-    let set = real::setsockopt();
-    for &(level, name, kind) in options {
-        let (mut old, mut new) = ([0u8; 16], [0u8; 16]);
-        let (Some(old_len), Some(new_len)) = (
-            get_bytes(from, level, name, &mut old),
-            get_bytes(to, level, name, &mut new),
-        ) else {
-            continue;
-        };
-        if old_len == new_len && old == new {
-            continue;
-        }
-        let mut len = old_len;
-        if let Value::Int | Value::BufferSize = kind {
-            if old_len as usize != size_of::<c_int>() {
-                continue;
-            }
-            let mut v = c_int::from_ne_bytes([old[0], old[1], old[2], old[3]]);
-            if let Value::BufferSize = kind {
-                v /= 2;
-            }
-            old[..4].copy_from_slice(&v.to_ne_bytes());
-            len = size_of::<c_int>() as socklen_t;
-        }
-        if name == libc::TCP_CONGESTION && level == libc::IPPROTO_TCP {
-            // The name without its NUL padding.
-            len = old.iter().position(|&b| b == 0).unwrap_or(old.len()) as socklen_t;
-        }
-        // Best effort: an option the new socket refuses is left at its default.
-        // SAFETY: `len` bytes of `old` are initialised.
-        unsafe { set(to, level, name, old.as_ptr().cast::<c_void>(), len) };
-    }
+    (r == 0).then_some(len as usize)
 }

@@ -55,67 +55,15 @@ pub const AARCH64: Abi = Abi {
     setsockopt_nrs: [208, 208],
 };
 
-/// `TCP_TX_DELAY` and `TCP_ULP` (`linux/tcp.h`), which the libc crate does not export for
-/// every target.
-const TCP_TX_DELAY: c_int = 37;
-const TCP_ULP: c_int = 31;
-
 /// The `setsockopt` options an MPTCP socket refuses with `ENOPROTOOPT` or `EOPNOTSUPP`
-/// (measured on Linux 6.18, MPTCP-FACTS.md), by level. Only these reach the supervisor;
-/// what it does with them depends on the error the kernel really gives, not on this list.
-pub const WATCHED_OPTIONS: [(c_int, &[c_int]); 4] = [
-    (
-        libc::IPPROTO_TCP,
-        &[
-            libc::TCP_USER_TIMEOUT,
-            libc::TCP_QUICKACK,
-            libc::TCP_SYNCNT,
-            libc::TCP_WINDOW_CLAMP,
-            libc::TCP_LINGER2,
-            libc::TCP_SAVE_SYN,
-            TCP_TX_DELAY,
-            libc::TCP_THIN_LINEAR_TIMEOUTS,
-            libc::TCP_MD5SIG,
-            libc::TCP_REPAIR,
-            TCP_ULP,
-        ],
-    ),
-    (
-        libc::IPPROTO_IP,
-        &[
-            libc::IP_TTL,
-            libc::IP_RECVERR,
-            libc::IP_MTU_DISCOVER,
-            libc::IP_PKTINFO,
-            libc::IP_MINTTL,
-        ],
-    ),
-    (
-        libc::IPPROTO_IPV6,
-        &[
-            libc::IPV6_TCLASS,
-            libc::IPV6_UNICAST_HOPS,
-            libc::IPV6_RECVERR,
-            libc::IPV6_MTU_DISCOVER,
-        ],
-    ),
-    (
-        libc::SOL_SOCKET,
-        &[
-            libc::SO_ZEROCOPY,
-            libc::SO_MAX_PACING_RATE,
-            libc::SO_OOBINLINE,
-            libc::SO_PEEK_OFF,
-            libc::SO_TXTIME,
-        ],
-    ),
-];
+/// (`mptcp_policy::plain_tcp`, measured on Linux 6.18), by level. Only these reach the
+/// supervisor; what it does with them depends on the error the kernel really gives, not on
+/// this list.
+pub use mptcp_policy::plain_tcp::MPTCP_REFUSED_OPTIONS as WATCHED_OPTIONS;
 
 /// True when `setsockopt(_, level, name, …)` is one the filter sends to the supervisor.
 pub fn is_watched_option(level: c_int, name: c_int) -> bool {
-    WATCHED_OPTIONS
-        .iter()
-        .any(|(l, names)| *l == level && names.contains(&name))
+    mptcp_policy::plain_tcp::is_refused_option(level, name)
 }
 
 /// The ABI of this build, or `None` on an architecture the filter does not know (the

@@ -312,7 +312,7 @@ impl Notifier {
             Outcome::Tcp(why) => Outcome::OptionRefused(refused, why),
             gone => gone,
         };
-        if refused != libc::ENOPROTOOPT && refused != libc::EOPNOTSUPP {
+        if !mptcp_policy::plain_tcp::is_refusal_errno(refused) {
             return refused_outcome(self, "not an error of MPTCP's");
         }
         if !inode_of(&sock).is_some_and(|i| self.made_mptcp.contains(&i)) {

@@ -15,8 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::{c_int, pid_t, sockaddr_storage, socklen_t};
 
-/// `TCP_CLOSE` in `tcp_info.tcpi_state`: neither connecting, connected nor listening.
-const TCP_CLOSE: u8 = 7;
+use mptcp_policy::plain_tcp;
 use mptcp_socket::sys_uapi::{mptcp_info, MPTCP_INFO, SOL_MPTCP};
 
 /// Where `mptcpi_token` (set by `connect()`) sits in `struct mptcp_info`.
@@ -136,9 +135,9 @@ pub(super) fn get_int(fd: &OwnedFd, level: c_int, name: c_int) -> Option<c_int> 
     (r == 0).then_some(value)
 }
 
-/// True when the MPTCP socket has never started a connection and is not listening: its
-/// first subflow is `TCP_CLOSE`, its connection has no token (set by `connect()`), and it
-/// has no peer. Where `MPTCP_INFO` is missing (Linux < 5.16) this says no.
+/// True when the MPTCP socket has never started a connection and is not listening
+/// (`mptcp_policy::plain_tcp::never_connected`: its first subflow is `TCP_CLOSE` and its
+/// connection has no token), and it has no peer. Where `MPTCP_INFO` is missing (Linux < 5.16) this says no.
 pub(super) fn never_connected(fd: &OwnedFd) -> bool {
     let mut info = [0u8; 8];
     let mut len = info.len() as socklen_t;
@@ -152,7 +151,7 @@ pub(super) fn never_connected(fd: &OwnedFd) -> bool {
             &mut len,
         )
     };
-    if r != 0 || len < 1 || info[0] != TCP_CLOSE {
+    if r != 0 || len < 1 {
         return false;
     }
     let mut mptcp = [0u8; MPTCPI_TOKEN + 4];
@@ -167,7 +166,15 @@ pub(super) fn never_connected(fd: &OwnedFd) -> bool {
             &mut len,
         )
     };
-    if r != 0 || (len as usize) < mptcp.len() || mptcp[MPTCPI_TOKEN..] != [0; 4] {
+    let token = (r == 0 && len as usize >= mptcp.len()).then(|| {
+        u32::from_ne_bytes([
+            mptcp[MPTCPI_TOKEN],
+            mptcp[MPTCPI_TOKEN + 1],
+            mptcp[MPTCPI_TOKEN + 2],
+            mptcp[MPTCPI_TOKEN + 3],
+        ])
+    });
+    if !plain_tcp::never_connected(info[0], token) {
         return false;
     }
     let mut peer = MaybeUninit::<sockaddr_storage>::zeroed();
@@ -176,44 +183,6 @@ pub(super) fn never_connected(fd: &OwnedFd) -> bool {
     let r = unsafe { libc::getpeername(fd.as_raw_fd(), peer.as_mut_ptr().cast(), &mut peer_len) };
     r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN)
 }
-
-/// How an option's value is carried over.
-#[derive(Copy, Clone)]
-enum Value {
-    /// An `int`, set as read.
-    Int,
-    /// A buffer size: the kernel reports twice what was set, so half is set back.
-    BufferSize,
-    /// Bytes (a struct or a string) of at most 16 bytes, set as read.
-    Bytes,
-}
-
-/// Options read from the MPTCP socket and set on the TCP one when they differ from the new
-/// socket's default (the shim carries the same ones).
-const CARRIED: [(c_int, c_int, Value); 22] = [
-    (libc::SOL_SOCKET, libc::SO_REUSEADDR, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_REUSEPORT, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_KEEPALIVE, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_PRIORITY, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_MARK, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_RCVLOWAT, Value::Int),
-    (libc::SOL_SOCKET, libc::SO_RCVBUF, Value::BufferSize),
-    (libc::SOL_SOCKET, libc::SO_SNDBUF, Value::BufferSize),
-    (libc::SOL_SOCKET, libc::SO_LINGER, Value::Bytes),
-    (libc::SOL_SOCKET, libc::SO_RCVTIMEO, Value::Bytes),
-    (libc::SOL_SOCKET, libc::SO_SNDTIMEO, Value::Bytes),
-    (libc::SOL_SOCKET, libc::SO_BINDTODEVICE, Value::Bytes),
-    (libc::IPPROTO_TCP, libc::TCP_NODELAY, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, Value::Int),
-    (libc::IPPROTO_TCP, libc::TCP_CONGESTION, Value::Bytes),
-    (libc::IPPROTO_IP, libc::IP_TOS, Value::Int),
-    (libc::IPPROTO_IP, libc::IP_FREEBIND, Value::Int),
-    (libc::IPPROTO_IP, libc::IP_TRANSPARENT, Value::Int),
-    (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, Value::Int),
-];
 
 /// A plain TCP socket prepared to take the MPTCP socket's place in the program.
 pub(super) struct Candidate {
@@ -242,14 +211,13 @@ pub(super) fn prepare(mptcp: &OwnedFd) -> io::Result<Candidate> {
     }
     // SAFETY: a new fd owned by nobody else.
     let tcp = unsafe { OwnedFd::from_raw_fd(tcp) };
-    copy_options(mptcp, &tcp, &CARRIED);
-    if domain == libc::AF_INET6 {
-        copy_options(
-            mptcp,
-            &tcp,
-            &[(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, Value::Int)],
-        );
-    }
+    plain_tcp::carry_options(
+        domain == libc::AF_INET6,
+        |level, name, buf| get_bytes(mptcp, level, name, buf),
+        |level, name, buf| get_bytes(&tcp, level, name, buf),
+        // Best effort: an option the new socket refuses is left at its default.
+        |level, name, value| drop(set_option(&tcp, level, name, value)),
+    );
     Ok(Candidate {
         tcp,
         local: bound_address(mptcp),
@@ -287,24 +255,11 @@ fn bound_address(fd: &OwnedFd) -> Option<(sockaddr_storage, socklen_t)> {
     }
     // SAFETY: zero-initialised, and filled by the kernel up to `len`.
     let local = unsafe { local.assume_init() };
-    let bound = match c_int::from(local.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says this is a sockaddr_in, which fits in the storage.
-            let a = unsafe { &*(&local as *const sockaddr_storage).cast::<libc::sockaddr_in>() };
-            a.sin_port != 0 || a.sin_addr.s_addr != 0
-        }
-        libc::AF_INET6 => {
-            // SAFETY: as above, sockaddr_in6.
-            let a = unsafe { &*(&local as *const sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            a.sin6_port != 0 || a.sin6_addr.s6_addr != [0; 16]
-        }
-        _ => false,
-    };
-    bound.then_some((local, len))
+    plain_tcp::is_bound(&local).then_some((local, len))
 }
 
 /// Reads an option into a 16-byte buffer; returns the length the kernel wrote.
-fn get_bytes(fd: &OwnedFd, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Option<socklen_t> {
+fn get_bytes(fd: &OwnedFd, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Option<usize> {
     let mut len = buf.len() as socklen_t;
     // SAFETY: a 16-byte buffer; the kernel writes at most `len`.
     let r = unsafe {
@@ -316,37 +271,5 @@ fn get_bytes(fd: &OwnedFd, level: c_int, name: c_int, buf: &mut [u8; 16]) -> Opt
             &mut len,
         )
     };
-    (r == 0).then_some(len)
-}
-
-fn copy_options(from: &OwnedFd, to: &OwnedFd, options: &[(c_int, c_int, Value)]) {
-    for &(level, name, kind) in options {
-        let (mut old, mut new) = ([0u8; 16], [0u8; 16]);
-        let (Some(old_len), Some(new_len)) = (
-            get_bytes(from, level, name, &mut old),
-            get_bytes(to, level, name, &mut new),
-        ) else {
-            continue;
-        };
-        if old_len == new_len && old == new {
-            continue;
-        }
-        let mut len = old_len as usize;
-        if let Value::Int | Value::BufferSize = kind {
-            if len != size_of::<c_int>() {
-                continue;
-            }
-            let mut v = c_int::from_ne_bytes([old[0], old[1], old[2], old[3]]);
-            if let Value::BufferSize = kind {
-                v /= 2;
-            }
-            old[..4].copy_from_slice(&v.to_ne_bytes());
-        }
-        if level == libc::IPPROTO_TCP && name == libc::TCP_CONGESTION {
-            // The name without its NUL padding.
-            len = old.iter().position(|&b| b == 0).unwrap_or(old.len());
-        }
-        // Best effort: an option the new socket refuses is left at its default.
-        let _ = set_option(to, level, name, &old[..len]);
-    }
+    (r == 0).then_some(len as usize)
 }
