@@ -656,3 +656,42 @@ fn report_never_lands_in_the_programs_own_files() {
     let lines = report_lines(&std::fs::read_to_string(&report).unwrap());
     assert_eq!(only_line(&lines, test).get("peer"), "127.0.0.1:8000");
 }
+
+/// A plain TCP client (curl without mptcpize) of a server run under `--report`: the kernel
+/// hands the server a plain TCP socket, and the server reports the fallback.
+#[test]
+fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
+    let test = "report: fallback seen by the server";
+    if !present(test, &["python3", "curl"]) {
+        return;
+    }
+    let ns = Netns::new("rsfall").unwrap();
+    let dir = TempDir::new("report-sfallback");
+    let data = test_data(1 << 20, 13);
+    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    let server_report = dir.0.join("server.report");
+    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
+    let mut curl = ns.command("curl");
+    curl.args([
+        "-sS",
+        "-w",
+        CURL_SIZES,
+        "-o",
+        "/dev/null",
+        "http://127.0.0.1:8000/data.bin",
+    ]);
+    let out = output_ok(&mut curl, test);
+    let (request, header, body) = curl_sizes(&out);
+    assert_eq!(body, data.len() as u64);
+    let lines = wait_report_lines(&server_report, 1);
+    let s = only_line(&lines, test);
+    assert!(s.accepted);
+    assert_eq!(s.get("kind"), "fallback", "{}", s.text);
+    assert_eq!(s.num("sent"), header + body, "{}", s.text);
+    assert_eq!(s.num("received"), request, "{}", s.text);
+    let counters = mptcp_counters(&ns);
+    assert!(
+        counter(&counters, "MPTcpExtMPCapableSYNRX") == 0,
+        "the client sent MP_CAPABLE: {counters:?}"
+    );
+}
