@@ -695,3 +695,55 @@ fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
         "the client sent MP_CAPABLE: {counters:?}"
     );
 }
+
+/// IPv6: both ends under `--report` over `::1` report the same MPTCP connection, with the
+/// peer and the subflow's addresses in IPv6 notation and the bytes curl counted.
+#[test]
+fn ipv6_connection_is_reported_by_both_ends() {
+    let test = "report: IPv6";
+    if !present(test, &["python3", "curl"]) {
+        return;
+    }
+    let ns = Netns::new("rv6").unwrap();
+    let dir = TempDir::new("report-v6");
+    let data = test_data(1 << 20, 17);
+    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    let server_report = dir.0.join("server.report");
+    let _server = http_server(&ns, "::1", 8000, &dir.0, Some(&server_report));
+    let out = output_ok(
+        &mut reported(
+            &ns,
+            None,
+            "curl",
+            &[
+                "-sS",
+                "-w",
+                CURL_SIZES,
+                "-o",
+                "/dev/null",
+                "http://[::1]:8000/data.bin",
+            ],
+        ),
+        test,
+    );
+    let (request, header, body) = curl_sizes(&out);
+    assert_eq!(body, data.len() as u64);
+    let lines = report_lines(&String::from_utf8_lossy(&out.stderr));
+    let c = only_line(&lines, "curl");
+    assert_eq!(c.get("peer"), "[::1]:8000");
+    assert_eq!(c.get("kind"), "mptcp", "{}", c.text);
+    assert_eq!(c.num("sent"), request);
+    assert_eq!(c.num("received"), header + body);
+    assert_eq!(c.paths.len(), 1, "{}", c.text);
+    assert!(
+        c.paths[0].0.starts_with("[::1]:") && c.paths[0].0.ends_with(">[::1]:8000"),
+        "{}",
+        c.text
+    );
+    let server_lines = wait_report_lines(&server_report, 1);
+    let s = only_line(&server_lines, "http.server");
+    assert!(s.get("peer").starts_with("[::1]:"), "{}", s.text);
+    assert_eq!(s.get("kind"), "mptcp", "{}", s.text);
+    assert_eq!(s.num("sent"), header + body);
+    assert_eq!(s.num("received"), request);
+}
