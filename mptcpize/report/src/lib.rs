@@ -16,9 +16,11 @@
 //! What it cannot see: connections made with the raw system call (Go's runtime, static
 //! programs) or through descriptors the program got otherwise (inherited over `exec`,
 //! passed over a UNIX socket); connections still open when the program ends by `_exit` or
-//! a signal; a connection is reported when the descriptor `connect`/`accept` gave is
-//! closed, even if a `dup` of it lives on. After `fork()` only the parent reports the
-//! connections it had (see `table`).
+//! a signal. A connection is reported when the descriptor `connect`/`accept` gave is
+//! closed, even if a `dup` of it lives on; one closed without the `close` function
+//! (`close_range`, `fclose` of an `fdopen`ed socket, the raw system call) is reported at
+//! exit if its descriptor then still holds a TCP socket, else not at all. After `fork()`
+//! only the parent reports the connections it had (see `table`).
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 

@@ -131,8 +131,10 @@ fn reopen() -> c_int {
     fd
 }
 
-/// Moves `fd` to the lowest free descriptor in the top 64 of the soft `RLIMIT_NOFILE`
-/// (where it does not take the number the program's next `open` would get), or leaves it.
+/// Moves `fd` to the lowest free descriptor from 64 below the soft `RLIMIT_NOFILE`, capped
+/// at 1024 (where it does not take the number the program's next `open` would get), or
+/// leaves it. The cap: the kernel sizes a process's descriptor table to its highest
+/// descriptor, and containers often set the limit to 2^20 (an 8 MiB table).
 fn move_high(fd: c_int) -> c_int {
     // SAFETY: an all-zero rlimit is valid; getrlimit fills it.
     let mut limit: libc::rlimit = unsafe { core::mem::zeroed() };
@@ -140,7 +142,7 @@ fn move_high(fd: c_int) -> c_int {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return fd;
     }
-    let top = limit.rlim_cur.min(c_int::MAX as libc::rlim_t) as c_int;
+    let top = limit.rlim_cur.min(1024) as c_int;
     if top <= 128 {
         return fd;
     }
