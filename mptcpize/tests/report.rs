@@ -617,6 +617,13 @@ fn report_file_is_appended_and_checked() {
         err.contains("report file") && err.contains("/nonexistent-dir/r"),
         "{err}"
     );
+    // Seccomp mode has no LD_PRELOAD to load the report library with.
+    let out = Command::new(mptcpize())
+        .args(["run", "--report", "--seccomp", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--report needs LD_PRELOAD"));
 }
 
 /// A program that closed its stderr and got descriptor 2 back for a file of its own never
