@@ -210,3 +210,67 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     }
     ret
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno::set_errno;
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::os::fd::{AsRawFd, IntoRawFd};
+
+    #[test]
+    fn connect_accept_close_track_and_keep_errno() {
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        listener.listen(1).unwrap();
+        let addr: SockAddr = listener.local_addr().unwrap();
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None)
+            .unwrap()
+            .into_raw_fd();
+        // SAFETY: a valid address of `len` bytes.
+        assert_eq!(
+            unsafe { connect(client, addr.as_ptr().cast(), addr.len()) },
+            0
+        );
+        assert!(table::is_tracked(client));
+        // SAFETY: all-zero is a valid sockaddr_storage; the buffer is big enough.
+        let mut peer: sockaddr_storage = unsafe { core::mem::zeroed() };
+        let mut len = core::mem::size_of::<sockaddr_storage>() as socklen_t;
+        // SAFETY: a writable buffer of `len` bytes.
+        let server = unsafe {
+            accept4(
+                listener.as_raw_fd(),
+                (&mut peer as *mut sockaddr_storage).cast(),
+                &mut len,
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        assert!(server >= 0);
+        assert!(table::is_tracked(server));
+        // A second connect (a non-blocking connect checked for completion) keeps the start.
+        // SAFETY: as above.
+        let again = unsafe { connect(client, addr.as_ptr().cast(), addr.len()) };
+        assert_eq!((again, errno()), (-1, libc::EISCONN));
+        for fd in [client, server] {
+            set_errno(libc::EXDEV);
+            // SAFETY: closing descriptors this test owns.
+            assert_eq!(unsafe { close(fd) }, 0);
+            assert_eq!(errno(), libc::EXDEV, "errno kept across the report");
+            assert!(!table::is_tracked(fd));
+        }
+        // The real close's own result and errno are the program's.
+        // SAFETY: closing a descriptor that is not open.
+        assert_eq!(unsafe { close(client) }, -1);
+        assert_eq!(errno(), libc::EBADF);
+        // A UNIX socket pair is never tracked.
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(!table::is_tracked(a.as_raw_fd()));
+    }
+}
