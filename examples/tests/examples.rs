@@ -261,7 +261,10 @@ fn mptcp_info_reports_what_was_sent() {
     assert!(info["kernel_struct_bytes"].as_u64().unwrap() >= 80, "{out}");
     assert_eq!(info["bytes_sent"], 100_000, "{out}");
     assert_eq!(info["bytes_acked"], 100_000, "{out}");
-    assert_eq!(info["bytes_received"], 100_000, "{out}");
+    // mptcpi_bytes_received was measured counting some duplicate data twice under load
+    // (e.g. 3,150,592 for 3,145,728 bytes read): a lower bound. The sender's counters and
+    // the bytes the program read are exact.
+    assert!(info["bytes_received"].as_u64().unwrap() >= 100_000, "{out}");
     assert_eq!(info["flag_remote_key_received"], true, "{out}");
     assert_eq!(info["subflows_total"], 1, "{out}");
     let subflows = report["subflows"].as_array().expect("subflows");
@@ -272,7 +275,9 @@ fn mptcp_info_reports_what_was_sent() {
     assert_eq!(tcp["state"], "ESTAB", "{out}");
     assert!(tcp["rtt_ms"].as_f64().unwrap() > 0.0, "{out}");
     assert!(tcp["snd_cwnd"].as_u64().unwrap() > 0, "{out}");
-    assert_eq!(tcp["bytes_received"], 100_000, "{out}");
+    // TCP-level: data MPTCP sent again on the same subflow counts twice here (measured
+    // 101,024 for 100,000 on a loaded machine), so this is a lower bound.
+    assert!(tcp["bytes_received"].as_u64().unwrap() >= 100_000, "{out}");
 
     // The text form prints every field.
     let text = run_ok(cmd(MPTCP_INFO, &[&addr, "--wait", "50"]));

@@ -63,7 +63,7 @@ fn round_trip(bind: &str) {
             info.write_seq() - before.write_seq(),
             1 + down2.len() as u64
         );
-        assert_eq!(info.bytes_received(), Some(up2.len() as u64));
+        assert!(info.bytes_received().unwrap() >= up2.len() as u64);
         eventually("server's data acknowledged", || {
             stream.mptcp_info().unwrap().bytes_acked() == Some(1 + down2.len() as u64)
         });
@@ -87,14 +87,16 @@ fn round_trip(bind: &str) {
     let info = client.mptcp_info().unwrap();
     assert!(!info.fell_back());
     assert!(info.remote_key_received());
-    // Data sequence numbers and byte counters move by exactly the bytes written and read
-    // (the "!" included), and every written byte is acknowledged.
+    // Data sequence numbers move by exactly the bytes written and read (the "!" included),
+    // and every written byte is acknowledged.
     assert_eq!(info.rcv_nxt() - before.rcv_nxt(), down.len() as u64);
     assert_eq!(info.write_seq() - before.write_seq(), up.len() as u64);
     assert_eq!(info.snd_una(), info.write_seq(), "everything acknowledged");
     assert_eq!(info.bytes_acked(), Some(up.len() as u64));
     assert!(info.bytes_sent().unwrap() >= up.len() as u64);
-    assert_eq!(info.bytes_received(), Some(1 + down.len() as u64));
+    // `mptcpi_bytes_received` was measured counting duplicate data twice (3,150,592 for
+    // 3,145,728 bytes read, Linux 6.18.44): a lower bound; `rcv_nxt` above is exact.
+    assert!(info.bytes_received().unwrap() >= 1 + down.len() as u64);
     assert_eq!(
         info.subflows(),
         0,
