@@ -30,6 +30,8 @@ fn main() {
         manifest_dir.join("preload/Cargo.toml"),
         manifest_dir.join("report/src"),
         manifest_dir.join("report/Cargo.toml"),
+        manifest_dir.join("preload-support/src"),
+        manifest_dir.join("preload-support/Cargo.toml"),
         workspace.join("mptcp-socket/policy/src"),
         workspace.join("mptcp-socket/policy/Cargo.toml"),
         workspace.join("mptcp-sys/src"),

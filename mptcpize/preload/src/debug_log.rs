@@ -4,39 +4,8 @@
 
 use core::mem::MaybeUninit;
 use libc::c_int;
-
-/// errno saved when created and put back when dropped, so the shim's own calls (logging,
-/// `dlsym`, the checks in `plain_tcp`) never change what the program sees.
-pub struct SavedErrno(c_int);
-
-impl SavedErrno {
-    /// Saves the calling thread's errno.
-    #[inline]
-    pub fn save() -> SavedErrno {
-        SavedErrno(errno())
-    }
-}
-
-impl Drop for SavedErrno {
-    #[inline]
-    fn drop(&mut self) {
-        set_errno(self.0);
-    }
-}
-
-/// The calling thread's errno.
-#[inline(always)]
-pub fn errno() -> c_int {
-    // SAFETY: __errno_location always returns this thread's errno.
-    unsafe { *libc::__errno_location() }
-}
-
-/// Sets the calling thread's errno.
-#[inline(always)]
-pub fn set_errno(value: c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = value }
-}
+use mptcpize_preload_support::errno::{errno_name, SavedErrno};
+use mptcpize_preload_support::sys;
 
 /// Length of the line buffer, newline included.
 const LINE_LEN: usize = 320;
@@ -45,7 +14,7 @@ const LINE_LEN: usize = 320;
 ///
 /// Bytes are stored one by one with volatile writes and the buffer is never zeroed, so the
 /// compiler emits no `memcpy`/`memset` call: each would be one more symbol the dynamic
-/// loader resolves whenever the shim is loaded (see `sys`).
+/// loader resolves whenever the shim is loaded (see `mptcpize_preload_support::sys`).
 pub struct Line {
     buf: [MaybeUninit<u8>; LINE_LEN],
     len: usize,
@@ -112,7 +81,10 @@ impl Line {
 
     /// Appends the errno's symbolic name and number, e.g. `ENOPROTOOPT (92)`.
     pub fn errno(&mut self, e: c_int) -> &mut Line {
-        self.text(errno_name(e)).text(" (").int(e.into()).text(")")
+        self.text(errno_name(e).unwrap_or("errno"))
+            .text(" (")
+            .int(e.into())
+            .text(")")
     }
 
     /// The finished line, with its newline.
@@ -132,27 +104,7 @@ impl Line {
     pub fn emit(&mut self) {
         let _errno = SavedErrno::save();
         // A failure (stderr closed) is ignored.
-        crate::sys::write(2, self.as_bytes());
-    }
-}
-
-/// The symbolic name of the errnos the shim reports.
-fn errno_name(e: c_int) -> &'static str {
-    match e {
-        libc::ENOPROTOOPT => "ENOPROTOOPT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::EINVAL => "EINVAL",
-        libc::EMFILE => "EMFILE",
-        libc::ENFILE => "ENFILE",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::ENOMEM => "ENOMEM",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EBADF => "EBADF",
-        _ => "errno",
+        sys::write(2, self.as_bytes());
     }
 }
 
@@ -236,15 +188,5 @@ mod tests {
             min.as_bytes(),
             b"mptcpize: -9223372036854775808 0 10 9223372036854775807\n"
         );
-    }
-
-    #[test]
-    fn errno_is_kept() {
-        set_errno(libc::EMFILE);
-        {
-            let _saved = SavedErrno::save();
-            set_errno(0);
-        }
-        assert_eq!(errno(), libc::EMFILE);
     }
 }

@@ -16,8 +16,10 @@ use core::mem::{size_of, MaybeUninit};
 use libc::{c_int, c_void, sockaddr, sockaddr_storage, socklen_t};
 use mptcp_policy::{plain_tcp, IPPROTO_MPTCP};
 
-use crate::debug_log::errno;
-use crate::{explicit_mptcp, real, sys};
+use mptcpize_preload_support::errno::errno;
+use mptcpize_preload_support::sys;
+
+use crate::{explicit_mptcp, real};
 
 /// True when the MPTCP socket at `fd` has never started a connection and is not listening
 /// (`mptcp_policy::plain_tcp::never_connected`, from its first subflow's `tcpi_state` and

@@ -12,6 +12,7 @@
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use libc::{c_int, socklen_t};
+use mptcpize_preload_support::real::next_symbol;
 
 use crate::settings;
 
@@ -47,8 +48,11 @@ pub fn fast_setsockopt() -> Option<SetsockoptFn> {
 pub fn socket() -> SocketFn {
     let mut f = SOCKET.load(Ordering::Relaxed);
     if f.is_null() {
-        // SAFETY: a non-NULL result is glibc's (or another library's) `socket`.
-        f = unsafe { next_symbol(c"socket") }.unwrap_or(raw_socket as *mut c_void);
+        // A non-NULL result is glibc's (or another library's) `socket`.
+        f = next_symbol(c"socket");
+        if f.is_null() {
+            f = raw_socket as *mut c_void;
+        }
         SOCKET.store(f, Ordering::Relaxed);
         if !settings::debug() {
             FAST_SOCKET.store(f, Ordering::Relaxed);
@@ -63,8 +67,10 @@ pub fn socket() -> SocketFn {
 pub fn setsockopt() -> SetsockoptFn {
     let mut f = SETSOCKOPT.load(Ordering::Relaxed);
     if f.is_null() {
-        // SAFETY: as in `socket`.
-        f = unsafe { next_symbol(c"setsockopt") }.unwrap_or(raw_setsockopt as *mut c_void);
+        f = next_symbol(c"setsockopt");
+        if f.is_null() {
+            f = raw_setsockopt as *mut c_void;
+        }
         SETSOCKOPT.store(f, Ordering::Relaxed);
         if !settings::debug() {
             FAST_SETSOCKOPT.store(f, Ordering::Relaxed);
@@ -72,14 +78,6 @@ pub fn setsockopt() -> SetsockoptFn {
     }
     // SAFETY: `f` is a `SetsockoptFn`.
     unsafe { core::mem::transmute::<*mut c_void, SetsockoptFn>(f) }
-}
-
-/// `dlsym(RTLD_NEXT, name)`, keeping errno (`dlsym` may change it) as it was.
-unsafe fn next_symbol(name: &core::ffi::CStr) -> Option<*mut c_void> {
-    let _errno = crate::debug_log::SavedErrno::save();
-    // SAFETY: `name` is NUL-terminated.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
-    (!p.is_null()).then_some(p)
 }
 
 /// The last resort: the system call itself.

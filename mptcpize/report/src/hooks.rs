@@ -8,9 +8,9 @@
 
 use libc::{c_int, sockaddr, sockaddr_storage, socklen_t, AF_INET, AF_INET6};
 
-use crate::errno::{errno, SavedErrno};
 use crate::report::{self, End};
 use crate::{real, table};
+use mptcpize_preload_support::errno::{errno, SavedErrno};
 
 /// True for an `AF_INET`/`AF_INET6` address of at least `len` bytes.
 ///
@@ -214,7 +214,7 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::errno::set_errno;
+    use mptcpize_preload_support::errno::set_errno;
     use socket2::{Domain, SockAddr, Socket, Type};
     use std::os::fd::{AsRawFd, IntoRawFd};
 

@@ -24,7 +24,6 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
-mod errno;
 mod hooks;
 mod line;
 mod output;
@@ -34,26 +33,18 @@ mod table;
 
 pub use hooks::{accept, accept4, close, connect, dup2, dup3, shutdown};
 
-/// A panic would have to unwind through C frames: abort instead (the workspace profiles
-/// also set `panic = "abort"`).
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    // SAFETY: abort(3) has no preconditions.
-    unsafe { libc::abort() }
-}
+mptcpize_preload_support::panic_handler!();
 
-/// Runs when the dynamic loader maps the library: reads `MPTCPIZE_REPORT` and opens the
-/// report file, and registers the `fork()` handler. glibc calls `.init_array` entries as
-/// `(argc, argv, envp)`.
-#[cfg(not(test))]
-#[used]
-#[link_section = ".init_array"]
-static ON_LOAD: unsafe extern "C" fn(
-    libc::c_int,
-    *const *const libc::c_char,
-    *const *const libc::c_char,
-) = on_load;
+mptcpize_preload_support::on_load! {
+    /// Runs when the dynamic loader maps the library: reads `MPTCPIZE_REPORT` and opens the
+    /// report file, and registers the `fork()` handler.
+    fn on_load(envp) {
+        // SAFETY: called once, by the loader, before the program runs any thread.
+        unsafe { output::load(envp) };
+        // SAFETY: a handler with no preconditions, registered before any thread exists.
+        unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    }
+}
 
 /// Runs at `exit()` (after the program's own `atexit` handlers): reports the connections
 /// still open.
@@ -61,18 +52,6 @@ static ON_LOAD: unsafe extern "C" fn(
 #[used]
 #[link_section = ".fini_array"]
 static ON_EXIT: unsafe extern "C" fn() = on_exit;
-
-#[cfg_attr(test, allow(dead_code))]
-unsafe extern "C" fn on_load(
-    _argc: libc::c_int,
-    _argv: *const *const libc::c_char,
-    envp: *const *const libc::c_char,
-) {
-    // SAFETY: the loader passes the process's NULL-terminated environment.
-    unsafe { output::load(envp) };
-    // SAFETY: a handler with no preconditions, registered before any thread exists.
-    unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
-}
 
 #[cfg_attr(test, allow(dead_code))]
 unsafe extern "C" fn on_exit() {

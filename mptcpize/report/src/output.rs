@@ -21,8 +21,9 @@
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use libc::{c_char, c_int};
+use mptcpize_preload_support::env::{value_of, Environment};
+use mptcpize_preload_support::errno::SavedErrno;
 
-use crate::errno::SavedErrno;
 use crate::real;
 
 /// The variable naming the report file.
@@ -40,33 +41,29 @@ static FD: AtomicI32 = AtomicI32::new(-1);
 static DEV: AtomicU64 = AtomicU64::new(0);
 static INO: AtomicU64 = AtomicU64::new(0);
 
-/// Reads `MPTCPIZE_REPORT` from `envp` and opens the report file if one is named.
+/// Reads `MPTCPIZE_REPORT` from the environment and opens the report file if one is named.
 ///
 /// # Safety
-/// `envp` must be NULL or a NULL-terminated array of NUL-terminated strings; called once,
-/// before the program runs any thread.
-pub unsafe fn load(envp: *const *const c_char) {
-    if envp.is_null() {
-        return;
-    }
-    let mut entry = envp;
-    // SAFETY: the caller guarantees a NULL-terminated array of C strings.
-    unsafe {
-        while !(*entry).is_null() {
-            let var = (*entry).cast::<u8>();
-            if let Some(value) = value_of(var) {
-                if *value == b'/' {
-                    let len = libc::strlen(value.cast());
-                    if len < PATH_MAX {
-                        let path = &mut *core::ptr::addr_of_mut!(PATH);
-                        core::ptr::copy_nonoverlapping(value, path.as_mut_ptr(), len);
-                        path[len] = 0;
-                        TO_FILE.store(true, Ordering::Relaxed);
-                        reopen();
-                    }
+/// Called once, before the program runs any thread.
+pub unsafe fn load(env: Environment) {
+    for var in env {
+        // SAFETY: the environment's strings are NUL-terminated.
+        let Some(value) = (unsafe { value_of(var, VAR) }) else {
+            continue;
+        };
+        // SAFETY: `value` is the rest of a NUL-terminated string; PATH is written only
+        // here, before any thread.
+        unsafe {
+            if *value == b'/' {
+                let len = libc::strlen(value.cast());
+                if len < PATH_MAX {
+                    let path = &mut *core::ptr::addr_of_mut!(PATH);
+                    core::ptr::copy_nonoverlapping(value, path.as_mut_ptr(), len);
+                    path[len] = 0;
+                    TO_FILE.store(true, Ordering::Relaxed);
+                    reopen();
                 }
             }
-            entry = entry.add(1);
         }
     }
     if !TO_FILE.load(Ordering::Relaxed) {
@@ -85,22 +82,6 @@ fn remember(fd: c_int) -> bool {
     DEV.store(st.st_dev, Ordering::Relaxed);
     INO.store(st.st_ino, Ordering::Relaxed);
     true
-}
-
-/// The value of `MPTCPIZE_REPORT=value`, or None for another variable.
-///
-/// # Safety
-/// `var` must point to a NUL-terminated string.
-unsafe fn value_of(var: *const u8) -> Option<*const u8> {
-    // SAFETY: each read is at or before the string's NUL (a mismatch, NUL included, stops).
-    unsafe {
-        for (i, &b) in VAR.iter().enumerate() {
-            if *var.add(i) != b {
-                return None;
-            }
-        }
-        Some(var.add(VAR.len()))
-    }
 }
 
 /// Opens the report file (again) and publishes its descriptor; returns it, or -1.
@@ -194,7 +175,7 @@ mod tests {
 
     #[test]
     fn variable_is_recognised() {
-        let value = |s: &core::ffi::CStr| unsafe { value_of(s.as_ptr().cast()) };
+        let value = |s: &core::ffi::CStr| unsafe { value_of(s.as_ptr().cast(), VAR) };
         assert!(value(c"MPTCPIZE_REPORT=/tmp/x").is_some());
         assert!(value(c"MPTCPIZE_REPORT=").is_some());
         assert!(value(c"MPTCPIZE_REPORTX=/tmp/x").is_none());

@@ -3,19 +3,12 @@
 //! libraries and glibc still see every call. Where `dlsym` finds nothing, the raw system
 //! call stands in.
 
-use core::ffi::{c_void, CStr};
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use libc::{c_int, sockaddr, socklen_t};
 
-use crate::errno::SavedErrno;
-
-/// `dlsym(RTLD_NEXT, name)`, keeping errno (`dlsym` may change it) as it was.
-#[cold]
-fn next_symbol(name: &CStr) -> *mut c_void {
-    let _errno = SavedErrno::save();
-    // SAFETY: `name` is NUL-terminated.
-    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
-}
+use mptcpize_preload_support::real::next_symbol;
+use mptcpize_preload_support::sys;
 
 /// Declares `$name()`: the next `$sym` with C signature `$ty`, or `$raw` when there is none.
 macro_rules! next_fn {
@@ -84,14 +77,16 @@ next_fn!(
     dup3, DUP3, c"dup3", Dup3Fn, raw_dup3
 );
 
+// The stand-ins, with the C signatures of the functions they stand in for.
+
 unsafe extern "C" fn raw_connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: the caller's arguments, passed on unchanged.
-    unsafe { libc::syscall(libc::SYS_connect, fd, addr, len) as c_int }
+    unsafe { sys::connect(fd, addr, len) }
 }
 
 unsafe extern "C" fn raw_accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: as above (accept is accept4 with no flags).
-    unsafe { libc::syscall(libc::SYS_accept4, fd, addr, len, 0) as c_int }
+    unsafe { sys::accept4(fd, addr, len, 0) }
 }
 
 unsafe extern "C" fn raw_accept4(
@@ -101,40 +96,34 @@ unsafe extern "C" fn raw_accept4(
     flags: c_int,
 ) -> c_int {
     // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_accept4, fd, addr, len, flags) as c_int }
+    unsafe { sys::accept4(fd, addr, len, flags) }
 }
 
 unsafe extern "C" fn raw_close(fd: c_int) -> c_int {
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close, fd) as c_int }
+    sys::close(fd)
 }
 
 unsafe extern "C" fn raw_shutdown(fd: c_int, how: c_int) -> c_int {
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_shutdown, fd, how) as c_int }
+    sys::shutdown(fd, how)
 }
 
 unsafe extern "C" fn raw_dup2(old: c_int, new: c_int) -> c_int {
     if old == new {
         // dup2 onto itself only checks that `old` is open (dup3 would fail with EINVAL).
-        // SAFETY: F_GETFD takes no argument.
-        return match unsafe { libc::syscall(libc::SYS_fcntl, old, libc::F_GETFD) } {
+        return match sys::fcntl_get(old, libc::F_GETFD) {
             -1 => -1,
             _ => old,
         };
     }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_dup3, old, new, 0) as c_int }
+    sys::dup3(old, new, 0)
 }
 
 unsafe extern "C" fn raw_dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_dup3, old, new, flags) as c_int }
+    sys::dup3(old, new, flags)
 }
 
 /// Closes one of the library's own descriptors, never through the hooked `close`.
 pub fn close_own(fd: c_int) {
-    let _errno = SavedErrno::save();
-    // SAFETY: `fd` belongs to the library.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
+    let _errno = mptcpize_preload_support::errno::SavedErrno::save();
+    sys::close(fd);
 }

@@ -32,10 +32,10 @@ use mptcp_sys::{
     TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
 };
 
-use crate::errno::SavedErrno;
 use crate::line::Line;
 use crate::output;
 use crate::table::{self, Tracked};
+use mptcpize_preload_support::errno::SavedErrno;
 
 /// Subflows listed per connection (the kernel's default limit on extra subflows is 8).
 const MAX_PATHS: usize = 8;
