@@ -10,6 +10,8 @@
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).
+//! - [`names`]: `socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)` in messages, the same in the
+//!   shim's debug log and the launcher's seccomp log.
 //! - [`env`]: settings read from the environment the loader passes to `.init_array`.
 //! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of.
 //! - [`sys`]: raw system calls through the one `syscall(2)` import.
@@ -20,6 +22,7 @@
 
 pub mod env;
 pub mod errno;
+pub mod names;
 pub mod real;
 pub mod sys;
 

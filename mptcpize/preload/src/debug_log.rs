@@ -5,6 +5,7 @@
 use core::mem::MaybeUninit;
 use libc::c_int;
 use mptcpize_preload_support::errno::{errno_name, SavedErrno};
+use mptcpize_preload_support::names::Sink;
 use mptcpize_preload_support::sys;
 
 /// Length of the line buffer, newline included.
@@ -108,53 +109,20 @@ impl Line {
     }
 }
 
-/// Names for the socket() arguments, for the log line.
-pub fn domain_name(domain: c_int) -> &'static str {
-    match domain {
-        libc::AF_INET => "AF_INET",
-        libc::AF_INET6 => "AF_INET6",
-        libc::AF_UNIX => "AF_UNIX",
-        libc::AF_NETLINK => "AF_NETLINK",
-        libc::AF_PACKET => "AF_PACKET",
-        _ => "",
+impl Sink for Line {
+    fn text(&mut self, s: &str) {
+        Line::text(self, s);
     }
-}
 
-/// Appends `socket(domain, type, protocol)` with symbolic names where known.
-pub fn socket_call(line: &mut Line, domain: c_int, ty: c_int, protocol: c_int) {
-    line.text("socket(");
-    match domain_name(domain) {
-        "" => line.int(domain.into()),
-        name => line.text(name),
-    };
-    line.text(", ");
-    let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-    match base {
-        libc::SOCK_STREAM => line.text("SOCK_STREAM"),
-        libc::SOCK_DGRAM => line.text("SOCK_DGRAM"),
-        libc::SOCK_RAW => line.text("SOCK_RAW"),
-        libc::SOCK_SEQPACKET => line.text("SOCK_SEQPACKET"),
-        other => line.int(other.into()),
-    };
-    if ty & libc::SOCK_NONBLOCK != 0 {
-        line.text("|SOCK_NONBLOCK");
+    fn int(&mut self, value: i64) {
+        Line::int(self, value);
     }
-    if ty & libc::SOCK_CLOEXEC != 0 {
-        line.text("|SOCK_CLOEXEC");
-    }
-    line.text(", ");
-    match protocol {
-        libc::IPPROTO_TCP => line.text("IPPROTO_TCP"),
-        mptcp_policy::IPPROTO_MPTCP => line.text("IPPROTO_MPTCP"),
-        libc::IPPROTO_UDP => line.text("IPPROTO_UDP"),
-        other => line.int(other.into()),
-    };
-    line.text(")");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mptcpize_preload_support::names::socket_call;
 
     #[test]
     fn line_formatting() {

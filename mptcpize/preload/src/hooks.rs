@@ -4,8 +4,9 @@ use core::ffi::c_void;
 use libc::{c_int, socklen_t};
 use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
 use mptcpize_preload_support::errno::{errno, set_errno};
+use mptcpize_preload_support::names::socket_call;
 
-use crate::debug_log::{socket_call, Line};
+use crate::debug_log::Line;
 use crate::{explicit_mptcp, plain_tcp, real, settings};
 
 /// `socket(2)`, with TCP stream requests turned into `IPPROTO_MPTCP`.

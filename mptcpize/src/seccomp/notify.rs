@@ -14,6 +14,7 @@ use std::os::unix::fs::MetadataExt;
 
 use libc::{c_int, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp};
 use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
+use mptcpize_preload_support::names::{socket_call, Sink};
 
 use super::filter::{is_watched_option, Abi};
 use super::plain_tcp;
@@ -479,45 +480,26 @@ fn log_decision(n: &seccomp_notif, setsockopt: bool, outcome: &Outcome) {
 
 /// `ENOPROTOOPT (92)`, as the shim writes errors; the number alone for names not listed.
 fn errno_name(errno: c_int) -> String {
-    let name = match errno {
-        libc::ENOPROTOOPT => "ENOPROTOOPT",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::EINVAL => "EINVAL",
-        libc::EMFILE => "EMFILE",
-        libc::ENFILE => "ENFILE",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => return format!("errno {errno}"),
-    };
-    format!("{name} ({errno})")
+    match mptcpize_preload_support::errno::errno_name(errno) {
+        Some(name) => format!("{name} ({errno})"),
+        None => format!("errno {errno}"),
+    }
 }
 
 /// `socket(AF_INET6, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP)`.
 pub(super) fn describe_call(domain: c_int, ty: c_int, proto: c_int) -> String {
-    let domain = match domain {
-        libc::AF_INET => "AF_INET".to_string(),
-        libc::AF_INET6 => "AF_INET6".to_string(),
-        other => other.to_string(),
-    };
-    let mut ty_s = match ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
-        libc::SOCK_STREAM => "SOCK_STREAM".to_string(),
-        other => other.to_string(),
-    };
-    if ty & libc::SOCK_NONBLOCK != 0 {
-        ty_s.push_str("|SOCK_NONBLOCK");
+    struct Text(String);
+    impl Sink for Text {
+        fn text(&mut self, s: &str) {
+            self.0.push_str(s);
+        }
+        fn int(&mut self, value: i64) {
+            self.0.push_str(&value.to_string());
+        }
     }
-    if ty & libc::SOCK_CLOEXEC != 0 {
-        ty_s.push_str("|SOCK_CLOEXEC");
-    }
-    let proto = match proto {
-        libc::IPPROTO_TCP => "IPPROTO_TCP".to_string(),
-        other => other.to_string(),
-    };
-    format!("socket({domain}, {ty_s}, {proto})")
+    let mut out = Text(String::new());
+    socket_call(&mut out, domain, ty, proto);
+    out.0
 }
 
 #[cfg(test)]
