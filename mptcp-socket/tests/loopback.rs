@@ -8,22 +8,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
+use mptcp_tests::lab::pattern_bytes;
 
 const V4: &str = "127.0.0.1:0";
 const V6: &str = "[::1]:0";
-
-/// Deterministic pseudo-random bytes (xorshift), so a corrupted or reordered byte shows.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Polls `f` until it returns true or 3 s pass (ACKs and counters settle asynchronously).
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
@@ -41,8 +29,8 @@ fn round_trip(bind: &str) {
     let listener = MptcpListener::bind(bind).unwrap();
     assert_eq!(listener.connection_kind().unwrap(), ConnectionKind::Mptcp);
     let addr = listener.local_addr().unwrap();
-    let up = pattern(8 << 20, 1);
-    let down = pattern(3 << 20, 2);
+    let up = pattern_bytes(8 << 20, 1);
+    let down = pattern_bytes(3 << 20, 2);
 
     let (up2, down2) = (up.clone(), down.clone());
     let server = thread::spawn(move || {
@@ -96,7 +84,8 @@ fn round_trip(bind: &str) {
     assert!(info.bytes_sent().unwrap() >= up.len() as u64);
     // `mptcpi_bytes_received` was measured counting duplicate data twice (3,150,592 for
     // 3,145,728 bytes read, Linux 6.18.44): a lower bound; `rcv_nxt` above is exact.
-    assert!(info.bytes_received().unwrap() >= 1 + down.len() as u64);
+    // At least the go byte and the data.
+    assert!(info.bytes_received().unwrap() > down.len() as u64);
     assert_eq!(
         info.subflows(),
         0,

@@ -8,22 +8,10 @@ use std::time::Duration;
 
 use mptcp_socket::tokio::{bind, bind_with, connect, connect_with, socket};
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt};
+use mptcp_tests::lab::pattern_bytes;
 use mptcp_tests::{require_privileges, Netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Deterministic pseudo-random bytes (xorshift), so a corrupted or reordered byte shows.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -39,7 +27,7 @@ async fn round_trip(bind_addr: &str, up: usize, down: usize) {
     let listener = bind(bind_addr).await.unwrap();
     assert_eq!(listener.connection_kind().unwrap(), ConnectionKind::Mptcp);
     let addr = listener.local_addr().unwrap();
-    let (up_data, down_data) = (pattern(up, 7), pattern(down, 8));
+    let (up_data, down_data) = (pattern_bytes(up, 7), pattern_bytes(down, 8));
 
     let expected_up = up_data.clone();
     let sent_down = down_data.clone();
@@ -123,7 +111,7 @@ fn many_concurrent_connections() {
             .map(|i| {
                 tokio::spawn(async move {
                     let mut stream = connect(addr).await.unwrap();
-                    let data = pattern(64 << 10, i);
+                    let data = pattern_bytes(64 << 10, i);
                     let (mut rd, mut wr) = stream.split();
                     let (_, got) = tokio::join!(
                         async {

@@ -7,6 +7,7 @@ mod support;
 
 use std::process::Stdio;
 
+use mptcp_tests::lab::pattern_bytes;
 use mptcp_tests::{require_privileges, require_program, Netns};
 use support::*;
 
@@ -42,7 +43,7 @@ fn http_case(tag: &str, bind: &str, url_host: &str, client: &str) {
         return;
     }
     let ns = Netns::new(tag).unwrap();
-    let data = test_data(3 << 20, 7);
+    let data = pattern_bytes(3 << 20, 7);
     let (_server, _dir) = http_server(&ns, bind, 8000, &data);
     let url = format!("http://{url_host}:8000/data.bin");
     let args: Vec<&str> = match client {
@@ -185,7 +186,7 @@ fn netcat_listen_and_connect() {
         return;
     }
     let ns = Netns::new("nc").unwrap();
-    let data = test_data(1 << 20, 11);
+    let data = pattern_bytes(1 << 20, 11);
     let (received, _) = nc_transfer(
         &ns,
         &["127.0.0.1", "9000"],
@@ -212,7 +213,7 @@ fn netcat_with_options_mptcp_refuses() {
         return;
     }
     let ns = Netns::new("ncopt").unwrap();
-    let data = test_data(256 << 10, 13);
+    let data = pattern_bytes(256 << 10, 13);
     for (server, client, port) in [
         (
             &["127.0.0.1", "9002"][..],
@@ -254,7 +255,7 @@ fn programs_still_work_with_mptcp_disabled() {
     }
     let ns = Netns::new("off").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
-    let data = test_data(1 << 20, 3);
+    let data = pattern_bytes(1 << 20, 3);
     let (_server, _dir) = http_server(&ns, "127.0.0.1", 8000, &data);
     let mut curl = ns.command(mptcpize());
     curl.args([
@@ -387,7 +388,7 @@ fn unix_sockets_are_untouched() {
     let dir = TempDir::new("unix");
     let path = dir.0.join("sock");
     let path = path.to_str().unwrap();
-    let data = test_data(64 << 10, 5);
+    let data = pattern_bytes(64 << 10, 5);
     let input = dir.0.join("in");
     std::fs::write(&input, &data).unwrap();
     let server = std::thread::scope(|scope| {

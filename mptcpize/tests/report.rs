@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mptcp_tests::lab::{self, Lab};
+use mptcp_tests::lab::{self, pattern_bytes, Lab};
 use mptcp_tests::{require_privileges, require_program, Netns};
 use support::*;
 
@@ -401,7 +401,7 @@ fn plain_tcp_server_is_reported_as_fallback() {
     }
     let ns = Netns::new("rfall").unwrap();
     let dir = TempDir::new("report-fallback");
-    let data = test_data(2 << 20, 5);
+    let data = pattern_bytes(2 << 20, 5);
     std::fs::write(dir.0.join("data.bin"), &data).unwrap();
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     let out = output_ok(
@@ -451,7 +451,7 @@ fn mptcp_disabled_is_reported_as_tcp() {
     let ns = Netns::new("rtcp").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let dir = TempDir::new("report-tcp");
-    let data = test_data(1 << 20, 9);
+    let data = pattern_bytes(1 << 20, 9);
     std::fs::write(dir.0.join("data.bin"), &data).unwrap();
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
@@ -496,7 +496,7 @@ fn open_at_exit_and_forked_children() {
     }
     let ns = Netns::new("rexit").unwrap();
     let dir = TempDir::new("report-exit");
-    std::fs::write(dir.0.join("data.bin"), test_data(100_000, 1)).unwrap();
+    std::fs::write(dir.0.join("data.bin"), pattern_bytes(100_000, 1)).unwrap();
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     // bash's /dev/tcp: connect() through libc, and the descriptor stays open until exit.
     let script = "exec 3<>/dev/tcp/127.0.0.1/8000; \
@@ -674,7 +674,7 @@ fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
     }
     let ns = Netns::new("rsfall").unwrap();
     let dir = TempDir::new("report-sfallback");
-    let data = test_data(1 << 20, 13);
+    let data = pattern_bytes(1 << 20, 13);
     std::fs::write(dir.0.join("data.bin"), &data).unwrap();
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
@@ -713,7 +713,7 @@ fn ipv6_connection_is_reported_by_both_ends() {
     }
     let ns = Netns::new("rv6").unwrap();
     let dir = TempDir::new("report-v6");
-    let data = test_data(1 << 20, 17);
+    let data = pattern_bytes(1 << 20, 17);
     std::fs::write(dir.0.join("data.bin"), &data).unwrap();
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "::1", 8000, &dir.0, Some(&server_report));

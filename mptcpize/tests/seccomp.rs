@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mptcp_policy::is_tcp_stream_request;
+use mptcp_tests::lab::pattern_bytes;
 use mptcp_tests::{require_privileges, require_program, Netns};
 
 const MPTCPIZE: &str = env!("CARGO_BIN_EXE_mptcpize");
@@ -110,19 +111,6 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
-/// Deterministic, incompressible test data.
-fn test_data(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("seccomp-{tag}-{}", std::process::id()));
@@ -159,7 +147,7 @@ fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
     }
     let ns = Netns::new("sc-http").unwrap();
     let dir = temp_dir(&format!("http-{family}"));
-    let data = test_data(3 << 20);
+    let data = pattern_bytes(3 << 20, 0);
     std::fs::write(dir.join("data"), &data).unwrap();
     assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
 
@@ -220,7 +208,7 @@ fn static_nc_pair_exchanges_data_over_mptcp() {
     }
     let ns = Netns::new("sc-nc").unwrap();
     let dir = temp_dir("nc");
-    let data = test_data(1 << 20);
+    let data = pattern_bytes(1 << 20, 0);
     std::fs::write(dir.join("data"), &data).unwrap();
     let received = dir.join("received");
     // busybox nc quits as soon as its stdin ends, so the server's stdin stays open (a

@@ -20,6 +20,7 @@ use std::mem::size_of;
 
 use libc::{c_int, socklen_t};
 use mptcp_policy::{is_tcp_stream_request, IPPROTO_MPTCP};
+use mptcp_tests::lab::pattern_bytes;
 use mptcp_tests::{require_privileges, Netns};
 use support::{mptcpize, output_ok};
 
@@ -449,7 +450,7 @@ fn probe_refused() {
     if !probing("refused") {
         return;
     }
-    let data = support::test_data(256 << 10, 9);
+    let data = pattern_bytes(256 << 10, 9);
     let proto = |fd| get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL);
     // SAFETY (whole block): plain socket calls on our own fds.
     unsafe {

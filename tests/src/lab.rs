@@ -665,22 +665,33 @@ pub const PATTERN_PERIOD: usize = 1_048_573;
 
 /// The test pattern, twice over (so that any window of up to [`PATTERN_PERIOD`] bytes
 /// starting anywhere in the period is one contiguous slice): byte `i` of a stream is
-/// `pattern()[i % PATTERN_PERIOD]`. Pseudo-random (xorshift64*), so it does not compress.
+/// `pattern()[i % PATTERN_PERIOD]`: [`pattern_bytes`] with seed 0.
 pub fn pattern() -> &'static [u8] {
     static PATTERN: OnceLock<Vec<u8>> = OnceLock::new();
     PATTERN.get_or_init(|| {
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut v = Vec::with_capacity(2 * PATTERN_PERIOD);
-        while v.len() < PATTERN_PERIOD {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            v.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-        }
-        v.truncate(PATTERN_PERIOD);
+        let mut v = pattern_bytes(PATTERN_PERIOD, 0);
         v.extend_from_within(..);
         v
     })
+}
+
+/// `len` deterministic pseudo-random bytes (xorshift64*), different for every `seed`: they
+/// do not compress, and no shifted window of them matches another, so a copy that is
+/// shifted, truncated, altered or taken from another stream fails a byte-for-byte check.
+pub fn pattern_bytes(len: usize, seed: u64) -> Vec<u8> {
+    const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+    // GOLDEN times an odd number: odd, so never xorshift's fixed point 0, and a different
+    // start for every seed (multiplying by an odd number is a bijection mod 2^64).
+    let mut state = GOLDEN.wrapping_mul(seed.wrapping_mul(2) | 1);
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        v.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    v.truncate(len);
+    v
 }
 
 /// The bytes at stream offsets `offset..offset + len` (`len` at most [`PATTERN_PERIOD`]).
@@ -946,6 +957,21 @@ ESTAB 722160 0      [::ffff:10.31.1.2]:5202 [::ffff:10.31.1.1]:50006\n\
             (131759, 18051393, 2049)
         );
         assert!(parse_net_dev(d, "p2c").is_none());
+    }
+
+    #[test]
+    fn pattern_bytes_by_seed() {
+        assert_eq!(pattern_bytes(0, 1), b"");
+        assert_eq!(pattern_bytes(13, 5).len(), 13);
+        assert_eq!(pattern_bytes(1000, 0), &pattern()[..1000]);
+        assert_eq!(pattern_bytes(1000, 7), pattern_bytes(1000, 7));
+        assert_eq!(&pattern_bytes(1000, 7)[..10], &pattern_bytes(10, 7)[..]);
+        let seeds: Vec<Vec<u8>> = (0..16).map(|seed| pattern_bytes(64, seed)).collect();
+        for (i, a) in seeds.iter().enumerate() {
+            for b in &seeds[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]

@@ -140,20 +140,6 @@ pub fn assert_no_mptcp(ns: &Netns, what: &str) {
     assert!(used.is_empty(), "{what}: MPTCP counters moved: {used:?}");
 }
 
-/// `len` bytes that are not all alike (a simple xorshift), so a shifted or truncated copy
-/// is caught.
-pub fn test_data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A fresh private directory for a test's files, removed when dropped.
 pub struct TempDir(pub PathBuf);
 
