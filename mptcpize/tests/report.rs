@@ -131,6 +131,21 @@ fn http_server(ns: &Netns, bind: &str, port: u16, dir: &Path, report: Option<&Pa
 /// curl's `-w` numbers: request bytes, header bytes, body bytes.
 const CURL_SIZES: &str = "%{size_request} %{size_header} %{size_download}";
 
+/// curl's arguments to download `url` to /dev/null and print its byte counts (see
+/// [`curl_sizes`]).
+fn curl_get(url: &str) -> [&str; 6] {
+    ["-sS", "-w", CURL_SIZES, "-o", "/dev/null", url]
+}
+
+/// A fresh directory (see [`TempDir::new`]) holding `data.bin`: `len` bytes of
+/// [`pattern_bytes`] from `seed`; returns the directory and the data.
+fn data_dir(tag: &str, len: usize, seed: u64) -> (TempDir, Vec<u8>) {
+    let dir = TempDir::new(tag);
+    let data = pattern_bytes(len, seed);
+    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    (dir, data)
+}
+
 fn curl_sizes(out: &Output) -> (u64, u64, u64) {
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Vec<u64> = text
@@ -400,23 +415,14 @@ fn plain_tcp_server_is_reported_as_fallback() {
         return;
     }
     let ns = Netns::new("rfall").unwrap();
-    let dir = TempDir::new("report-fallback");
-    let data = pattern_bytes(2 << 20, 5);
-    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    let (dir, data) = data_dir("report-fallback", 2 << 20, 5);
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     let out = output_ok(
         &mut reported(
             &ns,
             None,
             "curl",
-            &[
-                "-sS",
-                "-w",
-                CURL_SIZES,
-                "-o",
-                "/dev/null",
-                "http://127.0.0.1:8000/data.bin",
-            ],
+            &curl_get("http://127.0.0.1:8000/data.bin"),
         ),
         test,
     );
@@ -450,9 +456,7 @@ fn mptcp_disabled_is_reported_as_tcp() {
     }
     let ns = Netns::new("rtcp").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
-    let dir = TempDir::new("report-tcp");
-    let data = pattern_bytes(1 << 20, 9);
-    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    let (dir, _) = data_dir("report-tcp", 1 << 20, 9);
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
     let out = output_ok(
@@ -460,14 +464,7 @@ fn mptcp_disabled_is_reported_as_tcp() {
             &ns,
             None,
             "curl",
-            &[
-                "-sS",
-                "-w",
-                CURL_SIZES,
-                "-o",
-                "/dev/null",
-                "http://127.0.0.1:8000/data.bin",
-            ],
+            &curl_get("http://127.0.0.1:8000/data.bin"),
         ),
         test,
     );
@@ -495,8 +492,7 @@ fn open_at_exit_and_forked_children() {
         return;
     }
     let ns = Netns::new("rexit").unwrap();
-    let dir = TempDir::new("report-exit");
-    std::fs::write(dir.0.join("data.bin"), pattern_bytes(100_000, 1)).unwrap();
+    let (dir, _) = data_dir("report-exit", 100_000, 1);
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     // bash's /dev/tcp: connect() through libc, and the descriptor stays open until exit.
     let script = "exec 3<>/dev/tcp/127.0.0.1/8000; \
@@ -673,20 +669,11 @@ fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
         return;
     }
     let ns = Netns::new("rsfall").unwrap();
-    let dir = TempDir::new("report-sfallback");
-    let data = pattern_bytes(1 << 20, 13);
-    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    let (dir, data) = data_dir("report-sfallback", 1 << 20, 13);
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
     let mut curl = ns.command("curl");
-    curl.args([
-        "-sS",
-        "-w",
-        CURL_SIZES,
-        "-o",
-        "/dev/null",
-        "http://127.0.0.1:8000/data.bin",
-    ]);
+    curl.args(curl_get("http://127.0.0.1:8000/data.bin"));
     let out = output_ok(&mut curl, test);
     let (request, header, body) = curl_sizes(&out);
     assert_eq!(body, data.len() as u64);
@@ -712,25 +699,11 @@ fn ipv6_connection_is_reported_by_both_ends() {
         return;
     }
     let ns = Netns::new("rv6").unwrap();
-    let dir = TempDir::new("report-v6");
-    let data = pattern_bytes(1 << 20, 17);
-    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
+    let (dir, data) = data_dir("report-v6", 1 << 20, 17);
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "::1", 8000, &dir.0, Some(&server_report));
     let out = output_ok(
-        &mut reported(
-            &ns,
-            None,
-            "curl",
-            &[
-                "-sS",
-                "-w",
-                CURL_SIZES,
-                "-o",
-                "/dev/null",
-                "http://[::1]:8000/data.bin",
-            ],
-        ),
+        &mut reported(&ns, None, "curl", &curl_get("http://[::1]:8000/data.bin")),
         test,
     );
     let (request, header, body) = curl_sizes(&out);

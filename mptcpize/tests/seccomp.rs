@@ -55,13 +55,35 @@ fn output(mut cmd: Command) -> Output {
 }
 
 /// `ip netns exec NS mptcpize run --seccomp [extra…] PROGRAM ARGS…`.
-fn seccomp_run(ns: &Netns, extra: &[&str], program: impl AsRef<OsStr>, args: &[&str]) -> Output {
+fn seccomp_command(
+    ns: &Netns,
+    extra: &[&str],
+    program: impl AsRef<OsStr>,
+    args: &[&str],
+) -> Command {
     let mut cmd = ns.command(MPTCPIZE);
     cmd.args(["run", "--seccomp"])
         .args(extra)
         .arg(program)
         .args(args);
-    output(cmd)
+    cmd
+}
+
+/// [`seccomp_command`], run to completion.
+fn seccomp_run(ns: &Netns, extra: &[&str], program: impl AsRef<OsStr>, args: &[&str]) -> Output {
+    output(seccomp_command(ns, extra, program, args))
+}
+
+/// All of a child's stdout (a pipe), up to its end.
+fn read_stdout(child: &mut Child) -> String {
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
 }
 
 fn stdout(out: &Output) -> String {
@@ -81,6 +103,24 @@ fn nstat(ns: &Netns, counter: &str) -> u64 {
             (f.next() == Some(counter)).then(|| f.next().unwrap().parse().unwrap())
         })
         .unwrap_or_else(|| panic!("{counter} not in nstat output:\n{text}"))
+}
+
+/// Both ends negotiated MPTCP: the server received an MP_CAPABLE SYN and the client an
+/// MP_CAPABLE SYN-ACK (counters of this namespace only).
+fn assert_both_ends_mptcp(ns: &Netns) {
+    assert!(nstat(ns, "MPTcpExtMPCapableSYNRX") >= 1);
+    assert!(nstat(ns, "MPTcpExtMPCapableSYNACKRX") >= 1);
+}
+
+/// Waits until an MPTCP socket listens on `port` (`ss -M` lists MPTCP sockets only: the
+/// listener itself is MPTCP).
+fn wait_mptcp_listener(ns: &Netns, port: u16) {
+    let filter = format!("sport = :{port}");
+    let shown = format!(":{port}");
+    wait_for(&format!("the MPTCP listener on port {port}"), || {
+        ns.run("ss", &["-HMln", &filter])
+            .is_ok_and(|s| s.contains(&shown))
+    });
 }
 
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
@@ -151,26 +191,10 @@ fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
     std::fs::write(dir.join("data"), &data).unwrap();
     assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
 
-    let mut server = ns.command(MPTCPIZE);
-    server
-        .args([
-            "run",
-            "--seccomp",
-            "busybox",
-            "httpd",
-            "-f",
-            "-p",
-            listen,
-            "-h",
-        ])
-        .arg(&dir)
-        .stdin(Stdio::null());
+    let mut server = seccomp_command(&ns, &[], "busybox", &["httpd", "-f", "-p", listen, "-h"]);
+    server.arg(&dir).stdin(Stdio::null());
     let mut server = server.spawn().unwrap();
-    wait_for("the MPTCP listener on port 8080", || {
-        // `ss -M` lists MPTCP sockets only: the listener itself is MPTCP.
-        ns.run("ss", &["-HMln", "sport = :8080"])
-            .is_ok_and(|s| s.contains(":8080"))
-    });
+    wait_mptcp_listener(&ns, 8080);
 
     let received = dir.join("received");
     let out = seccomp_run(
@@ -189,10 +213,7 @@ fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
     );
     assert!(std::fs::read(&received).unwrap() == data, "data differs");
 
-    // Both ends negotiated MPTCP: the server received an MP_CAPABLE SYN and the client an
-    // MP_CAPABLE SYN-ACK (counters of this namespace only).
-    assert!(nstat(&ns, "MPTcpExtMPCapableSYNRX") >= 1);
-    assert!(nstat(&ns, "MPTcpExtMPCapableSYNACKRX") >= 1);
+    assert_both_ends_mptcp(&ns);
 
     // SIGTERM to the launcher reaches httpd, and the launcher dies of it too.
     signal(&server, libc::SIGTERM);
@@ -213,20 +234,14 @@ fn static_nc_pair_exchanges_data_over_mptcp() {
     let received = dir.join("received");
     // busybox nc quits as soon as its stdin ends, so the server's stdin stays open (a
     // pipe) until all the data has arrived.
-    let mut server = ns.command(MPTCPIZE);
+    let mut server = seccomp_command(&ns, &[], "busybox", &["nc", "-l", "-p", "9000"]);
     server
-        .args(["run", "--seccomp", "busybox", "nc", "-l", "-p", "9000"])
         .stdin(Stdio::piped())
         .stdout(std::fs::File::create(&received).unwrap());
     let mut server = server.spawn().unwrap();
-    wait_for("the MPTCP listener on port 9000", || {
-        ns.run("ss", &["-HMln", "sport = :9000"])
-            .is_ok_and(|s| s.contains(":9000"))
-    });
-    let mut client = ns.command(MPTCPIZE);
-    client
-        .args(["run", "--seccomp", "busybox", "nc", "127.0.0.1", "9000"])
-        .stdin(std::fs::File::open(dir.join("data")).unwrap());
+    wait_mptcp_listener(&ns, 9000);
+    let mut client = seccomp_command(&ns, &[], "busybox", &["nc", "127.0.0.1", "9000"]);
+    client.stdin(std::fs::File::open(dir.join("data")).unwrap());
     let mut client = client.spawn().unwrap();
     assert!(wait_child(&mut client).success());
     wait_for("all the data at the server", || {
@@ -235,8 +250,7 @@ fn static_nc_pair_exchanges_data_over_mptcp() {
     drop(server.stdin.take());
     assert!(wait_child(&mut server).success());
     assert!(std::fs::read(&received).unwrap() == data, "data differs");
-    assert!(nstat(&ns, "MPTcpExtMPCapableSYNRX") >= 1);
-    assert!(nstat(&ns, "MPTcpExtMPCapableSYNACKRX") >= 1);
+    assert_both_ends_mptcp(&ns);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -318,23 +332,13 @@ fn debug_log_to_a_closed_pipe_is_harmless() {
         return;
     }
     let ns = Netns::new("sc-pipe").unwrap();
-    let mut child = ns
-        .command(MPTCPIZE)
-        .args(["run", "--seccomp", "-d"])
-        .arg(sockets_program())
-        .args(["threads", "2"])
+    let mut child = seccomp_command(&ns, &["-d"], sockets_program(), &["threads", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stderr.take()); // the reader of the log goes away at once
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let text = read_stdout(&mut child);
     assert_eq!(wait_child(&mut child).code(), Some(0));
     assert_eq!(text.lines().count(), 2 * 50);
     assert!(text.lines().all(|l| l.ends_with(" proto=262")), "{text}");
@@ -447,10 +451,8 @@ fn sockets_are_created_in_the_callers_namespace() {
     let on = Netns::new("sc-nson").unwrap();
     // Launcher where MPTCP is off, program moved to where it is on: MPTCP.
     let moved = |launcher_ns: &Netns, target_ns: &Netns| {
-        let mut cmd = launcher_ns.command(MPTCPIZE);
-        cmd.args(["run", "--seccomp", "ip", "netns", "exec", target_ns.name()])
-            .arg(sockets_program())
-            .arg("libc");
+        let mut cmd = seccomp_command(launcher_ns, &[], "ip", &["netns", "exec", target_ns.name()]);
+        cmd.arg(sockets_program()).arg("libc");
         stdout(&output(cmd))
     };
     assert_eq!(moved(&off, &on), "libc proto=262\n");
@@ -501,11 +503,7 @@ fn signals_sent_to_the_launcher_reach_the_program() {
         return;
     }
     let ns = Netns::new("sc-sig").unwrap();
-    let mut child = ns
-        .command(MPTCPIZE)
-        .args(["run", "--seccomp"])
-        .arg(sockets_program())
-        .arg("wait")
+    let mut child = seccomp_command(&ns, &[], sockets_program(), &["wait"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -532,11 +530,8 @@ fn terminal_ctrl_c_reaches_the_program_once() {
     }
     let ns = Netns::new("sc-tty").unwrap();
     let (mut master, slave) = open_pty();
-    let mut cmd = ns.command(MPTCPIZE);
-    cmd.args(["run", "--seccomp", "-d"])
-        .arg(sockets_program())
-        .arg("wait")
-        .stdin(slave.try_clone().unwrap())
+    let mut cmd = seccomp_command(&ns, &["-d"], sockets_program(), &["wait"]);
+    cmd.stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave);
     // SAFETY: setsid and ioctl are async-signal-safe. The launcher becomes a session
@@ -626,11 +621,7 @@ fn children_outliving_the_program_are_still_served() {
         return;
     }
     let ns = Netns::new("sc-orph").unwrap();
-    let mut child = ns
-        .command(MPTCPIZE)
-        .args(["run", "--seccomp"])
-        .arg(sockets_program())
-        .arg("orphan")
+    let mut child = seccomp_command(&ns, &[], sockets_program(), &["orphan"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -643,14 +634,7 @@ fn children_outliving_the_program_are_still_served() {
         "{:?}",
         started.elapsed()
     );
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    assert_eq!(text, "orphan proto=262\n");
+    assert_eq!(read_stdout(&mut child), "orphan proto=262\n");
     wait_for("the lingering supervisor to exit", || ns.pids().is_empty());
 }
 
