@@ -18,20 +18,25 @@ use mptcp_tests::{require_privileges, Netns};
 /// 10.40.0.2/24 and fd40::1/64.
 fn netns_with_addresses(tag: &str) -> Netns {
     let ns = Netns::new(tag).expect("create namespace");
-    ns.run(
-        "ip",
-        &["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
-    )
-    .unwrap();
-    ns.run("ip", &["link", "set", "v0", "up"]).unwrap();
-    ns.run("ip", &["link", "set", "v1", "up"]).unwrap();
-    ns.run("ip", &["addr", "add", "10.40.0.1/24", "dev", "v0"])
-        .unwrap();
-    ns.run("ip", &["addr", "add", "10.40.0.2/24", "dev", "v0"])
-        .unwrap();
-    ns.run("ip", &["addr", "add", "fd40::1/64", "dev", "v0", "nodad"])
-        .unwrap();
+    for line in [
+        "ip link add v0 type veth peer name v1",
+        "ip link set v0 up",
+        "ip link set v1 up",
+        "ip addr add 10.40.0.1/24 dev v0",
+        "ip addr add 10.40.0.2/24 dev v0",
+        "ip addr add fd40::1/64 dev v0 nodad",
+    ] {
+        ns.run_line(line).unwrap();
+    }
     ns
+}
+
+/// `add_endpoint(endpoint)` fails with `errno`, and its message says what to do
+/// (contains `hint`).
+fn add_refused(pm: &PathManager, endpoint: &NewEndpoint, errno: i32, hint: &str) {
+    let err = pm.add_endpoint(endpoint).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(errno), "{err}");
+    assert!(err.to_string().contains(hint), "{err}");
 }
 
 /// `ip mptcp ARGS` in `ns`, one trimmed string per output line.
@@ -122,22 +127,8 @@ fn endpoints_agree_with_ip_mptcp() {
         }
 
         // Added by `ip`: read back field by field.
-        ns.run(
-            "ip",
-            &[
-                "mptcp",
-                "endpoint",
-                "add",
-                "10.40.0.3",
-                "id",
-                "20",
-                "dev",
-                "v1",
-                "subflow",
-                "backup",
-            ],
-        )
-        .unwrap();
+        ns.run_line("ip mptcp endpoint add 10.40.0.3 id 20 dev v1 subflow backup")
+            .unwrap();
         let d = pm.endpoint(20).unwrap();
         assert_eq!(d.address, "10.40.0.3".parse::<IpAddr>().unwrap());
         assert_eq!(d.interface_name().as_deref(), Some("v1"));
@@ -171,39 +162,20 @@ fn endpoints_agree_with_ip_mptcp() {
         );
 
         // Errors keep the errno and say what to do.
-        let err = pm
-            .add_endpoint(&NewEndpoint::new("10.40.0.1".parse().unwrap()).subflow())
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EEXIST), "{err}");
-        assert!(err.to_string().contains("ip mptcp endpoint show"), "{err}");
+        let new = |addr: &str| NewEndpoint::new(addr.parse().unwrap());
+        add_refused(
+            &pm,
+            &new("10.40.0.1").subflow(),
+            libc::EEXIST,
+            "ip mptcp endpoint show",
+        );
         // With a port the kernel first tries to listen on it.
-        let err = pm
-            .add_endpoint(
-                &NewEndpoint::new("10.40.0.2".parse().unwrap())
-                    .port(1000)
-                    .signal(),
-            )
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE), "{err}");
-        assert!(err.to_string().contains("ip mptcp endpoint show"), "{err}");
-        let err = pm
-            .add_endpoint(
-                &NewEndpoint::new("10.40.0.77".parse().unwrap())
-                    .port(1000)
-                    .signal(),
-            )
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
-        assert!(err.to_string().contains("ip address add"), "{err}");
-        let err = pm
-            .add_endpoint(
-                &NewEndpoint::new("10.40.0.9".parse().unwrap())
-                    .interface("nosuchif")
-                    .subflow(),
-            )
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
-        assert!(err.to_string().contains("nosuchif"), "{err}");
+        let in_use = new("10.40.0.2").port(1000).signal();
+        add_refused(&pm, &in_use, libc::EADDRINUSE, "ip mptcp endpoint show");
+        let not_here = new("10.40.0.77").port(1000).signal();
+        add_refused(&pm, &not_here, libc::EADDRNOTAVAIL, "ip address add");
+        let no_dev = new("10.40.0.9").interface("nosuchif").subflow();
+        add_refused(&pm, &no_dev, libc::ENODEV, "nosuchif");
         let err = pm.delete_endpoint(200).unwrap_err();
         assert!(matches!(err.operation(), Operation::DeleteEndpoint(200)));
         assert!(err.raw_os_error().is_some(), "{err}");
@@ -257,19 +229,8 @@ fn limits_agree_with_ip_mptcp() {
             }
         );
 
-        ns.run(
-            "ip",
-            &[
-                "mptcp",
-                "limits",
-                "set",
-                "subflows",
-                "1",
-                "add_addr_accepted",
-                "0",
-            ],
-        )
-        .unwrap();
+        ns.run_line("ip mptcp limits set subflows 1 add_addr_accepted 0")
+            .unwrap();
         assert_eq!(
             pm.limits().unwrap(),
             Limits {

@@ -120,8 +120,7 @@ fn two_interfaces(tag: &str) -> Netns {
         "ip link set v0 up",
         "ip link set v1 up",
     ] {
-        let args: Vec<&str> = cmd.split(' ').collect();
-        ns.run(args[0], &args[1..]).unwrap();
+        ns.run_line(cmd).unwrap();
     }
     ns
 }
@@ -133,19 +132,8 @@ fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
     }
     let ns = two_interfaces("chkb");
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
-    ns.run(
-        "ip",
-        &[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "0",
-            "add_addr_accepted",
-            "0",
-        ],
-    )
-    .unwrap();
+    ns.run_line("ip mptcp limits set subflows 0 add_addr_accepted 0")
+        .unwrap();
 
     // For a person: each problem on a line, its fix under it, the verdict last.
     let (status, human) = check(&ns, &[]);
@@ -231,8 +219,7 @@ fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
         "ip mptcp endpoint add 10.50.8.8 id 3 signal",
         "ip link set v1 down",
     ] {
-        let args: Vec<&str> = cmd.split(' ').collect();
-        ns.run(args[0], &args[1..]).unwrap();
+        ns.run_line(cmd).unwrap();
     }
     let (status, report) = check_json(&ns, &[]);
     assert_eq!(status, 1, "{report:#}");
@@ -299,19 +286,8 @@ fn connect_tells_mptcp_fallback_and_failure_apart() {
     }
     // A working setup, so that the connections alone decide the verdict.
     let ns = two_interfaces("chkc");
-    ns.run(
-        "ip",
-        &[
-            "mptcp",
-            "endpoint",
-            "add",
-            "10.50.1.1",
-            "dev",
-            "v1",
-            "subflow",
-        ],
-    )
-    .unwrap();
+    ns.run_line("ip mptcp endpoint add 10.50.1.1 dev v1 subflow")
+        .unwrap();
     // Both servers only listen: the kernel answers the handshake, which is all that
     // decides MPTCP or fallback.
     let (mptcp_server, tcp_server, closed_port) = ns

@@ -137,13 +137,11 @@ fn curl_get(url: &str) -> [&str; 6] {
     ["-sS", "-w", CURL_SIZES, "-o", "/dev/null", url]
 }
 
-/// A fresh directory (see [`TempDir::new`]) holding `data.bin`: `len` bytes of
-/// [`pattern_bytes`] from `seed`; returns the directory and the data.
-fn data_dir(tag: &str, len: usize, seed: u64) -> (TempDir, Vec<u8>) {
+/// A fresh directory (see [`TempDir::new`]) holding `data.bin`, for [`http_server`].
+fn data_dir(tag: &str, data: &[u8]) -> TempDir {
     let dir = TempDir::new(tag);
-    let data = pattern_bytes(len, seed);
-    std::fs::write(dir.0.join("data.bin"), &data).unwrap();
-    (dir, data)
+    std::fs::write(dir.0.join("data.bin"), data).unwrap();
+    dir
 }
 
 fn curl_sizes(out: &Output) -> (u64, u64, u64) {
@@ -415,7 +413,8 @@ fn plain_tcp_server_is_reported_as_fallback() {
         return;
     }
     let ns = Netns::new("rfall").unwrap();
-    let (dir, data) = data_dir("report-fallback", 2 << 20, 5);
+    let data = pattern_bytes(2 << 20, 5);
+    let dir = data_dir("report-fallback", &data);
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     let out = output_ok(
         &mut reported(
@@ -456,7 +455,7 @@ fn mptcp_disabled_is_reported_as_tcp() {
     }
     let ns = Netns::new("rtcp").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
-    let (dir, _) = data_dir("report-tcp", 1 << 20, 9);
+    let dir = data_dir("report-tcp", &pattern_bytes(1 << 20, 9));
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
     let out = output_ok(
@@ -492,7 +491,7 @@ fn open_at_exit_and_forked_children() {
         return;
     }
     let ns = Netns::new("rexit").unwrap();
-    let (dir, _) = data_dir("report-exit", 100_000, 1);
+    let dir = data_dir("report-exit", &pattern_bytes(100_000, 1));
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     // bash's /dev/tcp: connect() through libc, and the descriptor stays open until exit.
     let script = "exec 3<>/dev/tcp/127.0.0.1/8000; \
@@ -534,8 +533,7 @@ fn without_report_no_library_and_no_line() {
         return;
     }
     let ns = Netns::new("rnone").unwrap();
-    let dir = TempDir::new("report-none");
-    std::fs::write(dir.0.join("data.bin"), b"hello").unwrap();
+    let dir = data_dir("report-none", b"hello");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     // Connects, then prints its own maps and environment (read from /proc, outside the
     // program's view of itself).
@@ -581,8 +579,7 @@ fn report_file_is_appended_and_checked() {
         return;
     }
     let ns = Netns::new("rfile").unwrap();
-    let dir = TempDir::new("report-file");
-    std::fs::write(dir.0.join("data.bin"), b"hello").unwrap();
+    let dir = data_dir("report-file", b"hello");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     let file = dir.0.join("curl.report");
     for _ in 0..2 {
@@ -631,8 +628,7 @@ fn report_never_lands_in_the_programs_own_files() {
         return;
     }
     let ns = Netns::new("rfd2").unwrap();
-    let dir = TempDir::new("report-fd2");
-    std::fs::write(dir.0.join("data.bin"), b"hello").unwrap();
+    let dir = data_dir("report-fd2", b"hello");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
     let own = dir.0.join("own.txt");
     let py = format!(
@@ -669,7 +665,8 @@ fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
         return;
     }
     let ns = Netns::new("rsfall").unwrap();
-    let (dir, data) = data_dir("report-sfallback", 1 << 20, 13);
+    let data = pattern_bytes(1 << 20, 13);
+    let dir = data_dir("report-sfallback", &data);
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
     let mut curl = ns.command("curl");
@@ -699,7 +696,8 @@ fn ipv6_connection_is_reported_by_both_ends() {
         return;
     }
     let ns = Netns::new("rv6").unwrap();
-    let (dir, data) = data_dir("report-v6", 1 << 20, 17);
+    let data = pattern_bytes(1 << 20, 17);
+    let dir = data_dir("report-v6", &data);
     let server_report = dir.0.join("server.report");
     let _server = http_server(&ns, "::1", 8000, &dir.0, Some(&server_report));
     let out = output_ok(

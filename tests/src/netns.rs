@@ -59,6 +59,14 @@ impl Netns {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// [`Netns::run`] of a command line split at spaces (no quoting), e.g.
+    /// `ns.run_line("ip mptcp limits set subflows 2 add_addr_accepted 2")`.
+    pub fn run_line(&self, line: &str) -> io::Result<String> {
+        let mut words = line.split(' ');
+        let program = words.next().unwrap_or_default();
+        self.run(program, &words.collect::<Vec<_>>())
+    }
+
     /// Sets a sysctl inside the namespace, e.g. `("net.mptcp.enabled", "0")`.
     pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
         self.run("sysctl", &["-qw", &format!("{key}={value}")])
