@@ -350,6 +350,13 @@ fn endpoint_suggestions(interfaces: &[Interface]) -> Vec<String> {
         .collect()
 }
 
+/// A problem with one endpoint: a warning, the command that fixes it, and the endpoint.
+fn endpoint_problem(summary: String, fix: String, data: Value) -> Finding {
+    Finding::new("endpoints", Status::Warn, summary)
+        .fix(fix)
+        .data(data)
+}
+
 fn check_endpoints(
     report: &mut Report,
     endpoints: &[Endpoint],
@@ -414,27 +421,19 @@ fn check_endpoints(
             Some(index) => match by_index.get(&index) {
                 None => {
                     problems += 1;
-                    report.push(
-                        Finding::new(
-                            "endpoints",
-                            Status::Warn,
-                            format!("{what}: its interface (index {index}) no longer exists"),
-                        )
-                        .fix(format!("ip mptcp endpoint delete id {}", e.id))
-                        .data(data),
-                    );
+                    report.push(endpoint_problem(
+                        format!("{what}: its interface (index {index}) no longer exists"),
+                        format!("ip mptcp endpoint delete id {}", e.id),
+                        data,
+                    ));
                 }
                 Some(interface) if !interface.up => {
                     problems += 1;
-                    report.push(
-                        Finding::new(
-                            "endpoints",
-                            Status::Warn,
-                            format!("{what}: interface {} is down", interface.name),
-                        )
-                        .fix(format!("ip link set {} up", interface.name))
-                        .data(data),
-                    );
+                    report.push(endpoint_problem(
+                        format!("{what}: interface {} is down", interface.name),
+                        format!("ip link set {} up", interface.name),
+                        data,
+                    ));
                 }
                 Some(interface) if !interface.has(e.address) => {
                     problems += 1;
@@ -455,31 +454,23 @@ fn check_endpoints(
                             interface.name
                         ),
                     };
-                    report.push(
-                        Finding::new(
-                            "endpoints",
-                            Status::Warn,
-                            format!(
-                                "{what}: interface {} does not have the address {}: no subflow \
-                                 can use it",
-                                interface.name, e.address
-                            ),
-                        )
-                        .fix(fix)
-                        .data(data),
-                    );
+                    report.push(endpoint_problem(
+                        format!(
+                            "{what}: interface {} does not have the address {}: no subflow \
+                             can use it",
+                            interface.name, e.address
+                        ),
+                        fix,
+                        data,
+                    ));
                 }
                 Some(interface) if !interface.running => {
                     problems += 1;
-                    report.push(
-                        Finding::new(
-                            "endpoints",
-                            Status::Warn,
-                            format!("{what}: interface {} is up but has no carrier (cable, Wi-Fi or peer down)", interface.name),
-                        )
-                        .fix(format!("ip link show {}", interface.name))
-                        .data(data),
-                    );
+                    report.push(endpoint_problem(
+                        format!("{what}: interface {} is up but has no carrier (cable, Wi-Fi or peer down)", interface.name),
+                        format!("ip link show {}", interface.name),
+                        data,
+                    ));
                 }
                 Some(_) => report.push(Finding::new("endpoints", Status::Ok, what).data(data)),
             },
@@ -488,27 +479,19 @@ fn check_endpoints(
                 match owner {
                     None => {
                         problems += 1;
-                        report.push(
-                            Finding::new(
-                                "endpoints",
-                                Status::Warn,
-                                format!("{what}: no interface has the address {}", e.address),
-                            )
-                            .fix(format!("ip mptcp endpoint delete id {}", e.id))
-                            .data(data),
-                        );
+                        report.push(endpoint_problem(
+                            format!("{what}: no interface has the address {}", e.address),
+                            format!("ip mptcp endpoint delete id {}", e.id),
+                            data,
+                        ));
                     }
                     Some(owner) if !owner.up => {
                         problems += 1;
-                        report.push(
-                            Finding::new(
-                                "endpoints",
-                                Status::Warn,
-                                format!("{what}: interface {} (which has the address) is down", owner.name),
-                            )
-                            .fix(format!("ip link set {} up", owner.name))
-                            .data(data),
-                        );
+                        report.push(endpoint_problem(
+                            format!("{what}: interface {} (which has the address) is down", owner.name),
+                            format!("ip link set {} up", owner.name),
+                            data,
+                        ));
                     }
                     Some(owner) if e.flags.contains(EndpointFlags::SUBFLOW) => report.push(
                         Finding::new(
