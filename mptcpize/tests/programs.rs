@@ -76,17 +76,6 @@ fn wget_and_http_server() {
     http_case("wget", "127.0.0.1", "127.0.0.1", "wget");
 }
 
-/// The `"bytes"` value of the JSON object after `key` in iperf3's `-J` output.
-fn json_bytes_after(json: &str, key: &str) -> Option<u64> {
-    let rest = &json[json.find(key)?..];
-    let rest = &rest[rest.find("\"bytes\":")? + 8..];
-    rest.trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// iperf3 does not check payload; what it can vouch for: data went both out and in during
 /// a one-second test. (Its receive count is taken when the client announces the end, so a
 /// byte-count transfer (`-n`) of a few megabytes on loopback is sometimes reported as

@@ -392,17 +392,6 @@ fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
     }
 }
 
-/// The `"bytes"` value of the JSON object after `key` in iperf3's `-J` output.
-fn json_bytes_after(json: &str, key: &str) -> Option<u64> {
-    let rest = &json[json.find(key)?..];
-    let rest = &rest[rest.find("\"bytes\":")? + 8..];
-    rest.trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Against a plain TCP server (`python3 -m http.server` without mptcpize), curl's MPTCP
 /// socket falls back: reported as `fallback`, with the bytes curl counted; the kernel's
 /// counters show the MPTCP SYN and the SYN-ACK without MPTCP.

@@ -7,6 +7,9 @@
 //! ```
 //! Sections: `aggregation`, `failover`, `overhead`. Needs root (network namespaces) and
 //! valgrind (user-space instruction counts with callgrind).
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -74,24 +77,13 @@ fn fmt_range(v: &[f64], digits: usize) -> String {
 fn lab_goodput(rates: &[u32], mptcp: bool, cc: Option<&str>, secs: u64, skip: Duration) -> f64 {
     let lab = Lab::builder().paths(rates.to_vec()).build().unwrap();
     let t = if mptcp {
-        let listener = lab
-            .server()
-            .enter(|| MptcpListener::bind_with(("0.0.0.0", PORT), Fallback::Never))
-            .unwrap()
-            .unwrap();
-        let client = lab
-            .client()
-            .enter(|| MptcpStream::connect_with(lab.server_sockaddr(1, PORT), Fallback::Never))
-            .unwrap()
-            .unwrap();
+        let (_listener, client, server) = common::mptcp_connection(&lab, PORT, None);
         if let Some(cc) = cc {
             client
                 .as_socket()
                 .set_tcp_congestion(cc.as_bytes())
                 .unwrap();
         }
-        let (server, _) = listener.accept().unwrap();
-        assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
         let t = lab::transfer(
             &client,
             server,
@@ -169,26 +161,14 @@ fn failover() {
         let mut rows: Vec<[f64; 5]> = Vec::new();
         for _ in 0..RUNS {
             let lab = Lab::builder().paths([50, 50]).build().unwrap();
-            let listener = lab
-                .server()
-                .enter(|| MptcpListener::bind_with(("0.0.0.0", PORT), Fallback::Never))
-                .unwrap()
-                .unwrap();
-            let client = lab
-                .client()
-                .enter(|| MptcpStream::connect_with(lab.server_sockaddr(1, PORT), Fallback::Never))
-                .unwrap()
-                .unwrap();
+            let (_listener, client, server) =
+                common::mptcp_connection(&lab, PORT, Some(Duration::from_secs(30)));
             if let Some(cc) = cc {
                 client
                     .as_socket()
                     .set_tcp_congestion(cc.as_bytes())
                     .unwrap();
             }
-            let (server, _) = listener.accept().unwrap();
-            server
-                .set_read_timeout(Some(Duration::from_secs(30)))
-                .unwrap();
             let cut_at = std::sync::Mutex::new(None);
             let t = lab::transfer(&client, server, Amount::Bytes(40_000_000), |start| {
                 std::thread::sleep(Duration::from_secs(2).saturating_sub(start.elapsed()));

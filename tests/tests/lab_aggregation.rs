@@ -2,33 +2,20 @@
 //! two unequal ones. Every byte is checked; MPTCP and the use of both paths are checked from
 //! outside the program (`ss -Mni`, `nstat`, the interfaces' byte counters) as well as
 //! through the library's own subflow API.
+mod common;
+
 use std::time::Duration;
 
-use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
+use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab, LinkStats, Side};
 use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
 
-/// Connects a client to the server's path-1 address with `Fallback::Never`, so that a
-/// missing MPTCP is an error here, not a silently slower test. The listener is bound to the
-/// any address and stays open for the whole transfer: joins for extra subflows arrive on it.
+/// [`common::mptcp_connection`], and the server side is MPTCP too.
 fn connect(lab: &Lab) -> (MptcpListener, MptcpStream, MptcpStream) {
-    let listener = lab
-        .server()
-        .enter(|| MptcpListener::bind_with(("0.0.0.0", PORT), Fallback::Never))
-        .unwrap()
-        .expect("MPTCP listener in the server namespace");
-    let client = lab
-        .client()
-        .enter(|| MptcpStream::connect_with(lab.server_sockaddr(1, PORT), Fallback::Never))
-        .unwrap()
-        .expect("MPTCP connection from the client namespace");
-    let (server, _) = listener.accept().unwrap();
-    server
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
+    let (listener, client, server) =
+        common::mptcp_connection(lab, PORT, Some(Duration::from_secs(10)));
     assert_eq!(server.connection_kind().unwrap(), ConnectionKind::Mptcp);
     (listener, client, server)
 }

@@ -2,37 +2,21 @@
 //! is cut, a `backup` path that carries data only once the primary is gone, and a live
 //! path turned into a backup (MP_PRIO). Every byte is checked and the application sees no
 //! error; which path carried the data is checked with the interfaces' own byte counters.
+mod common;
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
+use mptcp_socket::{MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Lab, LinkStats, Side};
 use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
 const CUT_AT: Duration = Duration::from_millis(1500);
 
+/// See [`common::mptcp_connection`].
 fn connect(lab: &Lab) -> (MptcpListener, MptcpStream, MptcpStream) {
-    // The listener stays open for the whole transfer: joins for extra subflows arrive on
-    // it, and without them the connection would hang when its only path is cut.
-    let listener = lab
-        .server()
-        .enter(|| MptcpListener::bind_with(("0.0.0.0", PORT), Fallback::Never))
-        .unwrap()
-        .unwrap();
-    let client = lab
-        .client()
-        .enter(|| MptcpStream::connect_with(lab.server_sockaddr(1, PORT), Fallback::Never))
-        .unwrap()
-        .unwrap();
-    let (server, _) = listener.accept().unwrap();
-    // A hung connection fails the test instead of hanging it (the sender is bounded by
-    // its socket buffer, the receiver by this).
-    server
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
-    (listener, client, server)
+    common::mptcp_connection(lab, PORT, Some(Duration::from_secs(10)))
 }
 
 fn tx(lab: &Lab, path: usize) -> LinkStats {

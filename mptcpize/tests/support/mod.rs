@@ -1,5 +1,5 @@
 //! What the mptcpize integration tests share: the launcher's path, MPTCP counters read from
-//! outside the programs, waiting for a listener, and test data.
+//! outside the programs, waiting for a listener, iperf3's byte counts.
 #![allow(dead_code)] // Each test file uses a part.
 
 use std::collections::BTreeMap;
@@ -160,4 +160,15 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The `"bytes"` value of the JSON object after `key` in iperf3's `-J` output.
+pub fn json_bytes_after(json: &str, key: &str) -> Option<u64> {
+    let rest = &json[json.find(key)?..];
+    let rest = &rest[rest.find("\"bytes\":")? + 8..];
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
