@@ -36,19 +36,11 @@ struct Counters {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let listener = match mptcp_socket::tokio::bind(args.listen).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("echo-server: cannot listen on {}: {err}", args.listen);
-            return ExitCode::FAILURE;
-        }
+    let Some((listener, local, kind)) =
+        mptcp_examples::server::listen("echo-server", args.listen).await
+    else {
+        return ExitCode::FAILURE;
     };
-    let local = listener
-        .local_addr()
-        .expect("getsockname on a bound socket");
-    let kind = listener
-        .connection_kind()
-        .map_or_else(|e| e.to_string(), |k| k.to_string());
     println!("echo-server: listening on {local} ({kind})");
 
     let counters = Arc::new(Counters::default());

@@ -91,19 +91,11 @@ async fn describe(ConnectInfo(conn): ConnectInfo<Connection>) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let listener = match mptcp_socket::tokio::bind(args.listen).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("http-server: cannot listen on {}: {err}", args.listen);
-            return ExitCode::FAILURE;
-        }
+    let Some((listener, local, kind)) =
+        mptcp_examples::server::listen("http-server", args.listen).await
+    else {
+        return ExitCode::FAILURE;
     };
-    let local = listener
-        .local_addr()
-        .expect("getsockname on a bound socket");
-    let kind = listener
-        .connection_kind()
-        .map_or_else(|e| e.to_string(), |k| k.to_string());
     println!("http-server: listening on http://{local}/ ({kind})");
 
     let app = Router::new().route("/", get(describe));
