@@ -337,6 +337,20 @@ fn next_event(events: &mut Events, what: &str, keep: impl Fn(&Event) -> bool) ->
     }
 }
 
+/// In the calling thread's namespace: the path manager with limits `subflows 2
+/// add_addr_accepted 0` and `endpoint` added, and its event stream.
+fn path_manager_with(endpoint: &NewEndpoint) -> (PathManager, Events, Endpoint) {
+    let pm = PathManager::new().unwrap();
+    pm.set_limits(Limits {
+        subflows: 2,
+        add_addr_accepted: 0,
+    })
+    .unwrap();
+    let endpoint = pm.add_endpoint(endpoint).unwrap();
+    let events = pm.events().unwrap();
+    (pm, events, endpoint)
+}
+
 #[test]
 fn events_of_a_connection_with_two_subflows() {
     if !require_privileges("events_of_a_connection_with_two_subflows") {
@@ -355,20 +369,11 @@ fn events_of_a_connection_with_two_subflows() {
     // The client opens an extra subflow from path 2's address, bound to path 2's interface.
     let (client_pm, mut client_events, endpoint, p2c_index) = client_ns
         .enter(|| {
-            let pm = PathManager::new().unwrap();
-            pm.set_limits(Limits {
-                subflows: 2,
-                add_addr_accepted: 0,
-            })
-            .unwrap();
-            let endpoint = pm
-                .add_endpoint(
-                    &NewEndpoint::new(IpAddr::V4(lab.client_addr(2)))
-                        .interface(lab.client_if(2))
-                        .subflow(),
-                )
-                .unwrap();
-            let events = pm.events().unwrap();
+            let (pm, events, endpoint) = path_manager_with(
+                &NewEndpoint::new(IpAddr::V4(lab.client_addr(2)))
+                    .interface(lab.client_if(2))
+                    .subflow(),
+            );
             (pm, events, endpoint, if_index(&lab.client_if(2)))
         })
         .unwrap();
@@ -385,21 +390,11 @@ fn events_of_a_connection_with_two_subflows() {
     // keeps it from opening a subflow to it, but the announcement is an event all the same.
     let (server_pm, mut server_events, signal) = server_ns
         .enter(|| {
-            let pm = PathManager::new().unwrap();
-            pm.set_limits(Limits {
-                subflows: 2,
-                add_addr_accepted: 0,
-            })
-            .unwrap();
-            let signal = pm
-                .add_endpoint(
-                    &NewEndpoint::new(IpAddr::V4(lab.server_addr(2)))
-                        .interface(lab.server_if(2))
-                        .signal(),
-                )
-                .unwrap();
-            let events = pm.events().unwrap();
-            (pm, events, signal)
+            path_manager_with(
+                &NewEndpoint::new(IpAddr::V4(lab.server_addr(2)))
+                    .interface(lab.server_if(2))
+                    .signal(),
+            )
         })
         .unwrap();
 
