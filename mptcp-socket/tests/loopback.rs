@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
-use mptcp_tests::lab::pattern_bytes;
+use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
 
 const V4: &str = "127.0.0.1:0";
 const V6: &str = "[::1]:0";
@@ -41,7 +41,7 @@ fn round_trip(bind: &str) {
         stream.write_all(b"!").unwrap();
         let mut got = vec![0; up2.len()];
         stream.read_exact(&mut got).unwrap();
-        assert!(got == up2, "server received corrupted data");
+        assert_same_bytes("the server", &got, &up2);
         stream.write_all(&down2).unwrap();
         let kind = stream.connection_kind().unwrap();
         let info = stream.mptcp_info().unwrap();
@@ -68,7 +68,7 @@ fn round_trip(bind: &str) {
     client.write_all(&up).unwrap();
     let mut got = vec![0; down.len()];
     client.read_exact(&mut got).unwrap();
-    assert!(got == down, "client received corrupted data");
+    assert_same_bytes("the client", &got, &down);
     let (server_kind, _server_stream, _listener) = server.join().unwrap();
     assert_eq!(server_kind, ConnectionKind::Mptcp);
 

@@ -11,7 +11,7 @@ use mptcp_socket::pm::{
     Endpoint, EndpointFlags, Event, Events, Limits, NewEndpoint, Operation, PathManager,
 };
 use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream};
-use mptcp_tests::lab::{Endpoints, Lab};
+use mptcp_tests::lab::{assert_same_bytes, Endpoints, Lab};
 use mptcp_tests::{require_privileges, Netns};
 
 /// A namespace with a veth pair `v0`/`v1` (both ends inside), `v0` up with 10.40.0.1/24,
@@ -550,10 +550,7 @@ fn events_of_a_connection_with_two_subflows() {
 
         let (peer, received) = server.join().unwrap();
         assert_eq!(peer, local);
-        assert!(
-            received == data,
-            "the server received other bytes than were sent"
-        );
+        assert_same_bytes("the server", &received, &data);
         (token, local, subflow.clone())
     });
     let (client_token, client_local, client_subflow) = server;

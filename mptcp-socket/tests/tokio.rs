@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mptcp_socket::tokio::{bind, bind_with, connect, connect_with, socket};
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt};
-use mptcp_tests::lab::pattern_bytes;
+use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
 use mptcp_tests::{require_privileges, Netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -68,7 +68,7 @@ async fn round_trip(bind_addr: &str, up: usize, down: usize) {
     let mut got = Vec::with_capacity(down);
     rd.read_to_end(&mut got).await.unwrap();
     let wr = writer.await.unwrap();
-    assert!(got == down_data, "client received corrupted data");
+    assert_same_bytes("the client", &got, &down_data);
     assert_eq!(server.await.unwrap(), ConnectionKind::Mptcp);
 
     // The kernel's MPTCP-level counters saw exactly the bytes of the test.
@@ -124,7 +124,7 @@ fn many_concurrent_connections() {
                             got
                         }
                     );
-                    assert!(got == data, "connection {i}: echo differs");
+                    assert_same_bytes(&format!("connection {i}: echo"), &got, &data);
                 })
             })
             .collect();

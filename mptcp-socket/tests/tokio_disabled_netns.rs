@@ -6,6 +6,7 @@ use std::io;
 
 use mptcp_socket::tokio::{bind, bind_with, connect, connect_with, socket};
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, Unavailable, UnavailableError};
+use mptcp_tests::lab::assert_same_bytes;
 use mptcp_tests::{require_privileges, Netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -55,7 +56,7 @@ fn tokio_in_namespace_with_mptcp_disabled() {
                 client.write_all(&data).await.unwrap();
                 let mut echo = vec![0; data.len()];
                 client.read_exact(&mut echo).await.unwrap();
-                assert!(echo == data, "echo differs");
+                assert_same_bytes("the echo", &echo, &data);
                 assert_eq!(server.await.unwrap(), ConnectionKind::Tcp);
 
                 // A refused connect is refused under the fallback too.

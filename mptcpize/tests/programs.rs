@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Stdio;
 
-use mptcp_tests::lab::pattern_bytes;
+use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
 use mptcp_tests::{require_privileges, require_program, Netns};
 use support::*;
 
@@ -52,12 +52,7 @@ fn http_case(tag: &str, bind: &str, url_host: &str, client: &str) {
         _ => unreachable!(),
     };
     let out = output_ok(&mut mptcpized(&ns, client, &args), &test);
-    assert!(
-        out.stdout == data,
-        "{test}: {} bytes received, not the {} served",
-        out.stdout.len(),
-        data.len()
-    );
+    assert_same_bytes(&test, &out.stdout, &data);
     assert_mptcp_used(&ns, 1, &test);
 }
 
@@ -183,12 +178,7 @@ fn netcat_listen_and_connect() {
         9000,
         &data,
     );
-    assert!(
-        received == data,
-        "{test}: {} bytes received of {}",
-        received.len(),
-        data.len()
-    );
+    assert_same_bytes(test, &received, &data);
     assert_mptcp_used(&ns, 1, test);
 }
 
@@ -216,12 +206,7 @@ fn netcat_with_options_mptcp_refuses() {
         ),
     ] {
         let (received, log) = nc_transfer(&ns, server, client, port, &data);
-        assert!(
-            received == data,
-            "{client:?}: {} bytes received of {}",
-            received.len(),
-            data.len()
-        );
+        assert_same_bytes(&format!("{client:?}"), &received, &data);
         assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
         assert!(log.contains("on an MPTCP socket failed with EOPNOTSUPP (95): the socket is now plain TCP, option set"), "{log}");
     }
@@ -258,11 +243,7 @@ fn programs_still_work_with_mptcp_disabled() {
         "http://127.0.0.1:8000/data.bin",
     ]);
     let out = output_ok(&mut curl, test);
-    assert!(
-        out.stdout == data,
-        "{test}: curl got {} bytes",
-        out.stdout.len()
-    );
+    assert_same_bytes(&format!("{test}: curl"), &out.stdout, &data);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("fell back to TCP, MPTCP refused with ENOPROTOOPT"),
@@ -288,11 +269,7 @@ fn programs_still_work_with_mptcp_disabled() {
         ),
         test,
     );
-    assert!(
-        out.stdout == data,
-        "{test}: wget got {} bytes",
-        out.stdout.len()
-    );
+    assert_same_bytes(&format!("{test}: wget"), &out.stdout, &data);
     let (received, log) = nc_transfer(
         &ns,
         &["127.0.0.1", "9000"],
@@ -300,11 +277,7 @@ fn programs_still_work_with_mptcp_disabled() {
         9000,
         &data,
     );
-    assert!(
-        received == data,
-        "{test}: nc: {} bytes received",
-        received.len()
-    );
+    assert_same_bytes(&format!("{test}: nc"), &received, &data);
     assert!(log.contains("fell back to TCP"), "{log}");
     assert_no_mptcp(&ns, test);
 }
@@ -401,5 +374,5 @@ fn unix_sockets_are_untouched() {
         );
         server.join().unwrap()
     });
-    assert!(server.stdout == data);
+    assert_same_bytes("server", &server.stdout, &data);
 }

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mptcp_policy::is_tcp_stream_request;
-use mptcp_tests::lab::pattern_bytes;
+use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
 use mptcp_tests::{require_privileges, require_program, Netns};
 
 const MPTCPIZE: &str = env!("CARGO_BIN_EXE_mptcpize");
@@ -211,7 +211,7 @@ fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
             .any(|l| l.starts_with(&decision) && l.contains(": rewritten to IPPROTO_MPTCP (pid ")),
         "debug log of the decision"
     );
-    assert!(std::fs::read(&received).unwrap() == data, "data differs");
+    assert_same_bytes("wget", &std::fs::read(&received).unwrap(), &data);
 
     assert_both_ends_mptcp(&ns);
 
@@ -249,7 +249,7 @@ fn static_nc_pair_exchanges_data_over_mptcp() {
     });
     drop(server.stdin.take());
     assert!(wait_child(&mut server).success());
-    assert!(std::fs::read(&received).unwrap() == data, "data differs");
+    assert_same_bytes("nc -l", &std::fs::read(&received).unwrap(), &data);
     assert_both_ends_mptcp(&ns);
     std::fs::remove_dir_all(&dir).unwrap();
 }

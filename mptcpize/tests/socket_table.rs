@@ -20,7 +20,7 @@ use std::mem::size_of;
 
 use libc::{c_int, socklen_t};
 use mptcp_policy::{is_tcp_stream_request, IPPROTO_MPTCP};
-use mptcp_tests::lab::pattern_bytes;
+use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
 use mptcp_tests::{require_privileges, Netns};
 use support::{mptcpize, output_ok};
 
@@ -434,12 +434,7 @@ fn exchange(fd: c_int, family: c_int, listener: c_int, port: u16, data: &[u8]) {
             }
             received.extend_from_slice(&buf[..n as usize]);
         }
-        assert!(
-            received == data,
-            "{} bytes received of {}",
-            received.len(),
-            data.len()
-        );
+        assert_same_bytes("the server", &received, data);
         libc::close(conn);
     }
 }

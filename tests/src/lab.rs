@@ -694,6 +694,25 @@ pub fn pattern_bytes(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// Asserts that `received` is `expected`, byte for byte. On a difference the message names
+/// `what`, both lengths and the first offset that differs, not the data itself (which
+/// `assert_eq!` would print in full, megabytes of it).
+#[track_caller]
+pub fn assert_same_bytes(what: &str, received: &[u8], expected: &[u8]) {
+    if received != expected {
+        let at = received
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(received.len().min(expected.len()));
+        panic!(
+            "{what}: {} bytes received of {} expected, first difference at byte {at}",
+            received.len(),
+            expected.len()
+        );
+    }
+}
+
 /// The bytes at stream offsets `offset..offset + len` (`len` at most [`PATTERN_PERIOD`]).
 pub fn pattern_at(offset: u64, len: usize) -> &'static [u8] {
     let start = (offset % PATTERN_PERIOD as u64) as usize;
@@ -957,6 +976,25 @@ ESTAB 722160 0      [::ffff:10.31.1.2]:5202 [::ffff:10.31.1.1]:50006\n\
             (131759, 18051393, 2049)
         );
         assert!(parse_net_dev(d, "p2c").is_none());
+    }
+
+    #[test]
+    fn same_bytes() {
+        assert_same_bytes("equal", b"abc", b"abc");
+        let differs = |a: &'static [u8], b: &'static [u8]| {
+            std::panic::catch_unwind(|| assert_same_bytes("t", a, b))
+                .unwrap_err()
+                .downcast::<String>()
+                .unwrap()
+        };
+        assert_eq!(
+            *differs(b"abd", b"abc"),
+            "t: 3 bytes received of 3 expected, first difference at byte 2"
+        );
+        assert_eq!(
+            *differs(b"ab", b"abc"),
+            "t: 2 bytes received of 3 expected, first difference at byte 2"
+        );
     }
 
     #[test]
