@@ -16,6 +16,11 @@ const LINE_LEN: usize = 320;
 /// Bytes are stored one by one with volatile writes and the buffer is never zeroed, so the
 /// compiler emits no `memcpy`/`memset` call: each would be one more symbol the dynamic
 /// loader resolves whenever the shim is loaded (see `mptcpize_preload_support::sys`).
+///
+/// The report library keeps a line type of its own (`mptcpize-report`'s `line.rs`) on
+/// purpose: its 2 KiB lines are zeroed and filled by whole-slice copies (`memset`,
+/// `memcpy`). One shared type would bring `memset` into the shim (one more import resolved
+/// in every program) or byte-by-byte volatile stores into every report line.
 pub struct Line {
     buf: [MaybeUninit<u8>; LINE_LEN],
     len: usize,

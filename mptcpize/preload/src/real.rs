@@ -8,6 +8,11 @@
 //! resolved pointer, and a copy for the hooks' fast path, published only when debug logging
 //! is off. So the fast path is one relaxed load (a plain `mov`) and a NULL test that covers
 //! both "not resolved yet" and "debug logging on": every other case goes to the slow path.
+//!
+//! The report library resolves its functions the same way (`dlsym` through
+//! `mptcpize_preload_support::real::next_symbol`) but caches each in one slot: it has no
+//! debug-only path, and this second slot is what keeps the shim's `socket()` at one load
+//! and one test, so the two caches stay apart.
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
