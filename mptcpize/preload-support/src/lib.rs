@@ -12,7 +12,7 @@
 //!   for messages (also used by the launcher's seccomp log).
 //! - [`names`]: `socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)` in messages, the same in the
 //!   shim's debug log and the launcher's seccomp log.
-//! - [`env`]: settings read from the environment the loader passes to `.init_array`.
+//! - [`env`](mod@env): settings read from the environment the loader passes to `.init_array`.
 //! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of.
 //! - [`sys`]: raw system calls through the one `syscall(2)` import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
