@@ -5,8 +5,8 @@
 //! not work from a fresh clone. This script builds the shim with a nested `cargo build`
 //! (its own target directory under `OUT_DIR`, the same profile and target, offline: the
 //! outer build has already fetched `libc`), and `src/shim.rs` embeds the result with
-//! `include_bytes!`. The shim crate is small (`no_std`, depends on `libc` and
-//! `mptcp-policy`), so the nested build costs seconds.
+//! `include_bytes!`. The shim crate is small (`no_std`, depends on `libc`, `mptcp-policy`
+//! and `mptcpize-preload-support`), so the nested build costs seconds.
 //!
 //! The same nested build makes the report library of `mptcpize run --report`
 //! (`mptcpize-report`, as small), embedded the same way.
