@@ -265,9 +265,21 @@ mod tests {
             assert_eq!(errno(), libc::EXDEV, "errno kept across the report");
             assert!(!table::is_tracked(fd));
         }
-        // The real close's own result and errno are the program's.
-        // SAFETY: closing a descriptor that is not open.
-        assert_eq!(unsafe { close(client) }, -1);
+        // The real close's own result and errno are the program's. Not `client` again:
+        // other tests run on other threads of this process, and one of them may already
+        // own that number. No descriptor can be at or above RLIMIT_NOFILE.
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a writable rlimit.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let never_open = limit.rlim_cur.min(65_535) as c_int;
+        // SAFETY: closing a descriptor number that cannot be open.
+        assert_eq!(unsafe { close(never_open) }, -1);
         assert_eq!(errno(), libc::EBADF);
         // A UNIX socket pair is never tracked.
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
