@@ -411,7 +411,8 @@ pub trait MptcpExt: AsFd {
     /// Uses `getsockopt(SO_PROTOCOL)` (262 on MPTCP sockets, fallen back or not), then
     /// `getsockopt(SOL_TCP, TCP_IS_MPTCP)` (Linux 6.10+), and on older kernels whether
     /// `getsockopt(SOL_MPTCP, MPTCP_INFO)` succeeds (it fails with `EOPNOTSUPP` or
-    /// `ENOPROTOOPT` once the connection fell back).
+    /// `ENOPROTOOPT` once the connection fell back). On Linux 5.6–5.15, which has neither,
+    /// an MPTCP socket's answer is an error of kind `Unsupported` rather than a guess.
     fn connection_kind(&self) -> io::Result<ConnectionKind> {
         connection_kind(self.as_fd())
     }
@@ -440,19 +441,66 @@ fn connection_kind(fd: BorrowedFd<'_>) -> io::Result<ConnectionKind> {
     if getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? != IPPROTO_MPTCP {
         return Ok(ConnectionKind::Tcp);
     }
-    match getsockopt_int(fd, libc::SOL_TCP, TCP_IS_MPTCP) {
+    let is_mptcp = getsockopt_int(fd, libc::SOL_TCP, TCP_IS_MPTCP);
+    // MPTCP_INFO is only asked where TCP_IS_MPTCP (6.10+) gave no answer.
+    let info = match &is_mptcp {
+        Err(err) if err.raw_os_error() == Some(libc::ENOPROTOOPT) => Some(mptcp_info_of(fd)),
+        _ => None,
+    };
+    decide_kind(is_mptcp, info, kernel_has_mptcp_sockopts)
+}
+
+/// The decision of [`MptcpExt::connection_kind`] for an MPTCP socket (`SO_PROTOCOL` 262),
+/// from the answers of `TCP_IS_MPTCP` and, where that is unknown, `MPTCP_INFO`.
+///
+/// `MPTCP_INFO` failing with `EOPNOTSUPP`/`ENOPROTOOPT` means "fell back" only on kernels
+/// that have the `SOL_MPTCP` options at all (5.16+); before, it fails on every MPTCP
+/// socket and nothing available to a program tells fallback apart: that is an error, not a
+/// guess. `has_sockopts` is only called in that case.
+fn decide_kind(
+    is_mptcp: io::Result<libc::c_int>,
+    info: Option<io::Result<MptcpInfo>>,
+    has_sockopts: impl FnOnce() -> bool,
+) -> io::Result<ConnectionKind> {
+    match is_mptcp {
         Ok(0) => return Ok(ConnectionKind::FellBack),
         Ok(_) => return Ok(ConnectionKind::Mptcp),
-        // Linux < 6.10 does not know TCP_IS_MPTCP: ask MPTCP_INFO instead.
+        // Linux < 6.10 does not know TCP_IS_MPTCP: MPTCP_INFO decides.
         Err(err) if err.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
         Err(err) => return Err(err),
     }
-    match mptcp_info_of(fd) {
-        Ok(info) if info.fell_back() => Ok(ConnectionKind::FellBack),
-        Ok(_) => Ok(ConnectionKind::Mptcp),
-        Err(err) if is_not_mptcp_errno(&err) => Ok(ConnectionKind::FellBack),
-        Err(err) => Err(err),
+    match info {
+        Some(Ok(info)) if info.fell_back() => Ok(ConnectionKind::FellBack),
+        Some(Ok(_)) => Ok(ConnectionKind::Mptcp),
+        Some(Err(err)) if is_not_mptcp_errno(&err) => {
+            if has_sockopts() {
+                Ok(ConnectionKind::FellBack)
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this kernel (Linux < 5.16) has no SOL_MPTCP socket options: an MPTCP \
+                     socket cannot tell whether its connection fell back to TCP",
+                ))
+            }
+        }
+        Some(Err(err)) => Err(err),
+        None => Err(io::Error::other("TCP_IS_MPTCP gave no answer")),
     }
+}
+
+/// Whether this kernel answers `SOL_MPTCP` socket options (Linux 5.16+): asked once, on a
+/// fresh MPTCP socket (which has not fallen back, so `MPTCP_INFO` succeeds where the option
+/// exists). The kernel does not change while a program runs, so the answer is cached.
+fn kernel_has_mptcp_sockopts() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::from(IPPROTO_MPTCP)),
+        )
+        .is_ok_and(|probe| mptcp_info_of(probe.as_fd()).is_ok())
+    })
 }
 
 /// `MPTCP_INFO` & co. on a fallen-back socket: `EOPNOTSUPP` (IPv4) or `ENOPROTOOPT` (IPv6).
@@ -723,6 +771,61 @@ mod tests {
                 v4.then_some(Duration::from_millis(8))
             );
             assert_eq!(info.last_ack_recv(), v4.then_some(Duration::from_millis(9)));
+        }
+    }
+
+    #[test]
+    fn connection_kind_decisions() {
+        fn errno<T>(e: i32) -> io::Result<T> {
+            Err(io::Error::from_raw_os_error(e))
+        }
+        let info = |flags| {
+            let raw = mptcp_info {
+                mptcpi_flags: flags,
+                ..Default::default()
+            };
+            Some(Ok(MptcpInfo::from_bytes(as_bytes(&raw)).unwrap()))
+        };
+        let never = || -> bool { panic!("the probe is not needed here") };
+        use ConnectionKind::*;
+        // Linux 6.10+: TCP_IS_MPTCP answers.
+        assert_eq!(decide_kind(Ok(1), None, never).unwrap(), Mptcp);
+        assert_eq!(decide_kind(Ok(0), None, never).unwrap(), FellBack);
+        // 5.16–6.9: MPTCP_INFO answers, or fails once fallen back (IPv4 / IPv6 errnos).
+        let old = || errno::<libc::c_int>(libc::ENOPROTOOPT);
+        assert_eq!(decide_kind(old(), info(0), never).unwrap(), Mptcp);
+        assert_eq!(
+            decide_kind(old(), info(MPTCP_INFO_FLAG_FALLBACK), never).unwrap(),
+            FellBack
+        );
+        for e in [libc::EOPNOTSUPP, libc::ENOPROTOOPT] {
+            assert_eq!(
+                decide_kind(old(), Some(errno(e)), || true).unwrap(),
+                FellBack
+            );
+            // 5.6–5.15: no SOL_MPTCP options at all: no guess.
+            let err = decide_kind(old(), Some(errno(e)), || false).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        }
+        // Other errors are the caller's.
+        assert_eq!(
+            decide_kind(errno::<libc::c_int>(libc::EBADF), None, never)
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::EBADF)
+        );
+        assert_eq!(
+            decide_kind(old(), Some(errno(libc::EFAULT)), never)
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::EFAULT)
+        );
+    }
+
+    #[test]
+    fn this_kernel_has_mptcp_sockopts() {
+        if std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1") {
+            assert!(kernel_has_mptcp_sockopts(), "Linux 5.16+ expected here");
         }
     }
 
