@@ -28,8 +28,10 @@ fn main() {
     for path in [
         manifest_dir.join("preload/src"),
         manifest_dir.join("preload/Cargo.toml"),
+        manifest_dir.join("preload/build.rs"),
         manifest_dir.join("report/src"),
         manifest_dir.join("report/Cargo.toml"),
+        manifest_dir.join("report/build.rs"),
         manifest_dir.join("preload-support/src"),
         manifest_dir.join("preload-support/Cargo.toml"),
         workspace.join("mptcp-socket/policy/src"),
