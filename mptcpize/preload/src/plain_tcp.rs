@@ -73,7 +73,6 @@ pub struct Candidate {
     /// The new socket's own fd.
     pub tcp: c_int,
     fd_flags: c_int,
-    local: Option<(sockaddr_storage, socklen_t)>,
 }
 
 impl Drop for Candidate {
@@ -132,11 +131,7 @@ pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
     if tcp < 0 {
         return Err("socket(IPPROTO_TCP) failed");
     }
-    let candidate = Candidate {
-        tcp,
-        fd_flags,
-        local: bound_address(fd),
-    };
+    let candidate = Candidate { tcp, fd_flags };
     let set = real::setsockopt();
     plain_tcp::carry_options(
         domain == libc::AF_INET6,
@@ -166,6 +161,10 @@ impl Candidate {
         } else {
             0
         };
+        // Read here rather than kept in the candidate from `prepare`: a candidate that
+        // held a `sockaddr_storage` is moved by `memcpy`, a libc import the dynamic loader
+        // would look up in every program at load.
+        let local = bound_address(fd);
         // Atomically closes the MPTCP socket and puts the TCP one at its number.
         // SAFETY: both fds are open.
         if sys::dup3(self.tcp, fd, cloexec) < 0 {
@@ -178,7 +177,7 @@ impl Candidate {
         // The address was held by the MPTCP socket until dup3 closed it: only now can it
         // be bound again.
         let mut rebind_errno = None;
-        if let Some((addr, len)) = &self.local {
+        if let Some((addr, len)) = &local {
             // SAFETY: the address the kernel returned, with its length.
             if unsafe {
                 sys::bind(
