@@ -5,8 +5,8 @@
 //! them: no allocation, no lock, no thread-local, no unwinding. Everything here is either
 //! inlined into its caller or called only on rare paths (loading, the first call of a
 //! hook, logging), and it imports nothing from the C library beyond what the shim already
-//! imports (`__errno_location`, `dlsym`, `syscall`): every import is one more symbol the
-//! dynamic loader resolves in every program (see [`sys`]).
+//! imports (`__errno_location`, `dlsym`): every import is one more symbol the dynamic
+//! loader resolves in every program (see [`sys`]).
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).
@@ -14,7 +14,7 @@
 //!   shim's debug log and the launcher's seccomp log.
 //! - [`env`](mod@env): settings read from the environment the loader passes to `.init_array`.
 //! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of.
-//! - [`sys`]: raw system calls through the one `syscall(2)` import.
+//! - [`sys`]: raw system calls, issued without a libc import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
 //!   each library defines the same way.
 #![cfg_attr(not(test), no_std)]

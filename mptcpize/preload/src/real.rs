@@ -18,6 +18,7 @@ use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use libc::{c_int, socklen_t};
 use mptcpize_preload_support::real::next_symbol;
+use mptcpize_preload_support::sys;
 
 use crate::settings;
 
@@ -87,8 +88,7 @@ pub fn setsockopt() -> SetsockoptFn {
 
 /// The last resort: the system call itself.
 unsafe extern "C" fn raw_socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    // SAFETY: socket(2) takes three ints.
-    unsafe { libc::syscall(libc::SYS_socket, domain, ty, protocol) as c_int }
+    sys::socket(domain, ty, protocol)
 }
 
 /// The last resort: the system call itself.
@@ -100,5 +100,5 @@ unsafe extern "C" fn raw_setsockopt(
     len: socklen_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on unchanged.
-    unsafe { libc::syscall(libc::SYS_setsockopt, fd, level, name, value, len) as c_int }
+    unsafe { sys::setsockopt(fd, level, name, value, len) }
 }
