@@ -4,9 +4,9 @@
 //! Both run inside every program started under `mptcpize`, so this crate is `no_std` like
 //! them: no allocation, no lock, no thread-local, no unwinding. Everything here is either
 //! inlined into its caller or called only on rare paths (loading, the first call of a
-//! hook, logging), and it imports nothing from the C library beyond what the shim already
-//! imports (`__errno_location`, `dlsym`): every import is one more symbol the dynamic
-//! loader resolves in every program (see [`sys`]).
+//! hook, logging), and it imports nothing from the C library but `dlsym`: every import is
+//! one more symbol the dynamic loader resolves in every program (see [`sys`]; errno is
+//! reached through a `__errno_location` found with `dlsym` on first use, see [`errno`]).
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).
