@@ -4,7 +4,7 @@
 //!
 //! Every function a shared library imports is looked up by the dynamic loader when the
 //! library is loaded (rustc links with `-z now` and calls imports through the GOT), at
-//! about 600 instructions each, in every program started under the shim. Issuing the
+//! about 600 to 1,000 instructions each, in every program started under the shim. Issuing the
 //! system calls here instead of through eight libc wrappers, or through `syscall(2)`,
 //! keeps those lookups out of every program's start-up; on other architectures glibc's
 //! `syscall(2)` does it. Same contracts and errno behaviour as the libc wrappers of the

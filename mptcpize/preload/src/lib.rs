@@ -17,7 +17,8 @@
 //! use, so other preloaded libraries still see the calls.
 //!
 //! Cost (see BENCHMARKS.md): the rewrite path is a few compares and one indirect call;
-//! loading the library resolves no symbol (`-z lazy`, see `build.rs`) and calls no `dlsym`.
+//! loading the library resolves one imported symbol (`dlsym`) and calls no `dlsym`; the
+//! link settings that keep the dynamic loader's work small are in `build.rs`.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
