@@ -26,10 +26,10 @@ fn main() {
 
     // GNU ld rather than the LLVM linker rustc uses by default on this target: LLD gives the
     // RELRO part (GOT, `.dynamic`, `.init_array`) its own writable segment padded to a
-    // page boundary, and the dynamic loader clears that padding and the rest of the page
-    // before `.bss` with `memset`, and maps one more segment. GNU ld ends RELRO on a page
-    // boundary and puts `.bss` right after in the same segment: same protection (RELRO is
-    // kept), 1.2k instructions fewer at every load. GNU ld comes with gcc, which rustc
+    // page boundary, and `.bss` a second one starting mid-page, and the dynamic loader
+    // clears both with `memset` up to the page end. GNU ld ends RELRO on a page boundary
+    // and starts `.bss` right there in the same segment, so nothing is cleared by hand:
+    // same protection (RELRO is kept), 1.2k instructions fewer at every load. GNU ld comes with gcc, which rustc
     // already drives to link; the last `-fuse-ld` given to gcc wins.
     println!("cargo:rustc-cdylib-link-arg=-fuse-ld=bfd");
 }
