@@ -104,6 +104,34 @@ pub const fn never_connected(tcp_state: u8, token: Option<u32>) -> bool {
     matches!(token, Some(0)) && tcp_state == TCP_STATE_CLOSE
 }
 
+/// [`never_connected`] for a socket, read through the caller's `getsockopt` (the shim must
+/// bypass its own hooks; the supervisor reads a socket taken from another process):
+/// `getsockopt(level, name, buf)` fills `buf` and returns the length the kernel wrote, or
+/// `None` when the call failed.
+///
+/// Reads the first byte of `TCP_INFO` (`tcpi_state`) and `mptcpi_token` of `MPTCP_INFO`.
+pub fn socket_never_connected(
+    mut getsockopt: impl FnMut(c_int, c_int, &mut [u8]) -> Option<usize>,
+) -> bool {
+    let mut tcp_info = [0u8; 8];
+    match getsockopt(libc::IPPROTO_TCP, libc::TCP_INFO, &mut tcp_info) {
+        Some(len) if len >= 1 => {}
+        _ => return false,
+    }
+    const TOKEN: usize = core::mem::offset_of!(mptcp_sys::mptcp_info, mptcpi_token);
+    let mut info = [0u8; TOKEN + 4];
+    let token = match getsockopt(mptcp_sys::SOL_MPTCP, mptcp_sys::MPTCP_INFO, &mut info) {
+        Some(len) if len >= info.len() => Some(u32::from_ne_bytes([
+            info[TOKEN],
+            info[TOKEN + 1],
+            info[TOKEN + 2],
+            info[TOKEN + 3],
+        ])),
+        _ => None,
+    };
+    never_connected(tcp_info[0], token)
+}
+
 /// True when `addr` (from `getsockname(2)`) names a bound socket: a port, or a specific
 /// address (`IP_BIND_ADDRESS_NO_PORT` binds an address without a port). The replacement
 /// must then be bound to the same address.
@@ -249,6 +277,28 @@ mod tests {
         );
         assert!(!never_connected(TCP_STATE_CLOSE, None), "no MPTCP_INFO");
         assert!(!never_connected(10, Some(0)), "listening");
+    }
+
+    #[test]
+    fn socket_never_connected_reads_state_and_token() {
+        let answer = |state: u8, token: Option<u32>| {
+            move |level: c_int, name: c_int, buf: &mut [u8]| -> Option<usize> {
+                if (level, name) == (libc::IPPROTO_TCP, libc::TCP_INFO) {
+                    buf[0] = state;
+                    return Some(buf.len());
+                }
+                assert_eq!((level, name), (mptcp_sys::SOL_MPTCP, mptcp_sys::MPTCP_INFO));
+                let token = token?;
+                let at = core::mem::offset_of!(mptcp_sys::mptcp_info, mptcpi_token);
+                buf[at..at + 4].copy_from_slice(&token.to_ne_bytes());
+                Some(buf.len())
+            }
+        };
+        assert!(socket_never_connected(answer(TCP_STATE_CLOSE, Some(0))));
+        assert!(!socket_never_connected(answer(TCP_STATE_CLOSE, Some(7))));
+        assert!(!socket_never_connected(answer(TCP_STATE_CLOSE, None)));
+        assert!(!socket_never_connected(answer(1, Some(0))));
+        assert!(!socket_never_connected(|_, _, _| None));
     }
 
     #[test]

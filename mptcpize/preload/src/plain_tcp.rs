@@ -26,43 +26,12 @@ use crate::{explicit_mptcp, real};
 /// its `mptcpi_token`). Where `MPTCP_INFO` is missing (Linux < 5.16), or the socket fell
 /// back to TCP, this says no: the socket is left as it is.
 fn never_connected(fd: c_int) -> bool {
-    let mut info = [0u8; 8];
-    let mut len = info.len() as socklen_t;
-    // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
-    let r = unsafe {
-        sys::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if r != 0 || len < 1 {
-        return false;
-    }
-    const TOKEN: usize = core::mem::offset_of!(mptcp_sys::mptcp_info, mptcpi_token);
-    let mut mptcp = [0u8; TOKEN + 4];
-    let mut len = mptcp.len() as socklen_t;
-    // SAFETY: as above; the kernel copies min(len, sizeof(struct mptcp_info)) bytes.
-    let r = unsafe {
-        sys::getsockopt(
-            fd,
-            mptcp_sys::SOL_MPTCP,
-            mptcp_sys::MPTCP_INFO,
-            mptcp.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    let token = (r == 0 && len as usize >= mptcp.len()).then(|| {
-        u32::from_ne_bytes([
-            mptcp[TOKEN],
-            mptcp[TOKEN + 1],
-            mptcp[TOKEN + 2],
-            mptcp[TOKEN + 3],
-        ])
-    });
-    plain_tcp::never_connected(info[0], token)
+    plain_tcp::socket_never_connected(|level, name, buf| {
+        let mut len = buf.len() as socklen_t;
+        // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
+        let r = unsafe { sys::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+        (r == 0).then_some(len as usize)
+    })
 }
 
 /// A plain TCP socket made to take the place of an MPTCP one, not installed yet: the

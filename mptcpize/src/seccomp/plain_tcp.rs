@@ -16,10 +16,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use libc::{c_int, pid_t, sockaddr_storage, socklen_t};
 
 use mptcp_policy::plain_tcp;
-use mptcp_socket::sys_uapi::{mptcp_info, MPTCP_INFO, SOL_MPTCP};
-
-/// Where `mptcpi_token` (set by `connect()`) sits in `struct mptcp_info`.
-const MPTCPI_TOKEN: usize = std::mem::offset_of!(mptcp_info, mptcpi_token);
 
 /// Largest option value read from the program (`TCP_MD5SIG`'s struct is 216 bytes).
 pub(super) const MAX_VALUE: usize = 1024;
@@ -139,42 +135,21 @@ pub(super) fn get_int(fd: &OwnedFd, level: c_int, name: c_int) -> Option<c_int> 
 /// (`mptcp_policy::plain_tcp::never_connected`: its first subflow is `TCP_CLOSE` and its
 /// connection has no token), and it has no peer. Where `MPTCP_INFO` is missing (Linux < 5.16) this says no.
 pub(super) fn never_connected(fd: &OwnedFd) -> bool {
-    let mut info = [0u8; 8];
-    let mut len = info.len() as socklen_t;
-    // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if r != 0 || len < 1 {
-        return false;
-    }
-    let mut mptcp = [0u8; MPTCPI_TOKEN + 4];
-    let mut len = mptcp.len() as socklen_t;
-    // SAFETY: as above.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            SOL_MPTCP,
-            MPTCP_INFO,
-            mptcp.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    let token = (r == 0 && len as usize >= mptcp.len()).then(|| {
-        u32::from_ne_bytes([
-            mptcp[MPTCPI_TOKEN],
-            mptcp[MPTCPI_TOKEN + 1],
-            mptcp[MPTCPI_TOKEN + 2],
-            mptcp[MPTCPI_TOKEN + 3],
-        ])
+    let unused = plain_tcp::socket_never_connected(|level, name, buf| {
+        let mut len = buf.len() as socklen_t;
+        // SAFETY: a buffer of `len` bytes; the kernel copies at most that many.
+        let r = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        (r == 0).then_some(len as usize)
     });
-    if !plain_tcp::never_connected(info[0], token) {
+    if !unused {
         return false;
     }
     let mut peer = MaybeUninit::<sockaddr_storage>::zeroed();
