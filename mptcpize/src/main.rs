@@ -20,6 +20,7 @@
 
 mod check;
 mod cli;
+mod go_binary;
 mod run;
 mod seccomp;
 mod shim;

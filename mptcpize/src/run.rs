@@ -66,6 +66,9 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Rep
     if debug {
         std::env::set_var("MPTCPIZE_DEBUG", "1");
     }
+    if debug || report.is_some() {
+        explain_go(program, debug, report.is_some());
+    }
     let error = Command::new(program).args(args).exec();
     let code = match error.raw_os_error() {
         Some(libc::ENOENT) => EXIT_NOT_FOUND,
@@ -81,6 +84,37 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Rep
         Path::new(program).display()
     );
     code
+}
+
+/// Go programs make their socket system calls themselves, past the shim and the report
+/// library, and get MPTCP from `GODEBUG` (Go 1.21+) instead: with `-d`, says so for a Go
+/// program (a statically linked Go 1.21+ program comes here, not to seccomp mode), or
+/// warns that an older one stays on TCP; with `--report`, warns that its connections are
+/// not reported. Nothing for other programs. (Only then is the file read: a plain `run`
+/// pays nothing for it.)
+fn explain_go(program: &OsStr, debug: bool, report: bool) {
+    let Some(go) = crate::seccomp::resolve(program)
+        .and_then(|path| crate::go_binary::GoBuild::read(&path).map(|go| (path, go)))
+    else {
+        return;
+    };
+    let (path, go) = (go.0.display(), go.1);
+    if debug && go.honours_godebug_multipathtcp() {
+        eprintln!(
+            "mptcpize: {path} is a Go program built with {}: GODEBUG=multipathtcp=1 makes its sockets MPTCP; running it directly (neither the shim nor seccomp mode is needed)",
+            go.version
+        );
+    } else if debug {
+        eprintln!(
+            "mptcpize: warning: {path} is a Go program built with {}, which ignores GODEBUG=multipathtcp=1 (Go 1.21+ only) and makes its system calls past the shim: its sockets stay TCP; run it with --seccomp",
+            go.version
+        );
+    }
+    if report {
+        eprintln!(
+            "mptcpize: warning: --report sees the connections made through libc, not those of {path} (a Go program makes its own system calls): watch them with `ss -Mni`"
+        );
+    }
 }
 
 /// The report library's path and the value of [`REPORT_ENV`]. A report file is created (or

@@ -17,6 +17,14 @@ use std::path::{Path, PathBuf};
 pub enum Reason {
     /// ELF executable without `PT_INTERP`.
     StaticallyLinked(PathBuf),
+    /// A statically linked Go program built before Go 1.21, whose `net` package ignores
+    /// `GODEBUG=multipathtcp=1`. (Go 1.21 and later need neither the shim nor seccomp.)
+    StaticOldGo {
+        /// The file `execvp` would run.
+        path: PathBuf,
+        /// Its Go version, as `go version FILE` prints it.
+        version: String,
+    },
     /// The file has the setuid or setgid bit. `privileged`: the launcher has
     /// `CAP_SYS_ADMIN`, so the filter can be installed without `no_new_privs` and the
     /// program keeps its privileges.
@@ -49,6 +57,11 @@ impl fmt::Display for Reason {
             Reason::StaticallyLinked(path) => write!(
                 f,
                 "{} is statically linked (LD_PRELOAD cannot reach it): using seccomp mode",
+                path.display()
+            ),
+            Reason::StaticOldGo { path, version } => write!(
+                f,
+                "{} is a statically linked Go program built with {version}, which ignores GODEBUG=multipathtcp=1 (Go 1.21+ only): using seccomp mode",
                 path.display()
             ),
             Reason::SetId {
@@ -88,8 +101,10 @@ pub fn resolve(program: &OsStr) -> Option<PathBuf> {
 }
 
 /// `Some(reason)` when `program` is a target the `LD_PRELOAD` shim cannot reach (check
-/// [`Reason::use_seccomp`] and print the reason); `None` when the shim works, or when the file cannot be read (then the launcher's own exec
-/// reports the problem).
+/// [`Reason::use_seccomp`] and print the reason); `None` when the shim works, when a
+/// statically linked Go 1.21+ program needs neither (its `net` package opens MPTCP sockets
+/// under the `GODEBUG=multipathtcp=1` the launcher sets), or when the file cannot be read
+/// (then the launcher's own exec reports the problem).
 pub fn needs_seccomp(program: &OsStr) -> Option<Reason> {
     let path = resolve(program)?;
     let meta = path.metadata().ok()?;
@@ -100,7 +115,14 @@ pub fn needs_seccomp(program: &OsStr) -> Option<Reason> {
         });
     }
     match is_static_elf(&path) {
-        Ok(true) => Some(Reason::StaticallyLinked(path)),
+        Ok(true) => match crate::go_binary::GoBuild::read(&path) {
+            Some(go) if go.honours_godebug_multipathtcp() => None,
+            Some(go) => Some(Reason::StaticOldGo {
+                path,
+                version: go.version,
+            }),
+            None => Some(Reason::StaticallyLinked(path)),
+        },
         _ => None,
     }
 }

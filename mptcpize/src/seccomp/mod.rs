@@ -51,7 +51,7 @@ mod notify;
 mod plain_tcp;
 mod supervisor;
 
-pub use detect::{needs_seccomp, Reason};
+pub use detect::{needs_seccomp, resolve, Reason};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

