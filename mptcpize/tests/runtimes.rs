@@ -11,8 +11,9 @@
 //!   says `go1.20` and a static non-Go program (busybox) keep seccomp mode. The build
 //!   information reader is also tested on real binaries of several architectures, stripped,
 //!   without section headers, in the old pointer format, and truncated.
-//! - Node.js (`tests/runtimes/http-*.js`): its `http` server and client.
-//! - Python asyncio streams (`tests/runtimes/asyncio_echo.py`): an echo server and client.
+//! - Node.js (`tests/runtimes/http-*.js`): its `http` server and client (through the shim).
+//! - Python asyncio streams (`tests/runtimes/asyncio_echo.py`): an echo server and client
+//!   (through the shim).
 
 mod support;
 
@@ -119,13 +120,18 @@ fn go_command(goroot: &Path) -> Command {
     cmd
 }
 
-/// `tests/runtimes/http.go` built for `goarch` with `ldflags`, reused while the source and
-/// the flags are unchanged.
+/// `tests/runtimes/http.go` built for `goarch` with `ldflags` (static; `cgo` for the
+/// dynamically linked build cgo makes), reused while the source and the flags are unchanged.
 fn go_program(goroot: &Path, goarch: &str, ldflags: &str) -> PathBuf {
+    go_program_linked(goroot, goarch, ldflags, false)
+}
+
+fn go_program_linked(goroot: &Path, goarch: &str, ldflags: &str, cgo: bool) -> PathBuf {
     let source = runtimes_dir().join("http.go");
     let text = std::fs::read(&source).unwrap();
     // FNV-1a of everything the binary depends on.
-    let key = [&text[..], goarch.as_bytes(), ldflags.as_bytes()]
+    let linking: &[u8] = if cgo { b"cgo" } else { b"static" };
+    let key = [&text[..], goarch.as_bytes(), ldflags.as_bytes(), linking]
         .iter()
         .flat_map(|part| part.iter().chain(&[0u8]))
         .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -142,6 +148,7 @@ fn go_program(goroot: &Path, goarch: &str, ldflags: &str) -> PathBuf {
     }
     let partial = binary.with_extension(format!("partial-{}", std::process::id()));
     let out = go_command(goroot)
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .env("GOARCH", goarch)
         .args(["build", "-trimpath", "-ldflags", ldflags, "-o"])
         .arg(&partial)
@@ -445,6 +452,29 @@ fn static_go_runs_directly_with_mptcp_on_both_ends() {
     );
     assert!(!client_log.contains("seccomp mode\n"), "{client_log}");
 
+    // `--seccomp` still forces seccomp mode on a Go 1.21+ program.
+    let mut cmd = ns.command(mptcpize());
+    cmd.args(["run", "--seccomp", "--"]).arg(&program).args([
+        "fetch",
+        "http://127.0.0.1:8081/data",
+        received.to_str().unwrap(),
+    ]);
+    let mut client = Running::start(cmd, "Go client under --seccomp");
+    assert_eq!(client.line(), format!("fetched {} mptcp=true", data.len()));
+    let supervised = ns
+        .pids()
+        .into_iter()
+        .map(|pid| pid as u32)
+        .find(|&pid| {
+            pid != server.pid()
+                && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == program)
+        })
+        .expect("the Go client under --seccomp");
+    assert_ne!(supervised, client.pid(), "run by a supervisor");
+    assert_eq!(seccomp_of(supervised).0, 2, "a seccomp filter on it");
+    client.finish();
+    assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
+
     // The control: the same client without mptcpize dials plain TCP (Go 1.24+ listens
     // with MPTCP by default, but does not dial with it).
     let before = ns.mptcp_counters().unwrap();
@@ -671,4 +701,152 @@ fn buildinfo_section(bytes: &[u8]) -> (u64, u64) {
     let sections = header.sections(endian, bytes).unwrap();
     let (_, section) = sections.section_by_name(endian, b".go.buildinfo").unwrap();
     (section.sh_addr(endian), section.sh_offset(endian))
+}
+
+/// The path of a program in `tests/runtimes/`.
+fn script(name: &str) -> String {
+    runtimes_dir().join(name).to_str().unwrap().to_owned()
+}
+
+/// Node.js's `http` server and client under `mptcpize run` (the shim reaches Node, whose
+/// libuv creates sockets through libc): the file arrives intact over one MPTCP connection.
+#[test]
+fn node_http_server_and_client() {
+    let test = "node_http_server_and_client";
+    if !require_privileges(test) || !require_program(test, "node") || !tools(test) {
+        return;
+    }
+    let ns = Netns::new("node").unwrap();
+    let dir = TempDir::new("node");
+    let data = pattern_bytes(3 << 20, 23);
+    let (source, received) = (dir.0.join("data.bin"), dir.0.join("received.bin"));
+    std::fs::write(&source, &data).unwrap();
+    let (server_js, client_js) = (script("http-server.js"), script("http-client.js"));
+    let mut server = Running::start(
+        run_d(&ns, "node", &[&server_js, "8084", source.to_str().unwrap()]),
+        "node server",
+    );
+    assert_eq!(server.line(), "listening");
+    let mut client = Running::start(
+        run_d(
+            &ns,
+            "node",
+            &[
+                &client_js,
+                "http://127.0.0.1:8084/data",
+                received.to_str().unwrap(),
+            ],
+        ),
+        "node client",
+    );
+    assert_eq!(client.line(), format!("fetched {}", data.len()));
+    assert_both_ends_mptcp(&ns, 8084, true, test);
+    let log = client.finish();
+    assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
+    // The shim's -d log: the client's socket was made MPTCP by the shim.
+    assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
+}
+
+/// Python asyncio streams under `mptcpize run`: an echo server and a client that sends and
+/// reads back at once; every byte comes back, over one MPTCP connection.
+#[test]
+fn python_asyncio_echo() {
+    let test = "python_asyncio_echo";
+    if !require_privileges(test) || !require_program(test, "python3") || !tools(test) {
+        return;
+    }
+    let ns = Netns::new("asyncio").unwrap();
+    let dir = TempDir::new("asyncio");
+    let data = pattern_bytes(3 << 20, 24);
+    let (source, received) = (dir.0.join("data.bin"), dir.0.join("received.bin"));
+    std::fs::write(&source, &data).unwrap();
+    let echo = script("asyncio_echo.py");
+    let mut server = Running::start(
+        run_d(&ns, "python3", &[&echo, "serve", "8085"]),
+        "asyncio server",
+    );
+    assert_eq!(server.line(), "listening");
+    let mut client = Running::start(
+        run_d(
+            &ns,
+            "python3",
+            &[
+                &echo,
+                "send",
+                "8085",
+                source.to_str().unwrap(),
+                received.to_str().unwrap(),
+            ],
+        ),
+        "asyncio client",
+    );
+    assert_eq!(client.line(), format!("echoed {}", data.len()));
+    assert_both_ends_mptcp(&ns, 8085, true, test);
+    let log = client.finish();
+    assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
+    assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
+}
+
+/// What `mptcpize run` says about Go programs outside of a connection: with `-d`, the
+/// version and the path chosen for a static Go 1.21+ program, and a warning for a
+/// dynamically linked Go program older than 1.21 (which stays on TCP under the shim); with
+/// `--report`, that a Go program's connections are not reported. Nothing for other programs.
+#[test]
+fn what_the_launcher_says_about_go_programs() {
+    let test = "what_the_launcher_says_about_go_programs";
+    if !require_program(test, "python3") || !require_program(test, "gcc") {
+        return;
+    }
+    let goroot = go_toolchain();
+    if !skip_unless(test, goroot.as_ref().err().map(String::as_str)) {
+        return;
+    }
+    let goroot = goroot.unwrap();
+    let dir = TempDir::new("go-lines");
+    let static_go = go_program(goroot, native_goarch(), "");
+    let dynamic_go = go_program_linked(goroot, native_goarch(), "", true);
+    assert!(has_interpreter(&dynamic_go), "cgo links dynamically");
+    let old_dynamic = with_version(&dynamic_go, &dir.0, "http-dyn-go120", "go1.20.9");
+    let version = go_version_of(&static_go);
+    // The program only prints its usage and exits 1: only the launcher's lines matter.
+    let stderr = |args: &[&str], program: &Path| -> String {
+        let out = Command::new(mptcpize())
+            .arg("run")
+            .args(args)
+            .arg(program)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "the program ran");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let usage = "http: usage: http serve ADDR FILE | http fetch URL OUT\n";
+
+    let log = stderr(&["-d"], &static_go);
+    assert!(
+        log.starts_with("mptcpize: ")
+            && log.contains(&format!("is a Go program built with {version}: GODEBUG=multipathtcp=1 makes its sockets MPTCP; running it directly")),
+        "{log}"
+    );
+    assert_eq!(stderr(&[], &static_go), usage, "quiet without -d");
+    let log = stderr(&["-d"], &dynamic_go);
+    assert!(log.contains("running it directly"), "{log}");
+    let log = stderr(&["-d"], &old_dynamic);
+    assert!(
+        log.contains("warning: ")
+            && log.contains(
+                "is a Go program built with go1.20.9, which ignores GODEBUG=multipathtcp=1"
+            )
+            && log.contains("run it with --seccomp"),
+        "{log}"
+    );
+    assert_eq!(stderr(&[], &old_dynamic), usage, "quiet without -d");
+    let not_go = stderr(&["-d", "--report"], Path::new("/bin/false"));
+    assert!(!not_go.contains("Go program"), "{not_go}");
+    for program in [&static_go, &dynamic_go] {
+        let log = stderr(&["--report"], program);
+        assert!(
+            log.contains("warning: --report sees the connections made through libc, not those of"),
+            "{log}"
+        );
+    }
 }
