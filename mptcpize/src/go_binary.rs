@@ -128,24 +128,33 @@ where
             data.read_bytes_at(offset, len.min(file_len - skip)).ok()
         })
     };
-    // Where the header is: its own section, or else the start of the data segment.
-    let section = header.sections(endian, data).ok().and_then(|sections| {
-        sections
-            .section_by_name(endian, b".go.buildinfo")
-            .map(|(_, section)| {
-                let size: u64 = section.sh_size(endian).into();
-                (section.sh_addr(endian).into(), size.min(SEARCH_LEN))
-            })
-    });
-    let (start, len) = match section {
-        Some(found) => found,
-        None => segments
+    // Where the header is: its own section (Go's linker has written one since Go 1.13, the
+    // first release with build information), or, in a file whose section headers were
+    // stripped, near the start of the data segment. A file with section headers but without
+    // that section is not a Go program: its data segment is not searched.
+    let sections = header.section_headers(endian, data).ok()?;
+    let (start, len) = if sections.is_empty() {
+        segments
             .iter()
             .find(|segment| {
                 segment.p_type(endian) == elf::PT_LOAD
                     && segment.p_flags(endian) & (elf::PF_X | elf::PF_W) == elf::PF_W
             })
-            .map(|segment| (segment.p_vaddr(endian).into(), SEARCH_LEN))?,
+            .map(|segment| (segment.p_vaddr(endian).into(), SEARCH_LEN))?
+    } else {
+        // The section names in one read (object's string table would read them one by one).
+        let names = sections
+            .get(usize::try_from(header.shstrndx(endian, data).ok()?).ok()?)?
+            .data(endian, data)
+            .ok()?;
+        let section = sections.iter().find(|section| {
+            let name = usize::try_from(section.sh_name(endian)).unwrap_or(usize::MAX);
+            names
+                .get(name..)
+                .is_some_and(|rest| rest.starts_with(b".go.buildinfo\0"))
+        })?;
+        let size: u64 = section.sh_size(endian).into();
+        (section.sh_addr(endian).into(), size.min(SEARCH_LEN))
     };
     let window = read_at(start, len)?;
     version_in_blob(window, read_at)
