@@ -25,7 +25,7 @@ mod go_binary;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -232,7 +232,9 @@ fn has_interpreter(file: &Path) -> bool {
 /// A running program under test: its stdout read line by line, killed when dropped.
 struct Running {
     child: Child,
-    stdout: BufReader<ChildStdout>,
+    /// Its stdout's lines, read by a thread of their own so that waiting for one has a
+    /// deadline.
+    lines: std::sync::mpsc::Receiver<String>,
     what: String,
 }
 
@@ -246,28 +248,35 @@ impl Running {
             .spawn()
             .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
         let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         Running {
             child,
-            stdout,
+            lines,
             what: what.to_owned(),
         }
     }
 
-    /// The next line of its stdout; fails with its stderr if it ended instead. (Each
-    /// program prints its line once it is ready, or exits.)
+    /// The next line of its stdout (each program prints its line once it is ready); fails
+    /// with its stderr if it ended instead, or printed nothing within 60 seconds.
     fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        if line.is_empty() {
-            let _ = self.child.kill();
-            let status = self.child.wait().unwrap();
-            let stderr = self.stderr();
-            panic!(
-                "{} ended ({status}) before printing its line; stderr:\n{stderr}",
-                self.what
-            );
+        let line = self.lines.recv_timeout(Duration::from_secs(60));
+        if let Ok(line) = line {
+            return line;
         }
-        line.trim_end().to_owned()
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        let stderr = self.stderr();
+        panic!(
+            "{} printed no line ({status}); stderr:\n{stderr}",
+            self.what
+        );
     }
 
     fn pid(&self) -> u32 {
