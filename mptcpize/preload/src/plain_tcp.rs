@@ -19,7 +19,7 @@ use mptcp_policy::{plain_tcp, IPPROTO_MPTCP};
 use mptcpize_preload_support::errno::errno;
 use mptcpize_preload_support::sys;
 
-use crate::{explicit_mptcp, real};
+use crate::{made_mptcp, real};
 
 /// True when the MPTCP socket at `fd` has never started a connection and is not listening
 /// (`mptcp_policy::plain_tcp::never_connected`, from its first subflow's `tcpi_state` and
@@ -67,7 +67,7 @@ pub struct Replaced {
 pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
     if get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
         // The fd number was reused for something else.
-        explicit_mptcp::unmark(fd);
+        made_mptcp::clear(fd);
         return Err("not an MPTCP socket");
     }
     let domain = get_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok_or("SO_DOMAIN unreadable")?;
@@ -139,7 +139,8 @@ impl Candidate {
         if sys::dup3(self.tcp, fd, cloexec) < 0 {
             return Err("dup3 failed");
         }
-        explicit_mptcp::unmark(fd);
+        // It is plain TCP now.
+        made_mptcp::clear(fd);
         // SAFETY: the candidate's own fd; the socket stays open at `fd`.
         sys::close(self.tcp);
         self.tcp = -1;
