@@ -45,8 +45,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 unsafe fn rewrite(domain: c_int, ty: c_int, protocol: c_int, real_socket: real::SocketFn) -> c_int {
     // SAFETY: the caller's arguments, with only the protocol changed.
     let fd = unsafe { real_socket(domain, ty, IPPROTO_MPTCP) };
-    if fd >= 0 {
-        made_mptcp::mark(fd);
+    if made_mptcp::mark(fd) || fd >= 0 {
         return fd;
     }
     mptcp_refused(real::socket(), domain, ty, protocol)

@@ -13,7 +13,9 @@
 //!
 //! What can leave a mark behind: an fd closed by a call the shim does not see (`closefrom`,
 //! `close_range`, the raw `close` system call). The swap still checks, on the rare path,
-//! that the fd holds an MPTCP socket that never connected.
+//! that the fd holds an MPTCP socket that never connected. A forked child inherits the
+//! table with the fds; a program started by `exec` starts with an empty one, so sockets it
+//! inherits stay MPTCP whatever option it sets.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 use libc::c_int;
@@ -29,11 +31,17 @@ fn slot(fd: c_int) -> Option<&'static AtomicU8> {
     MADE.get(fd as u32 as usize)
 }
 
-/// Records that the shim made the MPTCP socket at `fd`.
+/// Records that the shim made the MPTCP socket at `fd`; false when `fd` is not tracked
+/// (negative: the call failed; or at least [`CAPACITY`]). The rewrite path tests this
+/// instead of `fd >= 0` first: one range check covers both.
 #[inline(always)]
-pub fn mark(fd: c_int) {
-    if let Some(byte) = slot(fd) {
-        byte.store(1, Ordering::Relaxed);
+pub fn mark(fd: c_int) -> bool {
+    match slot(fd) {
+        Some(byte) => {
+            byte.store(1, Ordering::Relaxed);
+            true
+        }
+        None => false,
     }
 }
 
@@ -63,7 +71,7 @@ mod tests {
     fn mark_clear() {
         for fd in [0, 1, 63, 64, 65, 4095, (CAPACITY - 1) as c_int] {
             assert!(!is_marked(fd));
-            mark(fd);
+            assert!(mark(fd));
             assert!(is_marked(fd));
             assert!(!is_marked(fd + 1));
             clear(fd);
@@ -71,7 +79,7 @@ mod tests {
         }
         // Out of range: ignored, never a panic.
         for fd in [-1, CAPACITY as c_int, c_int::MAX, c_int::MIN] {
-            mark(fd);
+            assert!(!mark(fd));
             assert!(!is_marked(fd));
             clear(fd);
         }
