@@ -82,7 +82,7 @@ pub struct RunArgs {
     /// and return the error for advisory ones (IPV6_TCLASS marking, TCP_QUICKACK), so that
     /// `ssh -6` keeps MPTCP; `swap`: always plain TCP (every program works as without
     /// mptcpize; `nc -6 -T` needs it); `keep`: always MPTCP and the error (as Debian's
-    /// shim). Where plain TCP refuses the option too, the program gets TCP's error. Sets
+    /// shim). Where plain TCP refuses the option too, the shim gives the program TCP's error. Sets
     /// MPTCPIZE_REFUSED_OPTIONS, which is read instead when the flag is absent.
     #[arg(long, value_name = "CHOICE", value_parser = refused_options_parser())]
     pub refused_options: Option<RefusedOptions>,

@@ -94,7 +94,7 @@ fn answers(
         let int = |key| field(key).unwrap().parse::<i32>().unwrap();
         table.insert(case, (int("ret="), int("errno="), int("proto=")));
     }
-    assert_eq!(table.len(), 15, "{what}: {text}");
+    assert_eq!(table.len(), 16, "{what}: {text}");
     (table, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -109,12 +109,13 @@ fn check(what: &str, table: &BTreeMap<String, Answer>, expected: &[(&str, Answer
 }
 
 const SWAPPED: Answer = (0, SENTINEL, TCP);
-const PROGRAM_MPTCP_CASES: [&str; 5] = [
+const PROGRAM_MPTCP_CASES: [&str; 6] = [
     "explicit",
     "explicit_dup",
     "raw_syscall",
     "reused_after_close",
     "reused_after_dup2",
+    "reused_after_dup3",
 ];
 
 #[test]

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
 	made = socket(AF_INET, SOCK_STREAM, 0);
 	dup2(raw_mptcp_socket(), made);
 	set("reused_after_dup2", made, IPPROTO_IP, IP_TTL, 5);
+	made = socket(AF_INET, SOCK_STREAM, 0);
+	dup3(raw_mptcp_socket(), made, O_CLOEXEC);
+	set("reused_after_dup3", made, IPPROTO_IP, IP_TTL, 5);
 
 	/* A connected socket is never swapped. */
 	struct sockaddr_in addr = { .sin_family = AF_INET };
