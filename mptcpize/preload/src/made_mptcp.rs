@@ -12,7 +12,8 @@
 //! [`CAPACITY`] are not tracked (their sockets stay MPTCP).
 //!
 //! What can leave a mark behind: an fd closed by a call the shim does not see (`closefrom`,
-//! `close_range`, the raw `close` system call). The swap still checks, on the rare path,
+//! `close_range`, `fclose` of an `fdopen`ed socket — glibc closes those internally — or the
+//! raw `close` system call); the mark goes when the number is next used by `socket()`. The swap still checks, on the rare path,
 //! that the fd holds an MPTCP socket that never connected. A forked child inherits the
 //! table with the fds; a program started by `exec` starts with an empty one, so sockets it
 //! inherits stay MPTCP whatever option it sets.
