@@ -152,27 +152,67 @@ pub unsafe extern "C" fn setsockopt(
     value: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    let real_setsockopt = match real::fast_setsockopt() {
-        Some(f) => f,
-        None => real::setsockopt(),
+    let Some(real_setsockopt) = real::fast_setsockopt() else {
+        // SAFETY: the caller's arguments.
+        return unsafe { setsockopt_slow(fd, level, name, value, len) };
     };
     if !made_mptcp::is_marked(fd) {
         // SAFETY: the caller's arguments, passed on unchanged (a tail call).
         return unsafe { real_setsockopt(fd, level, name, value, len) };
     }
     // SAFETY: the caller's arguments.
-    unsafe { on_made_socket(real_setsockopt, fd, level, name, value, len) }
+    unsafe { on_made_socket(fd, level, name, value, len, real_setsockopt) }
 }
 
-/// `setsockopt` on a socket the shim made MPTCP.
+/// First call, or debug logging on: the same decisions, and with logging, a line for an
+/// option refused on an MPTCP socket the shim did not make (and so leaves alone).
+#[cold]
 #[inline(never)]
-unsafe fn on_made_socket(
-    real_setsockopt: real::SetsockoptFn,
+unsafe fn setsockopt_slow(
     fd: c_int,
     level: c_int,
     name: c_int,
     value: *const c_void,
     len: socklen_t,
+) -> c_int {
+    let real_setsockopt = real::setsockopt();
+    if made_mptcp::is_marked(fd) {
+        // SAFETY: the caller's arguments.
+        return unsafe { on_made_socket(fd, level, name, value, len, real_setsockopt) };
+    }
+    // SAFETY: the caller's arguments, passed on unchanged.
+    let ret = unsafe { real_setsockopt(fd, level, name, value, len) };
+    if ret != 0 && settings::debug() {
+        let option_errno = errno();
+        if mptcp_policy::plain_tcp::is_refusal_errno(option_errno) && plain_tcp::is_mptcp_socket(fd)
+        {
+            let reason = Refusal::Untouched(
+                "not a socket mptcpize made (the program asked for MPTCP, or it was passed in)",
+            );
+            log_refusal(
+                fd,
+                level,
+                name,
+                option_errno,
+                settings::refused_options(),
+                &reason,
+            );
+        }
+        set_errno(option_errno);
+    }
+    ret
+}
+
+/// `setsockopt` on a socket the shim made MPTCP. (The pointer comes last so the caller's
+/// five arguments stay in the registers they arrived in.)
+#[inline(never)]
+unsafe fn on_made_socket(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+    real_setsockopt: real::SetsockoptFn,
 ) -> c_int {
     // The program's errno, to leave as it was if the call succeeds after a swap.
     let program_errno = errno();

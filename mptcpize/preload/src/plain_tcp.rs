@@ -34,6 +34,11 @@ fn never_connected(fd: c_int) -> bool {
     })
 }
 
+/// True when `fd` holds an MPTCP socket (`SO_PROTOCOL`). errno is unspecified afterwards.
+pub fn is_mptcp_socket(fd: c_int) -> bool {
+    get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) == Some(IPPROTO_MPTCP)
+}
+
 /// A plain TCP socket made to take the place of an MPTCP one, not installed yet: the
 /// caller first tries the refused option on it, and installs it only if TCP accepts what
 /// MPTCP refused (an IPv6 option on an IPv4 socket fails on both, and must not cost the
@@ -65,7 +70,7 @@ pub struct Replaced {
 /// MPTCP socket that has neither connected nor listened; returns why not otherwise. errno
 /// is unspecified afterwards (the caller sets it).
 pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
-    if get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
+    if !is_mptcp_socket(fd) {
         // The fd number was reused for something else.
         made_mptcp::clear(fd);
         return Err("not an MPTCP socket");
