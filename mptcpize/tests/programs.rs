@@ -181,7 +181,9 @@ fn transfer(
         let out = cmd.output().unwrap();
         if !out.status.success() {
             // Let the server go: it waits for a connection that will not come.
-            let _ = ns.run("nc.openbsd", &["-z", server_args[0], &port.to_string()]);
+            // (SERVER_ARGS end with its address and port.)
+            let host = server_args[server_args.len() - 2];
+            let _ = ns.run("nc.openbsd", &["-z", host, &port.to_string()]);
         }
         (server.join().unwrap().stdout, out)
     })
