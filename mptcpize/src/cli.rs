@@ -3,7 +3,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use mptcp_policy::plain_tcp::RefusedOptions;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -11,11 +13,14 @@ Examples:
   mptcpize run -d curl https://example.org  log each socket the shim rewrites
   mptcpize run -- python3 -m http.server  everything after -- is the program's
   mptcpize run --report curl -O URL       one line per connection: MPTCP? subflows? bytes?
+  mptcpize run --refused-options=swap nc -6 -T af41 ::1 80
+                                          plain TCP whenever MPTCP refuses an option
   mptcpize enable nginx                   make a systemd service use MPTCP
   mptcpize disable nginx                  undo it
 
 Check with `ss -Mni` (MPTCP sockets) or `nstat -az 'MPTcp*'` that MPTCP is in use.
-Environment: MPTCPIZE_PRELOAD=PATH uses that shim library; MPTCPIZE_DEBUG=1 as -d.";
+Environment: MPTCPIZE_PRELOAD=PATH uses that shim library; MPTCPIZE_DEBUG=1 as -d;
+MPTCPIZE_REFUSED_OPTIONS=auto|swap|keep as --refused-options.";
 
 /// Run unmodified programs over Multipath TCP.
 ///
@@ -71,6 +76,16 @@ pub struct RunArgs {
     /// As --report, but append the lines to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub report_file: Option<PathBuf>,
+    /// What to do when the program sets, before connecting, a socket option MPTCP refuses
+    /// and plain TCP accepts. `auto`: give the socket plain TCP (with the option) for
+    /// options programs need (IP_TTL, TCP_USER_TIMEOUT, TCP_MD5SIG, TCP_ULP, …), keep MPTCP
+    /// and return the error for advisory ones (IPV6_TCLASS marking, TCP_QUICKACK), so that
+    /// `ssh -6` keeps MPTCP; `swap`: always plain TCP (every program works as without
+    /// mptcpize; `nc -6 -T` needs it); `keep`: always MPTCP and the error (as Debian's
+    /// shim). Where plain TCP refuses the option too, the shim gives the program TCP's error. Sets
+    /// MPTCPIZE_REFUSED_OPTIONS, which is read instead when the flag is absent.
+    #[arg(long, value_name = "CHOICE", value_parser = refused_options_parser())]
+    pub refused_options: Option<RefusedOptions>,
     /// The program to run, then its arguments (passed as they are).
     #[arg(
         value_name = "PROGRAM [ARGS]...",
@@ -79,6 +94,13 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+}
+
+/// `auto`, `swap` or `keep`, as `RefusedOptions`.
+fn refused_options_parser() -> impl TypedValueParser<Value = RefusedOptions> {
+    PossibleValuesParser::new(RefusedOptions::ALL.map(RefusedOptions::name)).map(|name| {
+        RefusedOptions::from_value(name.as_bytes()).expect("one of the possible values")
+    })
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +147,7 @@ pub fn parse_run_fast(argv: &[OsString]) -> Option<Cli> {
             seccomp: false,
             report: false,
             report_file: None,
+            refused_options: None,
             command: rest.to_vec(),
         }),
     })
@@ -141,6 +164,22 @@ pub fn dispatch(cli: Cli) -> i32 {
                 (None, true) => Some(crate::run::Report::Stderr),
                 (None, false) => None,
             };
+            // Both modes read the choice from the environment (the shim at load).
+            match args.refused_options {
+                Some(choice) => std::env::set_var(RefusedOptions::ENV, choice.name()),
+                None => {
+                    if let Some(value) = std::env::var_os(RefusedOptions::ENV) {
+                        if RefusedOptions::from_value(value.as_encoded_bytes()).is_none() {
+                            eprintln!(
+                                "mptcpize: {}={} is not a choice: use auto, swap or keep",
+                                RefusedOptions::ENV,
+                                value.to_string_lossy()
+                            );
+                            return crate::run::EXIT_LAUNCHER;
+                        }
+                    }
+                }
+            }
             if crate::seccomp::chosen(program, args.seccomp) {
                 if report.is_some() {
                     // The report library works through LD_PRELOAD, which seccomp mode is
@@ -229,6 +268,15 @@ mod tests {
             Some(std::path::Path::new("/tmp/r"))
         );
         assert_eq!(a.command, ["curl"]);
+        let a = run_args(&["mptcpize", "run", "--refused-options=keep", "ssh", "-6"]);
+        assert_eq!(a.refused_options, Some(RefusedOptions::Keep));
+        assert_eq!(a.command, ["ssh", "-6"]);
+        let a = run_args(&["mptcpize", "run", "--refused-options", "swap", "nc"]);
+        assert_eq!(a.refused_options, Some(RefusedOptions::Swap));
+        assert!(run_args(&["mptcpize", "run", "nc"])
+            .refused_options
+            .is_none());
+        assert!(Cli::try_parse_from(["mptcpize", "run", "--refused-options=x", "nc"]).is_err());
         assert!(Cli::try_parse_from(["mptcpize", "run"]).is_err());
         assert!(Cli::try_parse_from(["mptcpize", "run", "-d"]).is_err());
     }

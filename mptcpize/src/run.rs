@@ -145,17 +145,18 @@ fn report_setup(report: &Report) -> Result<(PathBuf, OsString), String> {
 }
 
 /// `LD_PRELOAD` with the shim appended: the program's own preloads stay first, and the
-/// shim is not added again when a shim of the same name is already there (the loader
-/// separates entries with `:` or spaces).
+/// shim is not added again when an entry already loads it (the loader separates entries
+/// with `:` or spaces). What counts is the file an entry loads, not its name: an entry is the
+/// shim when it is the same file (device and inode) or a copy with the same content; a
+/// stale path that merely ends in the shim's file name does not stop the shim from being
+/// added. (Entries without a `/` are looked up in the library path by the loader and are
+/// not compared; should one be the shim, the loader maps the same file once.)
 pub fn with_preload(current: Option<&OsStr>, shim: &Path) -> OsString {
     let current = current.map(OsStr::as_bytes).unwrap_or_default();
     let already = current
         .split(|&b| b == b':' || b == b' ')
-        .filter(|entry| !entry.is_empty())
-        .any(|entry| {
-            let entry = Path::new(OsStr::from_bytes(entry));
-            entry == shim || entry.file_name() == shim.file_name()
-        });
+        .filter(|entry| entry.contains(&b'/'))
+        .any(|entry| is_same_library(Path::new(OsStr::from_bytes(entry)), shim));
     let trimmed = current
         .iter()
         .rposition(|&b| b != b':' && b != b' ')
@@ -169,6 +170,26 @@ pub fn with_preload(current: Option<&OsStr>, shim: &Path) -> OsString {
     }
     value.push(shim);
     value
+}
+
+/// True when `entry` and `library` are the same file (device and inode, as the dynamic
+/// loader compares what it maps), or two regular files with the same content. An entry
+/// that cannot be read is not the library.
+fn is_same_library(entry: &Path, library: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(a), Ok(b)) = (std::fs::metadata(entry), std::fs::metadata(library)) else {
+        return false;
+    };
+    if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+        return true;
+    }
+    a.is_file()
+        && b.is_file()
+        && a.len() == b.len()
+        && match (std::fs::read(entry), std::fs::read(library)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
 }
 
 /// `GODEBUG` with `multipathtcp=1` appended, unless it already says something about
@@ -210,10 +231,40 @@ mod tests {
             with_preload(os("/lib/a.so /lib/b.so:"), shim),
             "/lib/a.so /lib/b.so:/usr/lib/mptcpize/libmptcpize_preload.so"
         );
-        let twice = "/lib/a.so:/usr/lib/mptcpize/libmptcpize_preload.so";
-        assert_eq!(with_preload(os(twice), shim), twice);
-        let other_copy = "/opt/x/libmptcpize_preload.so";
-        assert_eq!(with_preload(os(other_copy), shim), other_copy);
+        // Entries that do not exist are not the shim, whatever their file name.
+        let stale = "/lib/a.so:/nonexistent/libmptcpize_preload.so";
+        assert_eq!(
+            with_preload(os(stale), shim),
+            OsString::from(format!("{stale}:{}", shim.display()))
+        );
+    }
+
+    #[test]
+    fn preload_entries_are_compared_by_file() {
+        let dir = std::env::temp_dir().join(format!("mptcpize-preload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shim = dir.join("libmptcpize_preload.so");
+        std::fs::write(&shim, b"the shim's bytes").unwrap();
+        let link = dir.join("link.so");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&shim, &link).unwrap();
+        let copy = dir.join("copy.so");
+        std::fs::write(&copy, b"the shim's bytes").unwrap();
+        let other = dir.join("other").join("libmptcpize_preload.so");
+        std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+        std::fs::write(&other, b"an older shim, 1").unwrap();
+        let entry = |p: &Path| p.as_os_str().to_owned();
+        // The same file, under its own name or another: not added again.
+        for present in [&shim, &link, &copy] {
+            let value = format!("/lib/a.so {}", present.display());
+            assert_eq!(with_preload(os(&value), &shim), OsString::from(&value));
+        }
+        // Same name and size, other content (a stale or older copy): the shim is added.
+        let mut expected = entry(&other);
+        expected.push(":");
+        expected.push(&shim);
+        assert_eq!(with_preload(Some(&entry(&other)), &shim), expected);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

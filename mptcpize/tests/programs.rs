@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
@@ -136,6 +137,29 @@ fn nc_transfer(
     port: u16,
     data: &[u8],
 ) -> (Vec<u8>, String) {
+    let client: Vec<&str> = ["-N"].iter().chain(client_args).copied().collect();
+    let (received, out) = transfer(ns, server_args, &[], "nc.openbsd", &client, port, data);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "nc {client_args:?}: {}\n{log}",
+        out.status
+    );
+    (received, log)
+}
+
+/// `nc -l SERVER_ARGS` under `mptcpize run -d`, and `CLIENT CLIENT_ARGS < data` under
+/// `mptcpize run -d LAUNCHER_ARGS`, in `ns`; returns what the server printed (the data it
+/// received) and the client's output (its stderr has the shim's log).
+fn transfer(
+    ns: &Netns,
+    server_args: &[&str],
+    launcher_args: &[&str],
+    client: &str,
+    client_args: &[&str],
+    port: u16,
+    data: &[u8],
+) -> (Vec<u8>, std::process::Output) {
     let dir = TempDir::new("nc");
     let input = dir.0.join("in");
     std::fs::write(&input, data).unwrap();
@@ -147,20 +171,60 @@ fn nc_transfer(
             output_ok(&mut cmd, "nc -l")
         });
         wait_listening(ns, port);
-        let mut client = ns.command(mptcpize());
-        client
-            .args(["run", "-d", "nc.openbsd", "-N"])
+        let mut cmd = ns.command(mptcpize());
+        cmd.args(["run", "-d"])
+            .args(launcher_args)
+            .arg("--")
+            .arg(client)
             .args(client_args);
-        client.stdin(Stdio::from(std::fs::File::open(&input).unwrap()));
-        let out = client.output().unwrap();
-        let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success(),
-            "nc {client_args:?}: {}\n{log}",
-            out.status
-        );
-        (server.join().unwrap().stdout, log)
+        cmd.stdin(Stdio::from(std::fs::File::open(&input).unwrap()));
+        let out = cmd.output().unwrap();
+        if !out.status.success() {
+            // Let the server go: it waits for a connection that will not come.
+            // (SERVER_ARGS end with its address and port.)
+            let host = server_args[server_args.len() - 2];
+            let _ = ns.run("nc.openbsd", &["-z", host, &port.to_string()]);
+        }
+        (server.join().unwrap().stdout, out)
     })
+}
+
+/// The namespace's MPTCP handshakes since `before` (counters from [`mptcp_counters`]): MP_CAPABLE
+/// SYNs a listener received, MP_CAPABLE SYN-ACKs a client received, and fallbacks of either.
+fn handshakes_since(ns: &Netns, before: &BTreeMap<String, u64>) -> (u64, u64, u64) {
+    let now = mptcp_counters(ns);
+    let delta = |name: &str| counter(&now, name) - counter(before, name);
+    (
+        delta("MPTcpExtMPCapableSYNRX"),
+        delta("MPTcpExtMPCapableSYNACKRX"),
+        delta("MPTcpExtMPCapableFallbackACK") + delta("MPTcpExtMPCapableFallbackSYNACK"),
+    )
+}
+
+/// Both ends of `connections` new connections spoke MPTCP, none fell back.
+fn assert_mptcp_both_ends(
+    ns: &Netns,
+    before: &BTreeMap<String, u64>,
+    connections: u64,
+    what: &str,
+) {
+    let (syn, synack, fallback) = handshakes_since(ns, before);
+    assert!(
+        syn >= connections && synack >= connections && fallback == 0,
+        "{what}: MP_CAPABLE SYNs received {syn}, SYN-ACKs received {synack}, fallbacks \
+         {fallback}; expected {connections} MPTCP connection(s)"
+    );
+}
+
+/// No new MPTCP connection: the client was plain TCP (the listener, MPTCP, accepted it as
+/// TCP).
+fn assert_client_plain_tcp(ns: &Netns, before: &BTreeMap<String, u64>, what: &str) {
+    let (syn, synack, _) = handshakes_since(ns, before);
+    assert_eq!(
+        (syn, synack),
+        (0, 0),
+        "{what}: the client was not plain TCP"
+    );
 }
 
 #[test]
@@ -182,9 +246,15 @@ fn netcat_listen_and_connect() {
     assert_mptcp_used(&ns, 1, test);
 }
 
-/// `nc -M ttl` sets IP_TTL and `nc -T tos` sets IPV6_TCLASS on IPv6 before connecting; MPTCP
-/// refuses both (EOPNOTSUPP), and under Debian's shim nc exits with "set IP TTL: Operation
-/// not supported". Under ours the socket becomes plain TCP and the transfer works.
+/// netcat with the options it sets before connecting, under the default
+/// `--refused-options=auto`:
+/// - `nc -M 5` sets IP_TTL, which MPTCP refuses and nc needs (it exits when it fails; under
+///   Debian's shim: "set IP TTL: Operation not supported"): the socket becomes plain TCP
+///   and the transfer works;
+/// - `nc -T af41` over IPv4 sets IP_TOS, which MPTCP accepts: MPTCP on both ends;
+/// - `nc -6 -T af41` sets IPV6_TCLASS, advisory in general (OpenSSH goes on without it)
+///   but fatal to nc: under `auto` nc exits with its error, as under Debian's shim;
+///   `--refused-options=swap` gives it plain TCP and the transfer works.
 #[test]
 fn netcat_with_options_mptcp_refuses() {
     let test = "nc -M / nc -T";
@@ -193,27 +263,262 @@ fn netcat_with_options_mptcp_refuses() {
     }
     let ns = Netns::new("ncopt").unwrap();
     let data = pattern_bytes(256 << 10, 13);
-    for (server, client, port) in [
-        (
-            &["127.0.0.1", "9002"][..],
-            &["-M", "5", "127.0.0.1", "9002"][..],
-            9002,
-        ),
-        (
-            &["-6", "::1", "9003"][..],
-            &["-6", "-T", "af41", "::1", "9003"][..],
-            9003,
-        ),
-    ] {
-        let (received, log) = nc_transfer(&ns, server, client, port, &data);
-        assert_same_bytes(&format!("{client:?}"), &received, &data);
-        assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
-        assert!(log.contains("on an MPTCP socket failed with EOPNOTSUPP (95): the socket is now plain TCP, option set"), "{log}");
+
+    let before = mptcp_counters(&ns);
+    let (received, log) = nc_transfer(
+        &ns,
+        &["127.0.0.1", "9002"],
+        &["-M", "5", "127.0.0.1", "9002"],
+        9002,
+        &data,
+    );
+    assert_same_bytes("nc -M 5", &received, &data);
+    assert!(
+        log.contains("IP_TTL) on an MPTCP socket failed with EOPNOTSUPP (95): the socket is now plain TCP, option set"),
+        "{log}"
+    );
+    assert_client_plain_tcp(&ns, &before, "nc -M 5");
+
+    let before = mptcp_counters(&ns);
+    let (received, log) = nc_transfer(
+        &ns,
+        &["127.0.0.1", "9003"],
+        &["-T", "af41", "127.0.0.1", "9003"],
+        9003,
+        &data,
+    );
+    assert_same_bytes("nc -T af41 (IPv4)", &received, &data);
+    assert!(!log.contains("failed with"), "{log}");
+    assert_mptcp_both_ends(&ns, &before, 1, "nc -T af41 (IPv4)");
+
+    // Under auto nc stops at the refused option, before connecting (no server needed).
+    let out = output_within(
+        &mut mptcpized(&ns, "nc.openbsd", &["-6", "-T", "af41", "::1", "9004"]),
+        std::time::Duration::from_secs(20),
+        "nc -6 -T af41",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("set IPv6 traffic class: Operation not supported"),
+        "nc -6 -T under --refused-options=auto: {}\n{err}",
+        out.status
+    );
+
+    let before = mptcp_counters(&ns);
+    let (received, out) = transfer(
+        &ns,
+        &["-6", "::1", "9005"],
+        &["--refused-options=swap"],
+        "nc.openbsd",
+        &["-N", "-6", "-T", "af41", "::1", "9005"],
+        9005,
+        &data,
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "nc -6 -T with swap: {}\n{log}",
+        out.status
+    );
+    assert_same_bytes("nc -6 -T af41, swap", &received, &data);
+    assert!(
+        log.contains("IPV6_TCLASS) on an MPTCP socket failed with EOPNOTSUPP (95): the socket is now plain TCP, option set (--refused-options=swap)"),
+        "{log}"
+    );
+    assert_client_plain_tcp(&ns, &before, "nc -6 -T af41, swap");
+}
+
+/// A gRPC-like client (`tests/refused-options/user_timeout_client.c`): it sets
+/// TCP_USER_TIMEOUT before connecting and goes on with a warning when that fails. The
+/// option is needed (it decides when a dead peer is noticed), so `auto` gives the client
+/// plain TCP with the option; `--refused-options=keep` keeps MPTCP on both ends and the
+/// client gets the error.
+#[test]
+fn user_timeout_client() {
+    let test = "TCP_USER_TIMEOUT client";
+    if !require_privileges(test) || !programs_present(test, &["nc.openbsd", "nstat", "gcc"]) {
+        return;
     }
-    // The listeners were MPTCP, the clients plain TCP: no MPTCP connection was made.
-    let c = mptcp_counters(&ns);
-    assert_eq!(counter(&c, "MPTcpExtMPCapableSYNRX"), 0, "{c:?}");
-    assert_eq!(counter(&c, "MPTcpExtMPCapableSYNTX"), 0, "{c:?}");
+    let dir = TempDir::new("utc");
+    let client = dir.0.join("user_timeout_client");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/refused-options/user_timeout_client.c");
+    let status = std::process::Command::new("gcc")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&client)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(status.success(), "gcc failed");
+    let client = client.to_str().unwrap();
+    let ns = Netns::new("utc").unwrap();
+    let data = pattern_bytes(512 << 10, 17);
+    for (choice, port) in [("auto", "9010"), ("keep", "9011")] {
+        let what = format!("TCP_USER_TIMEOUT client, {choice}");
+        let before = mptcp_counters(&ns);
+        let flag = format!("--refused-options={choice}");
+        let (received, out) = transfer(
+            &ns,
+            &["127.0.0.1", port],
+            &[&flag],
+            client,
+            &["127.0.0.1", port],
+            port.parse().unwrap(),
+            &data,
+        );
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{what}: {}\n{log}", out.status);
+        assert_same_bytes(&what, &received, &data);
+        if choice == "auto" {
+            assert!(log.contains("SO_PROTOCOL 6"), "{what}: {log}");
+            assert!(!log.contains("warning"), "{what}: {log}");
+            assert_client_plain_tcp(&ns, &before, &what);
+        } else {
+            assert!(
+                log.contains("warning: setsockopt(TCP_USER_TIMEOUT): Protocol not available"),
+                "{what}: {log}"
+            );
+            assert!(log.contains("SO_PROTOCOL 262"), "{what}: {log}");
+            assert_mptcp_both_ends(&ns, &before, 1, &what);
+        }
+    }
+}
+
+/// `iperf3 --set-mss` sets TCP_MAXSEG before connecting, which MPTCP accepts (Linux 5.16+):
+/// the transfer runs over MPTCP on both ends (control and data connections).
+#[test]
+fn iperf3_set_mss() {
+    let test = "iperf3 --set-mss";
+    if !require_privileges(test) || !programs_present(test, &["iperf3", "nstat"]) {
+        return;
+    }
+    let ns = Netns::new("mss").unwrap();
+    let _server = spawn(mptcpized(&ns, "iperf3", &["-s", "-1", "-p", "5202"]));
+    wait_listening(&ns, 5202);
+    let before = mptcp_counters(&ns);
+    let mut cmd = ns.command(mptcpize());
+    cmd.args(["run", "-d", "iperf3", "-c", "127.0.0.1", "-p", "5202"])
+        .args(["--set-mss", "1000", "-t", "1", "-J"]);
+    let out = output_ok(&mut cmd, test);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert_iperf3_transfer(&json, test);
+    assert!(json.contains("\"tcp_mss\":\t1000"), "{test}: {json}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("failed with"), "{test}: {log}");
+    assert_mptcp_both_ends(&ns, &before, 2, test);
+}
+
+/// An sshd listening on 127.0.0.1 and ::1 port 2222 of `ns`, under `mptcpize run`, with a
+/// generated host key and one authorized client key (`DIR/client`).
+struct Sshd {
+    _server: Background,
+    dir: TempDir,
+}
+
+fn sshd(ns: &Netns) -> Sshd {
+    let dir = TempDir::new("sshd");
+    let d = dir.0.to_str().unwrap().to_owned();
+    for key in ["host", "client"] {
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f", &format!("{d}/{key}")])
+            .status()
+            .unwrap();
+        assert!(status.success(), "ssh-keygen failed");
+    }
+    std::fs::copy(format!("{d}/client.pub"), format!("{d}/authorized_keys")).unwrap();
+    std::fs::write(
+        format!("{d}/sshd_config"),
+        format!(
+            "ListenAddress 127.0.0.1:2222\nListenAddress [::1]:2222\nHostKey {d}/host\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nUsePAM no\n\
+             StrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n"
+        ),
+    )
+    .unwrap();
+    // sshd's privilege separation directory, which Debian's service would create.
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let server = spawn(mptcpized(
+        ns,
+        "/usr/sbin/sshd",
+        &["-D", "-e", "-f", &format!("{d}/sshd_config")],
+    ));
+    // Both listeners, and both MPTCP (`ss -M` lists MPTCP sockets only).
+    let start = std::time::Instant::now();
+    loop {
+        let listing = ns.run("ss", &["-MHln"]).unwrap_or_default();
+        if listing.contains("127.0.0.1:2222") && listing.contains("[::1]:2222") {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "sshd: no MPTCP listeners on 127.0.0.1:2222 and [::1]:2222 after 20 s:\n{listing}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Sshd {
+        _server: server,
+        dir,
+    }
+}
+
+/// ssh and sshd, both under the default `--refused-options=auto`, over IPv4 and IPv6: ssh
+/// runs `cat FILE` on the server and the bytes arrive intact, over MPTCP on both ends. Over
+/// IPv6 ssh sets IPV6_TCLASS before connecting, which MPTCP refuses: the socket keeps MPTCP
+/// and ssh reports the error and goes on (as under Debian's shim), where the swap to plain
+/// TCP would have cost it MPTCP.
+#[test]
+fn ssh_and_sshd_keep_mptcp() {
+    let test = "ssh / sshd";
+    if !require_privileges(test)
+        || !programs_present(test, &["ssh", "ssh-keygen", "nstat"])
+        || !mptcp_tests::skip_unless(
+            test,
+            (!std::path::Path::new("/usr/sbin/sshd").exists())
+                .then_some("/usr/sbin/sshd is not installed (openssh-server)"),
+        )
+    {
+        return;
+    }
+    let ns = Netns::new("ssh").unwrap();
+    let server = sshd(&ns);
+    let d = server.dir.0.to_str().unwrap();
+    let data = pattern_bytes(1 << 20, 19);
+    let file = format!("{d}/data");
+    std::fs::write(&file, &data).unwrap();
+    for (family, host) in [("-4", "127.0.0.1"), ("-6", "::1")] {
+        let what = format!("ssh {family}");
+        let before = mptcp_counters(&ns);
+        let mut cmd = ns.command(mptcpize());
+        cmd.args(["run", "-d", "ssh", family, "-F", "/dev/null", "-p", "2222"])
+            .args(["-i", &format!("{d}/client"), "-o", "IdentitiesOnly=yes"])
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
+            .arg(format!("root@{host}"))
+            // One shell word for the remote shell (the directory's name has parentheses).
+            .arg(format!("cat '{file}'"));
+        let out = output_ok(&mut cmd, &what);
+        assert_same_bytes(&what, &out.stdout, &data);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{what}: {log}");
+        assert!(!log.contains("now plain TCP"), "{what}: {log}");
+        if family == "-6" {
+            assert!(
+                log.contains(
+                    "IPV6_TCLASS) on an MPTCP socket failed with EOPNOTSUPP (95): kept MPTCP"
+                ),
+                "{what}: {log}"
+            );
+            // ssh's own report of the error, after which it goes on.
+            assert!(
+                log.lines().any(|l| !l.starts_with("mptcpize:")
+                    && l.contains("IPV6_TCLASS")
+                    && l.contains("Operation not supported")),
+                "{what}: {log}"
+            );
+        }
+        assert_mptcp_both_ends(&ns, &before, 1, &what);
+    }
 }
 
 #[test]

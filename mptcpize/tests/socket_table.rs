@@ -8,7 +8,7 @@
 //!   only TCP stream requests change (to 262), flags are kept, and every other row —
 //!   including errno — is identical; with `net.mptcp.enabled=0` every row is identical;
 //! - sockets created from many threads at once, and after `fork`;
-//! - options MPTCP refuses (`TCP_USER_TIMEOUT`, `IP_TTL`, `IPV6_TCLASS`) set before
+//! - options MPTCP refuses (`TCP_USER_TIMEOUT`, `IP_TTL`, `IPV6_UNICAST_HOPS`) set before
 //!   `connect`: they succeed, on a plain TCP socket at the same fd with the same flags,
 //!   options and bound address, and the connection carries the data.
 
@@ -496,18 +496,19 @@ fn probe_refused() {
         println!("ROW ttl exchanged");
         libc::close(fd);
 
-        // 3. IPV6_TCLASS (what OpenSSH and `nc -T` set) on an IPv6 client.
+        // 3. IPV6_UNICAST_HOPS (the IPv6 twin of `nc -M`'s IP_TTL) on an IPv6 client.
+        //    (IPV6_TCLASS is advisory and keeps MPTCP: tests/refused_options.rs.)
         let (l6, port6) = listener(libc::AF_INET6);
         let fd = libc::socket(libc::AF_INET6, libc::SOCK_STREAM, libc::IPPROTO_TCP);
         set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1).unwrap();
-        let r = set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, 0x20);
+        let r = set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 9);
         println!(
-            "ROW tclass set {r:?} after {:?} v6only {:?}",
+            "ROW hops set {r:?} after {:?} v6only {:?}",
             proto(fd),
             get_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY)
         );
         exchange(fd, libc::AF_INET6, l6, port6, &data);
-        println!("ROW tclass exchanged");
+        println!("ROW hops exchanged");
         libc::close(fd);
 
         // 4. An option plain TCP refuses too (IPv6 on an IPv4 socket): MPTCP is kept and
@@ -549,8 +550,8 @@ fn refused_options_before_connect_give_plain_tcp() {
         "ttl set Ok(()) after Ok(6) flags (false, false) same_port true ttl Ok(7) reuseaddr Ok(1)"
             .to_owned(),
         "ttl exchanged".to_owned(),
-        "tclass set Ok(()) after Ok(6) v6only Ok(1)".to_owned(),
-        "tclass exchanged".to_owned(),
+        "hops set Ok(()) after Ok(6) v6only Ok(1)".to_owned(),
+        "hops exchanged".to_owned(),
         format!(
             "v6only_on_v4 set Err({}) after Ok({mptcp})",
             libc::ENOPROTOOPT

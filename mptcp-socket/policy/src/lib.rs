@@ -7,8 +7,9 @@
 //!    ordinary error the caller must see (`EMFILE`, `EACCES`, …)?
 //!
 //! 3. [`plain_tcp`]: when MPTCP refuses a socket option before the socket connected, which
-//!    errnos say so, whether the socket is still unused, and which options to carry over to
-//!    the plain TCP socket that takes its place.
+//!    errnos say so, whether the socket is still unused, whether to give it plain TCP (the
+//!    option's class and the user's choice), and which options to carry over to the plain
+//!    TCP socket that takes its place.
 //!
 //! The library's fallback policy (`mptcp-socket`), the `LD_PRELOAD` shim and the seccomp
 //! supervisor (`mptcpize`) all call these, so they can never disagree. The crate is

@@ -3,8 +3,10 @@
 //!
 //! MPTCP refuses some socket options TCP has ([`MPTCP_REFUSED_OPTIONS`]). A program run
 //! under mptcpize that sets one before connecting would fail where it works on TCP, so the
-//! shim and the supervisor swap such a socket for the TCP socket the program asked for,
-//! carrying over the options it already set ([`carry_options`]).
+//! shim and the supervisor can swap such a socket for the TCP socket the program asked for,
+//! carrying over the options it already set ([`carry_options`]). Whether they do is the
+//! user's choice ([`RefusedOptions`]), by default the option's class ([`option_class`]):
+//! a needed option swaps, an advisory one keeps MPTCP and the program gets the error.
 
 use libc::c_int;
 
@@ -81,6 +83,159 @@ pub const fn is_refused_option(level: c_int, name: c_int) -> bool {
         i += 1;
     }
     false
+}
+
+/// What failing to set a refused option does to a program, as far as the shim can tell
+/// from the option alone.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OptionClass {
+    /// A hint or a marking whose absence changes neither what the program's connection
+    /// carries nor when it fails, and that programs set and carry on without
+    /// ([`ADVISORY_OPTIONS`]): OpenSSH logs a failed `IPV6_TCLASS` and goes on.
+    Advisory,
+    /// Everything else: TTLs (`nc -M` exits when `IP_TTL` fails), `TCP_MD5SIG` (BGP
+    /// sessions are refused without it), `TCP_USER_TIMEOUT` (when a dead peer is noticed),
+    /// `TCP_ULP` (kTLS), `TCP_REPAIR`, error queues, pacing, zero-copy, and every option
+    /// not listed (an older kernel refuses more than Linux 6.18).
+    Needed,
+}
+
+/// The refused options whose failure programs treat as advisory, by (level, name):
+/// `IPV6_TCLASS` (traffic-class marking; its IPv4 twin `IP_TOS` works on MPTCP; OpenSSH
+/// and curl report the failure and go on), `TCP_QUICKACK` (a one-shot hint the kernel
+/// clears by itself) and `TCP_THIN_LINEAR_TIMEOUTS` (a retransmission hint for thin
+/// streams).
+pub const ADVISORY_OPTIONS: [(c_int, c_int); 3] = [
+    (libc::IPPROTO_IPV6, libc::IPV6_TCLASS),
+    (libc::IPPROTO_TCP, libc::TCP_QUICKACK),
+    (libc::IPPROTO_TCP, libc::TCP_THIN_LINEAR_TIMEOUTS),
+];
+
+/// The class of `setsockopt(level, name)` (see [`OptionClass`]).
+pub const fn option_class(level: c_int, name: c_int) -> OptionClass {
+    let mut i = 0;
+    while i < ADVISORY_OPTIONS.len() {
+        if ADVISORY_OPTIONS[i].0 == level && ADVISORY_OPTIONS[i].1 == name {
+            return OptionClass::Advisory;
+        }
+        i += 1;
+    }
+    OptionClass::Needed
+}
+
+/// What the user chose to do when MPTCP refuses an option that plain TCP accepts, on a
+/// socket mptcpize made MPTCP that has not connected yet: `mptcpize run
+/// --refused-options=…`, passed to the shim and the seccomp supervisor in
+/// [`RefusedOptions::ENV`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RefusedOptions {
+    /// By the option's class ([`option_class`]): swap for a needed option, keep MPTCP for
+    /// an advisory one. The default.
+    #[default]
+    Auto,
+    /// Always give the socket plain TCP with the option set: every program works as
+    /// without mptcpize, and loses MPTCP on that socket.
+    Swap,
+    /// Never swap: the socket stays MPTCP and the program gets MPTCP's error
+    /// (`EOPNOTSUPP`/`ENOPROTOOPT`), as with Debian's shim.
+    Keep,
+}
+
+impl RefusedOptions {
+    /// The environment variable that carries the choice: `auto`, `swap` or `keep`.
+    pub const ENV: &'static str = "MPTCPIZE_REFUSED_OPTIONS";
+
+    /// Every choice, in the order the launcher documents them.
+    pub const ALL: [RefusedOptions; 3] = [
+        RefusedOptions::Auto,
+        RefusedOptions::Swap,
+        RefusedOptions::Keep,
+    ];
+
+    /// The choice named `value` (`auto`, `swap` or `keep`, as written by the launcher),
+    /// or `None` for anything else.
+    pub const fn from_value(value: &[u8]) -> Option<RefusedOptions> {
+        match value {
+            b"auto" => Some(RefusedOptions::Auto),
+            b"swap" => Some(RefusedOptions::Swap),
+            b"keep" => Some(RefusedOptions::Keep),
+            _ => None,
+        }
+    }
+
+    /// The choice's name, as [`RefusedOptions::from_value`] reads it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RefusedOptions::Auto => "auto",
+            RefusedOptions::Swap => "swap",
+            RefusedOptions::Keep => "keep",
+        }
+    }
+
+    /// What to do with `setsockopt(level, name)`, refused by MPTCP and accepted by plain
+    /// TCP, on a socket mptcpize made MPTCP and that has not connected yet.
+    pub const fn decide(self, level: c_int, name: c_int) -> RefusedOptionDecision {
+        match self {
+            RefusedOptions::Swap => RefusedOptionDecision::Swap,
+            RefusedOptions::Keep => RefusedOptionDecision::KeepMptcp,
+            RefusedOptions::Auto => match option_class(level, name) {
+                OptionClass::Needed => RefusedOptionDecision::Swap,
+                OptionClass::Advisory => RefusedOptionDecision::KeepMptcp,
+            },
+        }
+    }
+}
+
+/// The outcome of [`RefusedOptions::decide`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RefusedOptionDecision {
+    /// Put plain TCP in the socket's place and set the option there.
+    Swap,
+    /// Leave the socket MPTCP; the program gets MPTCP's error.
+    KeepMptcp,
+}
+
+/// The name of a socket option level, for log lines.
+pub const fn level_name(level: c_int) -> Option<&'static str> {
+    Some(match level {
+        libc::SOL_SOCKET => "SOL_SOCKET",
+        libc::IPPROTO_TCP => "IPPROTO_TCP",
+        libc::IPPROTO_IP => "IPPROTO_IP",
+        libc::IPPROTO_IPV6 => "IPPROTO_IPV6",
+        _ => return None,
+    })
+}
+
+/// The name of an option of [`MPTCP_REFUSED_OPTIONS`], for log lines; `None` for others.
+pub const fn refused_option_name(level: c_int, name: c_int) -> Option<&'static str> {
+    Some(match (level, name) {
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => "TCP_USER_TIMEOUT",
+        (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => "TCP_QUICKACK",
+        (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => "TCP_SYNCNT",
+        (libc::IPPROTO_TCP, libc::TCP_WINDOW_CLAMP) => "TCP_WINDOW_CLAMP",
+        (libc::IPPROTO_TCP, libc::TCP_LINGER2) => "TCP_LINGER2",
+        (libc::IPPROTO_TCP, libc::TCP_SAVE_SYN) => "TCP_SAVE_SYN",
+        (libc::IPPROTO_TCP, TCP_TX_DELAY) => "TCP_TX_DELAY",
+        (libc::IPPROTO_TCP, libc::TCP_THIN_LINEAR_TIMEOUTS) => "TCP_THIN_LINEAR_TIMEOUTS",
+        (libc::IPPROTO_TCP, libc::TCP_MD5SIG) => "TCP_MD5SIG",
+        (libc::IPPROTO_TCP, libc::TCP_REPAIR) => "TCP_REPAIR",
+        (libc::IPPROTO_TCP, TCP_ULP) => "TCP_ULP",
+        (libc::IPPROTO_IP, libc::IP_TTL) => "IP_TTL",
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => "IP_RECVERR",
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => "IP_MTU_DISCOVER",
+        (libc::IPPROTO_IP, libc::IP_PKTINFO) => "IP_PKTINFO",
+        (libc::IPPROTO_IP, libc::IP_MINTTL) => "IP_MINTTL",
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => "IPV6_TCLASS",
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => "IPV6_UNICAST_HOPS",
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) => "IPV6_RECVERR",
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER) => "IPV6_MTU_DISCOVER",
+        (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => "SO_ZEROCOPY",
+        (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE) => "SO_MAX_PACING_RATE",
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE) => "SO_OOBINLINE",
+        (libc::SOL_SOCKET, libc::SO_PEEK_OFF) => "SO_PEEK_OFF",
+        (libc::SOL_SOCKET, libc::SO_TXTIME) => "SO_TXTIME",
+        _ => return None,
+    })
 }
 
 /// True when a failed `setsockopt` on an MPTCP socket may be MPTCP's refusal
@@ -265,6 +420,57 @@ mod tests {
         // No carried option is one MPTCP refuses (it could not have been set).
         for (level, name, _) in CARRIED_OPTIONS.iter().chain(&CARRIED_OPTIONS_V6) {
             assert!(!is_refused_option(*level, *name));
+        }
+    }
+
+    #[test]
+    fn option_classes_and_choices() {
+        use RefusedOptionDecision::{KeepMptcp, Swap};
+        // Every advisory option is one MPTCP refuses; the rest of the table is needed.
+        for (level, name) in ADVISORY_OPTIONS {
+            assert!(is_refused_option(level, name));
+        }
+        for (level, names) in MPTCP_REFUSED_OPTIONS {
+            for &name in names {
+                assert!(refused_option_name(level, name).is_some(), "{level} {name}");
+                assert!(level_name(level).is_some());
+                let advisory = ADVISORY_OPTIONS.contains(&(level, name));
+                assert_eq!(option_class(level, name) == OptionClass::Advisory, advisory);
+                assert_eq!(RefusedOptions::Swap.decide(level, name), Swap);
+                assert_eq!(RefusedOptions::Keep.decide(level, name), KeepMptcp);
+                assert_eq!(
+                    RefusedOptions::Auto.decide(level, name),
+                    if advisory { KeepMptcp } else { Swap }
+                );
+            }
+        }
+        let (v6, ip, tcp) = (libc::IPPROTO_IPV6, libc::IPPROTO_IP, libc::IPPROTO_TCP);
+        // OpenSSH's traffic class keeps MPTCP; nc -M's TTL, gRPC's user timeout, BGP's
+        // MD5 signatures and kTLS do not.
+        assert_eq!(
+            RefusedOptions::Auto.decide(v6, libc::IPV6_TCLASS),
+            KeepMptcp
+        );
+        for (level, name) in [
+            (ip, libc::IP_TTL),
+            (tcp, libc::TCP_USER_TIMEOUT),
+            (tcp, libc::TCP_MD5SIG),
+            (tcp, TCP_ULP),
+            (tcp, libc::TCP_REPAIR),
+            // Not in the table (an older kernel refusing it): needed.
+            (tcp, libc::TCP_MAXSEG),
+        ] {
+            assert_eq!(RefusedOptions::Auto.decide(level, name), Swap);
+        }
+        assert_eq!(RefusedOptions::default(), RefusedOptions::Auto);
+        for choice in RefusedOptions::ALL {
+            assert_eq!(
+                RefusedOptions::from_value(choice.name().as_bytes()),
+                Some(choice)
+            );
+        }
+        for bad in [&b""[..], b"Swap", b"swap ", b"1", b"auto,keep"] {
+            assert_eq!(RefusedOptions::from_value(bad), None);
         }
     }
 

@@ -7,12 +7,18 @@
 //!   ([`mptcp_policy::Unavailable::from_errno`]), so `errno` is what the program would have
 //!   seen without the shim.
 //! - [`setsockopt`] gives a socket the shim made MPTCP back plain TCP, in place, when the
-//!   program sets an option MPTCP refuses (`TCP_USER_TIMEOUT`, `IP_TTL`, `IPV6_TCLASS`, …)
-//!   before connecting or listening (see `plain_tcp`).
+//!   program sets an option MPTCP refuses and plain TCP accepts (`TCP_USER_TIMEOUT`,
+//!   `IP_TTL`, …) before connecting or listening, or keeps MPTCP and returns the error for an
+//!   advisory one (`IPV6_TCLASS`), as `MPTCPIZE_REFUSED_OPTIONS` chooses (see `plain_tcp`
+//!   and `mptcp_policy::plain_tcp::RefusedOptions`). Where TCP refuses the option too, the
+//!   program gets TCP's errno.
+//! - [`close`], [`dup2`] and [`dup3`] forget that an fd held a socket the shim made (see
+//!   `made_mptcp`): sockets the program asked MPTCP for are never touched.
 //!
 //! The library runs inside every program started under `mptcpize`, so it is `no_std`: no
 //! allocation, no lock, no thread-local, no unwinding, and no Rust runtime to initialise.
-//! Settings (`MPTCPIZE_DEBUG`, and Debian's `MPTCPWRAP_DEBUG`) are read once when the library
+//! Settings (`MPTCPIZE_DEBUG`, Debian's `MPTCPWRAP_DEBUG`, `MPTCPIZE_REFUSED_OPTIONS`) are
+//! read once when the library
 //! is loaded; the real `socket`/`setsockopt` are found with `dlsym(RTLD_NEXT)` once, on first
 //! use, so other preloaded libraries still see the calls.
 //!
@@ -22,13 +28,15 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
+mod closing;
 mod debug_log;
-mod explicit_mptcp;
 mod hooks;
+mod made_mptcp;
 mod plain_tcp;
 mod real;
 mod settings;
 
+pub use closing::{close, dup2, dup3};
 pub use hooks::{setsockopt, socket};
 
 mptcpize_preload_support::panic_handler!();

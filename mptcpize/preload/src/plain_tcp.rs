@@ -19,7 +19,7 @@ use mptcp_policy::{plain_tcp, IPPROTO_MPTCP};
 use mptcpize_preload_support::errno::errno;
 use mptcpize_preload_support::sys;
 
-use crate::{explicit_mptcp, real};
+use crate::{made_mptcp, real};
 
 /// True when the MPTCP socket at `fd` has never started a connection and is not listening
 /// (`mptcp_policy::plain_tcp::never_connected`, from its first subflow's `tcpi_state` and
@@ -32,6 +32,11 @@ fn never_connected(fd: c_int) -> bool {
         let r = unsafe { sys::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
         (r == 0).then_some(len as usize)
     })
+}
+
+/// True when `fd` holds an MPTCP socket (`SO_PROTOCOL`). errno is unspecified afterwards.
+pub fn is_mptcp_socket(fd: c_int) -> bool {
+    get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) == Some(IPPROTO_MPTCP)
 }
 
 /// A plain TCP socket made to take the place of an MPTCP one, not installed yet: the
@@ -65,9 +70,9 @@ pub struct Replaced {
 /// MPTCP socket that has neither connected nor listened; returns why not otherwise. errno
 /// is unspecified afterwards (the caller sets it).
 pub fn prepare(fd: c_int) -> Result<Candidate, &'static str> {
-    if get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
+    if !is_mptcp_socket(fd) {
         // The fd number was reused for something else.
-        explicit_mptcp::unmark(fd);
+        made_mptcp::clear(fd);
         return Err("not an MPTCP socket");
     }
     let domain = get_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok_or("SO_DOMAIN unreadable")?;
@@ -139,7 +144,8 @@ impl Candidate {
         if sys::dup3(self.tcp, fd, cloexec) < 0 {
             return Err("dup3 failed");
         }
-        explicit_mptcp::unmark(fd);
+        // It is plain TCP now.
+        made_mptcp::clear(fd);
         // SAFETY: the candidate's own fd; the socket stays open at `fd`.
         sys::close(self.tcp);
         self.tcp = -1;

@@ -2,7 +2,8 @@
 //!
 //! The hooks never read the environment (see `mptcpize_preload_support::env`).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use mptcp_policy::plain_tcp::RefusedOptions;
 use mptcpize_preload_support::env::{value_of, Environment};
 
 /// Log each decision to stderr (`MPTCPIZE_DEBUG`, or Debian's `MPTCPWRAP_DEBUG`).
@@ -13,6 +14,20 @@ static DEBUG: AtomicBool = AtomicBool::new(false);
 pub fn debug() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
+
+/// What to do when MPTCP refuses an option plain TCP accepts (`MPTCPIZE_REFUSED_OPTIONS`),
+/// as an index into `RefusedOptions::ALL`.
+static REFUSED_OPTIONS: AtomicU8 = AtomicU8::new(0);
+
+/// The user's choice for options MPTCP refuses (`auto` unless `MPTCPIZE_REFUSED_OPTIONS`
+/// says `swap` or `keep`; the launcher refuses any other value before the program starts).
+#[inline]
+pub fn refused_options() -> RefusedOptions {
+    RefusedOptions::ALL[usize::from(REFUSED_OPTIONS.load(Ordering::Relaxed)) % 3]
+}
+
+/// `MPTCPIZE_REFUSED_OPTIONS=`.
+const REFUSED_OPTIONS_VAR: &[u8] = b"MPTCPIZE_REFUSED_OPTIONS=";
 
 /// The variables that turn debug logging on, when set to anything but empty or `0`.
 const DEBUG_VARS: [&[u8]; 2] = [b"MPTCPIZE_DEBUG=", b"MPTCPWRAP_DEBUG="];
@@ -27,6 +42,30 @@ pub fn load(env: Environment) {
         {
             DEBUG.store(true, Ordering::Relaxed);
         }
+        // SAFETY: as above.
+        if let Some(choice) = unsafe { refused_options_value(var) } {
+            let index = RefusedOptions::ALL.iter().position(|c| *c == choice);
+            REFUSED_OPTIONS.store(index.unwrap_or(0) as u8, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The choice `var` sets, when it is `MPTCPIZE_REFUSED_OPTIONS=auto|swap|keep`.
+///
+/// # Safety
+/// `var` must point to a NUL-terminated string.
+unsafe fn refused_options_value(var: *const u8) -> Option<RefusedOptions> {
+    // SAFETY: `var` is NUL-terminated; each read is at or before its NUL.
+    unsafe {
+        let value = value_of(var, REFUSED_OPTIONS_VAR)?;
+        // The longest name is 4 bytes: read at most 5, stopping at the NUL.
+        let mut buf = [0u8; 5];
+        let mut len = 0;
+        while len < buf.len() && *value.add(len) != 0 {
+            buf[len] = *value.add(len);
+            len += 1;
+        }
+        RefusedOptions::from_value(&buf[..len])
     }
 }
 
@@ -79,5 +118,30 @@ mod tests {
         load(unsafe { mptcpize_preload_support::env::environment(vars.as_ptr()) });
         assert!(debug());
         DEBUG.store(false, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn refused_options_variable() {
+        let choice = |var: &core::ffi::CStr| unsafe { refused_options_value(var.as_ptr().cast()) };
+        assert_eq!(
+            choice(c"MPTCPIZE_REFUSED_OPTIONS=swap"),
+            Some(RefusedOptions::Swap)
+        );
+        assert_eq!(
+            choice(c"MPTCPIZE_REFUSED_OPTIONS=keep"),
+            Some(RefusedOptions::Keep)
+        );
+        assert_eq!(
+            choice(c"MPTCPIZE_REFUSED_OPTIONS=auto"),
+            Some(RefusedOptions::Auto)
+        );
+        assert_eq!(choice(c"MPTCPIZE_REFUSED_OPTIONS=swapx"), None);
+        assert_eq!(choice(c"MPTCPIZE_REFUSED_OPTIONS="), None);
+        assert_eq!(choice(c"MPTCPIZE_REFUSED_OPTION=swap"), None);
+        assert_eq!(refused_options(), RefusedOptions::Auto);
+        let vars = [c"MPTCPIZE_REFUSED_OPTIONS=keep".as_ptr(), core::ptr::null()];
+        load(unsafe { mptcpize_preload_support::env::environment(vars.as_ptr()) });
+        assert_eq!(refused_options(), RefusedOptions::Keep);
+        REFUSED_OPTIONS.store(0, Ordering::Relaxed);
     }
 }

@@ -13,11 +13,23 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 
 use libc::{c_int, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp};
+use mptcp_policy::plain_tcp::{RefusedOptionDecision, RefusedOptions};
 use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
 use mptcpize_preload_support::names::{socket_call, Sink};
 
 use super::filter::{is_watched_option, Abi};
 use super::plain_tcp;
+
+/// The user's choice for options MPTCP refuses and plain TCP accepts, read once from
+/// `MPTCPIZE_REFUSED_OPTIONS` (which the launcher checked): the same variable the shim reads.
+fn refused_options() -> RefusedOptions {
+    static CHOICE: std::sync::OnceLock<RefusedOptions> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        std::env::var_os(RefusedOptions::ENV)
+            .and_then(|v| RefusedOptions::from_value(v.as_encoded_bytes()))
+            .unwrap_or_default()
+    })
+}
 
 /// At most this many sockets are remembered as made MPTCP by the supervisor (their inode
 /// numbers, 8 bytes each); past it the set starts again, and an older socket is then treated
@@ -344,6 +356,10 @@ impl Notifier {
         if plain_tcp::set_option(&candidate.tcp, level, name, &value).is_err() {
             // TCP refuses it too: MPTCP is not the reason, the socket stays as it is.
             return refused_outcome(self, "plain TCP refuses it too");
+        }
+        // The user's choice, as in the shim (`mptcp_policy::plain_tcp::RefusedOptions`).
+        if refused_options().decide(level, name) == RefusedOptionDecision::KeepMptcp {
+            return refused_outcome(self, "kept MPTCP (--refused-options)");
         }
         // SECCOMP_ADDFD_FLAG_SETFD: the TCP socket takes the MPTCP one's number, atomically,
         // as dup3(2) would.
