@@ -198,8 +198,8 @@ pub fn write_embedded(lib: &Library, base: &Path) -> Result<PathBuf, Refused> {
 fn write_embedded_in(lib: &Library, base: &Path, missing: Missing) -> Result<PathBuf, Refused> {
     // The base must exist (or be created) before the hash directory below it, which is
     // always created when missing.
-    trusted_path::open_dir(base, missing)?;
-    let dir = trusted_path::open_dir(&base.join(lib.hash), Missing::Create)?;
+    let dir =
+        trusted_path::open_dir(base, missing)?.child(OsStr::new(lib.hash), Missing::Create)?;
     let name = OsStr::new(lib.file_name);
     if holds_copy(lib, &dir, name)? {
         return Ok(dir.path.join(name));
@@ -241,25 +241,15 @@ fn holds_copy(lib: &Library, dir: &TrustedDir, name: &OsStr) -> Result<bool, Ref
     })
 }
 
-/// True when `file` holds exactly `expected`, compared as read, in blocks (no hash needed:
-/// the expected bytes are at hand, and a comparison cannot collide).
+/// True when `file` holds exactly `expected`, read whole (into memory left uninitialised:
+/// zeroing a buffer first would cost more than the comparison) and compared (no hash
+/// needed: the expected bytes are at hand, and a comparison cannot collide).
 fn same_bytes(file: &mut impl Read, expected: &[u8]) -> io::Result<bool> {
-    let mut block = [0u8; 16 * 1024];
-    let mut offset = 0;
-    loop {
-        let n = match file.read(&mut block) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return Ok(offset == expected.len());
-        }
-        if expected.len() - offset < n || block[..n] != expected[offset..offset + n] {
-            return Ok(false);
-        }
-        offset += n;
-    }
+    // One byte more than expected, to see a longer file without reading all of it.
+    let mut content = Vec::with_capacity(expected.len() + 1);
+    file.take(expected.len() as u64 + 1)
+        .read_to_end(&mut content)?;
+    Ok(content == expected)
 }
 
 /// Writes the embedded bytes to a new file in `dir` and renames it to `name`.

@@ -313,6 +313,36 @@ pub fn open_dir(path: &Path, missing: Missing) -> Result<TrustedDir, Refused> {
     Ok(walk.dirs.pop().expect("the walk always holds /"))
 }
 
+impl TrustedDir {
+    /// Opens the directory `name` (one component, not a link) inside this one, creating it
+    /// when missing and asked to; checked as every directory of a walk is.
+    pub fn child(&self, name: &OsStr, missing: Missing) -> Result<TrustedDir, Refused> {
+        let path = self.path.join(name);
+        let open = || {
+            rustix::fs::openat(
+                &self.fd,
+                name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let fd = match open() {
+            Err(rustix::io::Errno::NOENT) if missing == Missing::Create => {
+                match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(io_err(&path, e)),
+                }
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| io_err(&path, e))?;
+        let stat = rustix::fs::fstat(&fd).map_err(|e| io_err(&path, e))?;
+        check_dir(&path, &stat)?;
+        Ok(TrustedDir { fd, path })
+    }
+}
+
 /// A file reached through trusted components, open for reading, and its resolved path.
 #[derive(Debug)]
 pub struct TrustedFile {
