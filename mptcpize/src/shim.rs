@@ -272,7 +272,9 @@ mod tests {
         assert_eq!(path, base.join(EMBEDDED_HASH).join(FILE_NAME));
         assert_eq!(std::fs::read(&path).unwrap(), EMBEDDED);
         let meta = std::fs::metadata(&path).unwrap();
-        assert_eq!(meta.mode() & 0o022, 0);
+        // Readable by a program that dropped to another user, whatever the umask.
+        assert_eq!(meta.mode() & 0o777, 0o755);
+        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o755);
         let inode = meta.ino();
         assert_eq!(write_embedded(&base).unwrap(), path);
         assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "rewritten");

@@ -34,7 +34,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -187,8 +187,6 @@ fn private_tmp(lib: &Library) -> Result<PathBuf, Failure> {
     write_embedded_in(lib, &base, Missing::Fail).map_err(|error| Failure { base, error })
 }
 
-use std::os::unix::ffi::OsStringExt;
-
 /// Writes `lib`'s embedded copy to `<base>/<hash>/<file name>` unless the copy there has
 /// exactly its bytes, creating the missing directories; returns the resolved path.
 pub fn write_embedded(lib: &Library, base: &Path) -> Result<PathBuf, Refused> {
@@ -265,9 +263,13 @@ fn write_copy(lib: &Library, dir: &TrustedDir, name: &OsStr) -> io::Result<()> {
         Mode::from_raw_mode(0o755),
     )?;
     let mut file = std::fs::File::from(fd);
-    let written = file.write_all(lib.embedded).and_then(|()| {
-        rustix::fs::renameat(&dir.fd, tmp.as_str(), dir.fd.as_fd(), name).map_err(Into::into)
-    });
+    // Readable by all whatever the umask (as `trusted_path` makes directories).
+    let written = rustix::fs::fchmod(&file, Mode::from_raw_mode(0o755))
+        .map_err(io::Error::from)
+        .and_then(|()| file.write_all(lib.embedded))
+        .and_then(|()| {
+            rustix::fs::renameat(&dir.fd, tmp.as_str(), dir.fd.as_fd(), name).map_err(Into::into)
+        });
     if written.is_err() {
         let _ = rustix::fs::unlinkat(&dir.fd, tmp.as_str(), rustix::fs::AtFlags::empty());
     }

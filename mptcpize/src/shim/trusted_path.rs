@@ -17,8 +17,8 @@
 //!   target cannot be changed, only the link replaced, which needs that directory) and the
 //!   link itself is owned by root or this user; the path returned is the resolved one, so
 //!   the loader never follows a link itself.
-//! - Directories are created (mode `0755`, less the umask) only inside a directory that was
-//!   just checked, so never inside a directory another user owns.
+//! - Directories are created (mode `0755`) only inside a directory that was just checked, so
+//!   never inside a directory another user owns.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -28,7 +28,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
 /// The kernel's limit on symbolic links followed in one lookup (`MAXSYMLINKS`).
 const MAX_SYMLINKS: u32 = 40;
@@ -169,7 +169,7 @@ fn components_reversed(path: &Path) -> Option<Vec<OsString>> {
 pub enum Missing {
     /// Fail with `ENOENT`.
     Fail,
-    /// Create it (`mkdirat`, mode `0755` less the umask) in its checked parent.
+    /// Create it (`mkdirat`, mode `0755`) in its checked parent.
     Create,
 }
 
@@ -290,10 +290,7 @@ impl Walk {
     fn create(&mut self, name: &OsStr) -> Result<(), Refused> {
         let parent = self.current();
         let path = parent.path.join(name);
-        match rustix::fs::mkdirat(&parent.fd, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(io_err(&path, e)),
-        }
+        make_dir(parent, name, &path)?;
         self.pending.push(name.to_owned());
         // Counted as a link would be, so that a name removed again and again by someone
         // with the right to (root, this user) cannot keep the walk going for ever.
@@ -302,6 +299,25 @@ impl Walk {
             return Err(Refused::new(&path, Reason::TooManyLinks));
         }
         Ok(())
+    }
+}
+
+/// Creates directory `name` in `parent` (checked), mode `0755` whatever the umask: the
+/// library is no secret, and a program that drops from root to its own user must still be
+/// able to load it in the programs it starts. An existing one is left as it is, to be
+/// checked by the caller.
+fn make_dir(parent: &TrustedDir, name: &OsStr, path: &Path) -> Result<(), Refused> {
+    match rustix::fs::mkdirat(&parent.fd, name, Mode::from_raw_mode(0o755)) {
+        // No other user can replace the new directory in the checked parent before this.
+        Ok(()) => rustix::fs::chmodat(
+            &parent.fd,
+            name,
+            Mode::from_raw_mode(0o755),
+            AtFlags::empty(),
+        )
+        .map_err(|e| io_err(path, e)),
+        Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(io_err(path, e)),
     }
 }
 
@@ -328,10 +344,7 @@ impl TrustedDir {
         };
         let fd = match open() {
             Err(rustix::io::Errno::NOENT) if missing == Missing::Create => {
-                match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                    Err(e) => return Err(io_err(&path, e)),
-                }
+                make_dir(self, name, &path)?;
                 open()
             }
             other => other,
