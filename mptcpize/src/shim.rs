@@ -274,7 +274,10 @@ mod tests {
         let meta = std::fs::metadata(&path).unwrap();
         // Readable by a program that dropped to another user, whatever the umask.
         assert_eq!(meta.mode() & 0o777, 0o755);
-        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o755);
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777,
+            0o755
+        );
         let inode = meta.ino();
         assert_eq!(write_embedded(&base).unwrap(), path);
         assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "rewritten");

@@ -184,6 +184,10 @@ fn private_tmp(lib: &Library) -> Result<PathBuf, Failure> {
     }
     template.pop();
     let base = PathBuf::from(OsString::from_vec(template));
+    // mkdtemp makes it 0700; 0755 as the other cache directories (our own entry in the
+    // sticky /tmp: no other user can replace it before this).
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755));
     write_embedded_in(lib, &base, Missing::Fail).map_err(|error| Failure { base, error })
 }
 
