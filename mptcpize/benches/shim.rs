@@ -7,15 +7,17 @@
 //!    the environment), and ns per op (wall clock, 200 000 iterations: the kernel's ~µs
 //!    hide the difference);
 //! 2. instructions that loading the library adds to a program's start-up (callgrind on
-//!    `true`);
+//!    `true`), each library copied to a path of the same length first (the loader's work
+//!    grows with the path's length, ~25 instructions per character);
 //! 3. `mptcpize run true` against Debian's `mptcpize run true`: wall time (hyperfine when
 //!    installed, else a loop of spawns), and the launcher's own instructions, counted on
 //!    `run /nonexistent/program` (callgrind reports only the exec'd program when the exec
 //!    succeeds).
 //!
-//! Run: `cargo bench -p mptcpize --bench shim` (needs valgrind; Debian's rows need the
-//! `mptcpize` and `libmptcpwrap0` packages and are skipped without them). Prints a
-//! Markdown table.
+//! Run: `cargo bench -p mptcpize --bench shim` (needs valgrind). Debian's rows use the
+//! installed `mptcpize` and `libmptcpwrap0` packages, or else their `.deb` files fetched
+//! with `apt-get download` and unpacked with `dpkg-deb -x` into a temporary directory
+//! (nothing installed); they are skipped when neither works. Prints a Markdown table.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -33,14 +35,21 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; any other argument is a filter we do not have.
-    let ours = PathBuf::from(concat!(env!("OUT_DIR"), "/libmptcpize_preload.so"));
-    let debian = Path::new(DEBIAN_SHIM)
-        .is_file()
-        .then(|| PathBuf::from(DEBIAN_SHIM));
     if !have("valgrind") {
         eprintln!("valgrind is not installed: apt-get install valgrind");
         std::process::exit(1);
     }
+    let scratch = std::env::temp_dir().join(format!("mptcpize-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (debian_shim, debian_launcher) = debian_files(&scratch);
+    // Both libraries at paths of the same length (`ours.so`, `debn.so`).
+    let ours = scratch.join("ours.so");
+    std::fs::copy(concat!(env!("OUT_DIR"), "/libmptcpize_preload.so"), &ours).unwrap();
+    let debian = debian_shim.map(|shim| {
+        let copy = scratch.join("debn.so");
+        std::fs::copy(shim, &copy).unwrap();
+        copy
+    });
 
     let mut cases: Vec<(&str, Option<PathBuf>, i32)> = vec![
         ("no preload (TCP)", None, 0),
@@ -49,7 +58,9 @@ fn main() {
     if let Some(debian) = &debian {
         cases.push(("Debian libmptcpwrap 0.12", Some(debian.clone()), 0));
     } else {
-        eprintln!("{DEBIAN_SHIM} missing: Debian rows skipped (apt-get install mptcpize)");
+        eprintln!(
+            "Debian's libmptcpwrap0 is neither installed nor downloadable: its rows are skipped"
+        );
     }
     cases.push(("mptcpize-preload (ours)", Some(ours.clone()), 0));
 
@@ -73,15 +84,19 @@ fn main() {
         println!("| {name} | {per_op:.1} | {ns:.0} | {startup} |");
     }
     println!();
-    println!("Start-up baseline: `true` runs {base_startup} instructions without a preload.");
+    println!(
+        "Start-up baseline: `true` runs {base_startup} instructions without a preload; \
+         libraries preloaded as {}.",
+        ours.display()
+    );
     println!();
 
     println!("| launcher | instructions up to a failed exec | `run true` wall time |");
     println!("|---|---:|---:|");
     let launcher = PathBuf::from(env!("CARGO_BIN_EXE_mptcpize"));
     let mut launchers = vec![("mptcpize (ours)", launcher)];
-    if Path::new(DEBIAN_LAUNCHER).is_file() {
-        launchers.push(("Debian mptcpize 0.12", PathBuf::from(DEBIAN_LAUNCHER)));
+    if let Some(debian) = debian_launcher {
+        launchers.push(("Debian mptcpize 0.12", debian));
     }
     // Warm up: our launcher writes its embedded shim once to the user's cache.
     for (_, path) in &launchers {
@@ -92,6 +107,42 @@ fn main() {
         let wall = launcher_wall(path);
         println!("| {name} | {instructions} | {wall} |");
     }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Debian's shim and launcher: installed, or unpacked from the packages `apt-get download`
+/// fetches into `scratch` (when the machine can reach a Debian mirror).
+fn debian_files(scratch: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+    let installed = |p: &str| Path::new(p).is_file().then(|| PathBuf::from(p));
+    if let (Some(shim), Some(launcher)) = (installed(DEBIAN_SHIM), installed(DEBIAN_LAUNCHER)) {
+        return (Some(shim), Some(launcher));
+    }
+    let debs = scratch.join("debs");
+    let root = scratch.join("debian-root");
+    std::fs::create_dir_all(&debs).unwrap();
+    let fetched = Command::new("apt-get")
+        .args(["download", "-q", "libmptcpwrap0", "mptcpize"])
+        .current_dir(&debs)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if fetched {
+        for deb in std::fs::read_dir(&debs).unwrap().filter_map(Result::ok) {
+            let _ = Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(deb.path())
+                .arg(&root)
+                .status();
+        }
+    }
+    let unpacked = |p: &str| {
+        let path = root.join(p.trim_start_matches('/'));
+        path.is_file().then_some(path)
+    };
+    (
+        installed(DEBIAN_SHIM).or_else(|| unpacked(DEBIAN_SHIM)),
+        installed(DEBIAN_LAUNCHER).or_else(|| unpacked(DEBIAN_LAUNCHER)),
+    )
 }
 
 /// The loop run in a child: `ITERATIONS PROTOCOL [time]`.

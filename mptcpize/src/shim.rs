@@ -1,24 +1,34 @@
 //! Where the `LD_PRELOAD` shim (`libmptcpize_preload.so`) is, in this order:
 //!
-//! 1. `MPTCPIZE_PRELOAD`, when set (an error if it names no file);
-//! 2. next to the binary (an install that put both files in one directory; not in a cargo
-//!    target directory, where it may be stale: see [`installed`]);
-//! 3. the install prefix: `<bin>/../lib/mptcpize/`;
-//! 4. the copy embedded in the binary at build time (see `build.rs`), written once to a
-//!    per-user cache (`$XDG_CACHE_HOME/mptcpize/<hash>/` or `~/.cache/mptcpize/<hash>/`,
-//!    else `$XDG_RUNTIME_DIR` or `/tmp/mptcpize-<uid>/`), so `cargo run -p mptcpize` and
+//! 1. `MPTCPIZE_PRELOAD`, when set (an error if it names no file, or a file another user
+//!    could replace);
+//! 2. the installed copies ([`installed_candidates`]): next to the binary (not in a cargo
+//!    target directory, where it may be stale: see [`installed`]), then the install prefix,
+//!    `<prefix>/lib/mptcpize/` for a binary in `<prefix>/bin/`;
+//! 3. the copy embedded in the binary at build time (see `build.rs`), written once to a
+//!    cache directory ([`cache`]: `$XDG_CACHE_HOME`, root's `/var/cache` and `/run`,
+//!    `~/.cache`, `$XDG_RUNTIME_DIR`, `/tmp`), so `cargo run -p mptcpize` and
 //!    `cargo install --path mptcpize` work with no other step.
+//!
+//! Whatever the source, the path handed to the dynamic loader is one that only root and the
+//! user running mptcpize can change ([`trusted_path`]): every component, from `/` to the
+//! file, owned by one of them and writable by nobody else, symbolic links resolved. An
+//! installed copy that fails this is passed over with a message; the embedded copy is
+//! checked byte for byte, not by size.
 //!
 //! The report library of `mptcpize run --report` (`libmptcpize_report.so`) is found the same
 //! way, with `MPTCPIZE_REPORT_PRELOAD` in place of `MPTCPIZE_PRELOAD` ([`locate_report`]).
 
+pub mod cache;
+pub mod trusted_path;
+
 use std::ffi::OsString;
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use trusted_path::Refused;
 
 /// The shim's file name.
 pub const FILE_NAME: &str = "libmptcpize_preload.so";
@@ -66,10 +76,12 @@ pub static REPORT: Library = Library {
 pub enum Error {
     /// `MPTCPIZE_PRELOAD` (or the library's variable) names a missing file.
     EnvMissing(&'static Library, OsString),
+    /// `MPTCPIZE_PRELOAD` names a file that another user could replace.
+    EnvUntrusted(&'static Library, OsString, Refused),
     /// The path contains a character `LD_PRELOAD` uses as a separator.
     Unusable(&'static Library, PathBuf),
-    /// Writing the embedded copy failed everywhere; the errors per place tried.
-    Unwritable(&'static Library, Vec<(PathBuf, io::Error)>),
+    /// Writing the embedded copy failed everywhere; what failed at each place tried.
+    Unwritable(&'static Library, Vec<cache::Failure>),
 }
 
 impl fmt::Display for Error {
@@ -82,6 +94,13 @@ impl fmt::Display for Error {
                 Path::new(value).display(),
                 lib.file_name
             ),
+            Error::EnvUntrusted(lib, value, why) => write!(
+                f,
+                "{}={} is not used: {why}; put the library where only root or you can \
+                 change it, or unset {0}",
+                lib.env,
+                Path::new(value).display(),
+            ),
             Error::Unusable(lib, path) => write!(
                 f,
                 "the library path {} contains ':' or a space, which LD_PRELOAD cannot hold: \
@@ -89,11 +108,11 @@ impl fmt::Display for Error {
                 path.display(),
                 lib.env
             ),
-            Error::Unwritable(lib, errors) => {
+            Error::Unwritable(lib, failures) => {
                 write!(f, "cannot write the library {} out (", lib.file_name)?;
-                for (i, (path, e)) in errors.iter().enumerate() {
+                for (i, failure) in failures.iter().enumerate() {
                     let sep = if i == 0 { "" } else { "; " };
-                    write!(f, "{sep}{}: {e}", path.display())?;
+                    write!(f, "{sep}{failure}")?;
                 }
                 write!(
                     f,
@@ -119,26 +138,32 @@ fn locate_library(lib: &'static Library) -> Result<PathBuf, Error> {
     if let Some(value) = std::env::var_os(lib.env) {
         let path =
             std::path::absolute(&value).map_err(|_| Error::EnvMissing(lib, value.clone()))?;
-        if !path.is_file() {
-            return Err(Error::EnvMissing(lib, value));
-        }
-        return usable(lib, path);
+        return match trusted_path::open_file(&path) {
+            Ok(found) => usable(lib, found.path),
+            Err(e) if e.is_missing() || !path.is_file() => Err(Error::EnvMissing(lib, value)),
+            Err(e) => Err(Error::EnvUntrusted(lib, value, e)),
+        };
     }
     if let Some(path) = installed_library(lib) {
         return usable(lib, path);
     }
     let mut errors = Vec::new();
-    for dir in cache_dirs() {
-        match write_embedded_library(lib, &dir) {
-            Ok(path) if preloadable(&path) => return Ok(path),
-            Ok(path) => errors.push((path, io::Error::other("contains ':' or a space"))),
-            Err(e) => errors.push((dir, e)),
-        }
+    match cache::write_out(lib) {
+        Ok(path) if preloadable(&path) => return Ok(path),
+        Ok(path) => errors.push(cache::Failure {
+            base: path.clone(),
+            error: Refused {
+                path,
+                reason: trusted_path::Reason::Io(io::Error::other("contains ':' or a space")),
+            },
+        }),
+        Err(failures) => errors.extend(failures),
     }
     Err(Error::Unwritable(lib, errors))
 }
 
-/// The shim installed with the binary: next to it, or in `../lib/mptcpize/`.
+/// The shim installed with the binary (see [`installed_candidates`]), when it and every
+/// directory above it can be changed only by root or this user.
 ///
 /// Not in a cargo target directory (`target/<profile>/`, recognised by its `deps/` and
 /// `.fingerprint/`): there `cargo build -p mptcpize` or `cargo test -p mptcpize` rebuilds
@@ -148,18 +173,38 @@ pub fn installed() -> Option<PathBuf> {
     installed_library(&SHIM)
 }
 
-fn installed_library(lib: &Library) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin_dir = exe.parent()?;
+/// Where an installed `lib` may be, best first: next to the binary, then
+/// `<prefix>/lib/mptcpize/` for a binary in `<prefix>/bin/` (the binary's path resolved,
+/// so no `..` reaches the loader). Empty in a cargo target directory.
+pub fn installed_candidates(lib: &Library) -> Vec<PathBuf> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let Some(bin_dir) = exe.parent() else {
+        return Vec::new();
+    };
     if bin_dir.join("deps").is_dir() && bin_dir.join(".fingerprint").is_dir() {
-        return None;
+        return Vec::new();
     }
-    [
-        bin_dir.join(lib.file_name),
-        bin_dir.join("../lib/mptcpize").join(lib.file_name),
-    ]
-    .into_iter()
-    .find(|path| path.is_file())
+    let mut candidates = vec![bin_dir.join(lib.file_name)];
+    if let Some(prefix) = bin_dir.parent() {
+        candidates.push(prefix.join("lib/mptcpize").join(lib.file_name));
+    }
+    candidates
+}
+
+fn installed_library(lib: &Library) -> Option<PathBuf> {
+    for candidate in installed_candidates(lib) {
+        match trusted_path::open_file(&candidate) {
+            Ok(found) => return Some(found.path),
+            Err(e) if e.is_missing() => {}
+            Err(e) => eprintln!(
+                "mptcpize: not using {}: {e}; using the copy built into mptcpize",
+                candidate.display()
+            ),
+        }
+    }
+    None
 }
 
 fn usable(lib: &'static Library, path: PathBuf) -> Result<PathBuf, Error> {
@@ -179,99 +224,12 @@ fn preloadable(path: &Path) -> bool {
         .any(|&b| b == b':' || b == b' ' || b == b'\t' || b == b'\n')
 }
 
-/// Where the embedded shim may be written, best first: the user's cache, then the user's
-/// runtime directory, then a private directory in `/tmp`.
-fn cache_dirs() -> Vec<PathBuf> {
-    let absolute = |v: Option<OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
-    let mut dirs = Vec::new();
-    if let Some(cache) = absolute(std::env::var_os("XDG_CACHE_HOME"))
-        .or_else(|| absolute(std::env::var_os("HOME")).map(|home| home.join(".cache")))
-    {
-        dirs.push(cache.join("mptcpize"));
-    }
-    if let Some(runtime) = absolute(std::env::var_os("XDG_RUNTIME_DIR")) {
-        dirs.push(runtime.join("mptcpize"));
-    }
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    dirs.push(PathBuf::from(format!("/tmp/mptcpize-{uid}")));
-    dirs
-}
-
-/// Writes the embedded shim to `<base>/<hash>/libmptcpize_preload.so` unless a good copy is
-/// there, and returns its path.
+/// Writes the embedded shim to `<base>/<hash>/libmptcpize_preload.so` unless an identical
+/// copy is there, and returns its path; `base` and everything above it must be changeable
+/// only by root or this user (see [`trusted_path`]).
 pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
-    write_embedded_library(&SHIM, base)
-}
-
-fn write_embedded_library(lib: &Library, base: &Path) -> io::Result<PathBuf> {
-    let dir = base.join(lib.hash);
-    let path = dir.join(lib.file_name);
-    // 0700 directories of this user's: nobody else can swap the file between the check and
-    // the exec. Checked also when the file is already there: in a shared `/tmp`, someone
-    // else could have made the directories first.
-    if check_private_dir(base).is_ok()
-        && check_private_dir(&dir).is_ok()
-        && is_our_copy(lib, &path)?
-    {
-        return Ok(path);
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)?;
-    for d in [base, dir.as_path()] {
-        check_private_dir(d)?;
-    }
-    // A unique temporary name, then an atomic rename: a concurrent launcher sees either no
-    // file or a complete one.
-    let tmp = dir.join(format!(".{}.{}.tmp", lib.file_name, std::process::id()));
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o755)
-            .open(&tmp)?;
-        file.write_all(lib.embedded)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map(|()| path)
-}
-
-/// True when `path` is a regular file owned by this user, writable by nobody else, with the
-/// embedded library's size (its name already carries the content hash).
-fn is_our_copy(lib: &Library, path: &Path) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) => Ok(meta.file_type().is_file()
-            // SAFETY: geteuid has no preconditions.
-            && meta.uid() == unsafe { libc::geteuid() }
-            && meta.mode() & 0o022 == 0
-            && meta.len() == lib.embedded.len() as u64),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Refuses a directory that is a symlink, not ours, or writable by others (`/tmp` is shared).
-fn check_private_dir(dir: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(dir)?;
-    // SAFETY: geteuid has no preconditions.
-    let ours = meta.uid() == unsafe { libc::geteuid() };
-    if !meta.file_type().is_dir() || !ours || meta.mode() & 0o022 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is not a directory owned by this user and closed to others",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(())
+    cache::write_embedded(&SHIM, base)
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))
 }
 
 #[cfg(test)]
@@ -286,44 +244,72 @@ mod tests {
         assert_eq!(REPORT.hash.len(), 16);
     }
 
-    #[test]
-    fn report_library_is_written_beside_the_shim() {
-        let base =
-            std::env::temp_dir().join(format!("mptcpize-report-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        fs::create_dir(&base).unwrap();
-        fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        let shim = write_embedded(&base).unwrap();
-        let report = write_embedded_library(&REPORT, &base).unwrap();
-        assert_eq!(report.file_name().unwrap(), REPORT_FILE_NAME);
-        assert_eq!(fs::read(&report).unwrap(), REPORT.embedded);
-        assert_eq!(fs::read(&shim).unwrap(), EMBEDDED);
-        fs::remove_dir_all(&base).unwrap();
+    fn scratch(tag: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("mptcpize-{tag}-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        base
     }
 
     #[test]
-    fn writes_once_then_reuses() {
-        let base = std::env::temp_dir().join(format!("mptcpize-shim-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        fs::create_dir(&base).unwrap();
-        fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    fn report_library_is_written_beside_the_shim() {
+        let base = scratch("report");
+        let shim = write_embedded(&base).unwrap();
+        let report = cache::write_embedded(&REPORT, &base).unwrap();
+        assert_eq!(report.file_name().unwrap(), REPORT_FILE_NAME);
+        assert_eq!(std::fs::read(&report).unwrap(), REPORT.embedded);
+        assert_eq!(std::fs::read(&shim).unwrap(), EMBEDDED);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn writes_once_then_reuses_only_an_identical_copy() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let base = scratch("shim");
         let path = write_embedded(&base).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), EMBEDDED);
-        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(path, base.join(EMBEDDED_HASH).join(FILE_NAME));
+        assert_eq!(std::fs::read(&path).unwrap(), EMBEDDED);
+        let meta = std::fs::metadata(&path).unwrap();
+        // Readable by a program that dropped to another user, whatever the umask.
         assert_eq!(meta.mode() & 0o777, 0o755);
-        let mtime = meta.modified().unwrap();
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777,
+            0o755
+        );
+        let inode = meta.ino();
         assert_eq!(write_embedded(&base).unwrap(), path);
-        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "rewritten");
         // A truncated copy is replaced.
-        fs::write(&path, b"x").unwrap();
+        std::fs::write(&path, b"x").unwrap();
         write_embedded(&base).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), EMBEDDED);
-        // A directory open to others is refused.
+        assert_eq!(std::fs::read(&path).unwrap(), EMBEDDED);
+        // So is a copy of the same size with other bytes.
+        let mut other = EMBEDDED.to_vec();
+        other[EMBEDDED.len() / 2] ^= 0xff;
+        std::fs::write(&path, &other).unwrap();
+        write_embedded(&base).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), EMBEDDED);
+        // And a copy writable by others, even with the right bytes.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        write_embedded(&base).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_ne!(meta.ino(), inode);
+        assert_eq!(meta.mode() & 0o022, 0);
+        // No temporary file left behind.
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+        // A directory open to others is refused, and nothing is created in it.
         let open = base.join("open");
-        fs::create_dir(&open).unwrap();
-        fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(write_embedded(&open).is_err());
-        fs::remove_dir_all(&base).unwrap();
+        assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -226,7 +226,12 @@ fn embedded_shim_is_used_when_none_is_installed() {
     let out = output_of_copy(Command::new(&launcher).args(["run", "env"]));
     let preload = env_of(&out, "LD_PRELOAD").unwrap();
     assert!(
-        preload.ends_with("bin/../lib/mptcpize/libmptcpize_preload.so"),
+        preload
+            == dir
+                .0
+                .join("lib/mptcpize/libmptcpize_preload.so")
+                .to_str()
+                .unwrap(),
         "{preload}"
     );
 }
@@ -257,4 +262,90 @@ fn debug_variables_turn_the_log_on() {
             "{name}={value}: {log}"
         );
     }
+}
+
+#[test]
+fn a_library_others_can_replace_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    // A copy of the real shim in a directory everyone can write to (no sticky bit).
+    let dir = TempDir::new("open-dir");
+    let open = dir.0.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shim = run(&[os("run"), os("printenv"), os("LD_PRELOAD")], &[]);
+    let shim = String::from_utf8(shim.stdout).unwrap();
+    let copy = open.join("libmptcpize_preload.so");
+    std::fs::copy(shim.trim(), &copy).unwrap();
+    // Named by MPTCPIZE_PRELOAD: refused, with the component and what to do.
+    let out = run(
+        &[os("run"), os("true")],
+        &[("MPTCPIZE_PRELOAD", copy.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MPTCPIZE_PRELOAD")
+            && err.contains(open.to_str().unwrap())
+            && err.contains("writable by other users"),
+        "{err}"
+    );
+    // A library file writable by others, in a good directory: refused too.
+    let good = dir.0.join("good");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = good.join("libmptcpize_preload.so");
+    std::fs::copy(shim.trim(), &file).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run(
+        &[os("run"), os("true")],
+        &[("MPTCPIZE_PRELOAD", file.to_str().unwrap())],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Mode 0644: used, by its resolved path (a link to it is resolved).
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = good.join("link.so");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let out = run(
+        &[os("run"), os("printenv"), os("LD_PRELOAD")],
+        &[("MPTCPIZE_PRELOAD", link.to_str().unwrap())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        file.to_str().unwrap()
+    );
+
+    // Installed next to a launcher in a directory others can write to: passed over with a
+    // message, and the embedded copy used.
+    let bin = open.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let launcher = bin.join("mptcpize");
+    std::fs::copy(mptcpize(), &launcher).unwrap();
+    std::fs::copy(shim.trim(), bin.join("libmptcpize_preload.so")).unwrap();
+    let out = output_of_copy(
+        Command::new(&launcher)
+            .args(["run", "printenv", "LD_PRELOAD"])
+            .env_remove("LD_PRELOAD")
+            .env_remove("MPTCPIZE_PRELOAD"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not using") && err.contains("writable by other users"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), shim.trim());
 }

@@ -2,8 +2,6 @@
 //! `getsockopt`, `write`, …) run between the program's call and its return, and must never
 //! change what the program sees.
 
-use core::ffi::c_void;
-use core::sync::atomic::{AtomicPtr, Ordering};
 use libc::c_int;
 
 /// errno saved when created and put back when dropped.
@@ -24,40 +22,18 @@ impl Drop for SavedErrno {
     }
 }
 
-/// The C library's `__errno_location`, found with `dlsym` on first use.
-///
-/// Not imported: every import is a symbol the dynamic loader looks up when the library is
-/// loaded, in every program (about 1,000 instructions for this one), and errno is only
-/// needed on rare paths (a refused MPTCP socket or option, logging, the first call of a
-/// hook). `dlsym(RTLD_DEFAULT)` finds the definition the import would have been bound to.
-/// A successful `dlsym` leaves errno alone (glibc and musl), so the first use does not
-/// change the errno it reads.
-static ERRNO_LOCATION: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-
 /// `__errno_location()`: the calling thread's errno variable.
-#[inline]
+///
+/// Imported, so the dynamic loader binds it when it relocates the library (rustc links
+/// with `-z now`), before any of the library's code runs: a hook called from a signal
+/// handler, in a child forked from a threaded program, or before the library's own
+/// constructor, reaches errno without entering the loader. (Finding it with `dlsym` on
+/// first use instead saved its symbol lookup at start-up, but put a `dlsym` inside the
+/// first hook that needed errno; see BENCHMARKS.md for what the import costs.)
+#[inline(always)]
 fn location() -> *mut c_int {
-    let mut f = ERRNO_LOCATION.load(Ordering::Relaxed);
-    if f.is_null() {
-        f = resolve_location();
-    }
-    // SAFETY: `f` is the C library's `__errno_location`, which takes nothing and returns
-    // this thread's errno.
-    unsafe { core::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *mut c_int>(f)() }
-}
-
-#[cold]
-#[inline(never)]
-fn resolve_location() -> *mut c_void {
-    // SAFETY: a NUL-terminated name.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__errno_location".as_ptr()) };
-    if f.is_null() {
-        // Every C library the shim runs with defines it (glibc, musl); without it there
-        // is no errno to keep.
-        crate::abort();
-    }
-    ERRNO_LOCATION.store(f, Ordering::Relaxed);
-    f
+    // SAFETY: takes nothing, returns this thread's errno.
+    unsafe { libc::__errno_location() }
 }
 
 /// The calling thread's errno (`__errno_location`).
@@ -107,7 +83,7 @@ mod tests {
             set_errno(0);
         }
         assert_eq!(errno(), libc::EMFILE);
-        // The same variable as the C library's (the first use found it with dlsym).
+        // The same variable as the C library's.
         // SAFETY: this thread's errno.
         assert_eq!(unsafe { *libc::__errno_location() }, libc::EMFILE);
         unsafe { *libc::__errno_location() = libc::EBADF };

@@ -3,17 +3,23 @@
 //!
 //! Both run inside every program started under `mptcpize`, so this crate is `no_std` like
 //! them: no allocation, no lock, no thread-local, no unwinding. Everything here is either
-//! inlined into its caller or called only on rare paths (loading, the first call of a
-//! hook, logging), and it imports nothing from the C library but `dlsym`: every import is
-//! one more symbol the dynamic loader resolves in every program (see [`sys`]; errno is
-//! reached through a `__errno_location` found with `dlsym` on first use, see [`errno`]).
+//! inlined into its caller or called only on rare paths (loading, refusals, logging), and
+//! it imports nothing from the C library but `dlsym` and `__errno_location`: every import
+//! is one more symbol the dynamic loader resolves in every program (see [`sys`]).
+//!
+//! A hook never enters the dynamic loader: imports are bound when the library is
+//! relocated (`-z now`), and the functions the hooks stand in front of are found with
+//! `dlsym` in the library's constructor ([`on_load!`], [`real`]), not on first use. So a
+//! first `socket()` made inside a signal handler, or in a child forked from a threaded
+//! program while another thread held the loader's lock, is as safe as any other.
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).
 //! - [`names`]: `socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)` in messages, the same in the
 //!   shim's debug log and the launcher's seccomp log.
 //! - [`env`](mod@env): settings read from the environment the loader passes to `.init_array`.
-//! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of.
+//! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of,
+//!   made in the constructor.
 //! - [`sys`]: raw system calls, issued without a libc import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
 //!   each library defines the same way.
@@ -59,7 +65,7 @@ macro_rules! on_load {
 }
 
 /// Defines the library's `#[panic_handler]` (not in its unit tests, which have std's):
-/// [`abort`].
+/// [`abort`], which ends the process by `SIGABRT` on every architecture.
 ///
 /// A panic would have to unwind through C frames, which is undefined behaviour (the
 /// workspace profiles also set `panic = "abort"`). Nothing in the hooks is expected to
@@ -75,21 +81,45 @@ macro_rules! panic_handler {
     };
 }
 
-/// Ends the process at once with a trap instruction: what `core::intrinsics::abort` does,
-/// without importing abort(3), which would cost every program a symbol lookup at load
-/// (see [`sys`]). x86 raises `SIGILL`, aarch64 `SIGTRAP`.
-#[inline(always)]
+/// Ends the process at once, on every architecture: `SIGABRT` to the calling thread (what
+/// `abort(3)` raises: a core dump where enabled, and the death by signal a parent or a
+/// service manager expects), and, should the program have blocked, ignored or caught
+/// `SIGABRT` and returned from its handler, `exit_group(128 + SIGABRT)`. Raw system calls
+/// ([`sys`]), not abort(3), which would cost every program a symbol lookup at load; never
+/// a trap instruction, whose handler may return to the same instruction, nor a loop.
+#[cold]
+#[inline(never)]
 pub fn abort() -> ! {
-    // SAFETY: `ud2` raises SIGILL and does not return.
-    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
-    unsafe {
-        core::arch::asm!("ud2", options(noreturn))
+    sys::tgkill(sys::getpid(), sys::gettid(), libc::SIGABRT);
+    sys::exit_group(128 + libc::SIGABRT)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The panic path ends the process by `SIGABRT`, also when the program ignores it.
+    #[test]
+    fn abort_ends_the_process() {
+        for ignore in [false, true] {
+            // SAFETY: the child only makes system calls and then ends.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                if ignore {
+                    // SAFETY: setting a disposition.
+                    unsafe { libc::signal(libc::SIGABRT, libc::SIG_IGN) };
+                }
+                super::abort();
+            }
+            let mut status = 0;
+            // SAFETY: our child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            if ignore {
+                assert!(libc::WIFEXITED(status), "{status:#x}");
+                assert_eq!(libc::WEXITSTATUS(status), 128 + libc::SIGABRT);
+            } else {
+                assert!(libc::WIFSIGNALED(status), "{status:#x}");
+                assert_eq!(libc::WTERMSIG(status), libc::SIGABRT);
+            }
+        }
     }
-    // SAFETY: `brk` raises SIGTRAP and does not return.
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!("brk #0x1", options(noreturn))
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-    loop {}
 }

@@ -235,6 +235,34 @@ pub fn shutdown(fd: c_int, how: c_int) -> c_int {
     int(unsafe { syscall(libc::SYS_shutdown, [a(fd), a(how), 0, 0, 0, 0]) })
 }
 
+/// `getpid(2)`.
+pub fn getpid() -> c_int {
+    // SAFETY: no arguments.
+    int(unsafe { syscall(libc::SYS_getpid, [0; 6]) })
+}
+
+/// `gettid(2)`.
+pub fn gettid() -> c_int {
+    // SAFETY: no arguments.
+    int(unsafe { syscall(libc::SYS_gettid, [0; 6]) })
+}
+
+/// `tgkill(2)`: `signal` to thread `tid` of process `pid`.
+pub fn tgkill(pid: c_int, tid: c_int, signal: c_int) -> c_int {
+    // SAFETY: integers only.
+    int(unsafe { syscall(libc::SYS_tgkill, [a(pid), a(tid), a(signal), 0, 0, 0]) })
+}
+
+/// `exit_group(2)`: ends every thread of the process with `status`, without running
+/// `atexit` handlers or flushing stdio (`_exit(2)`).
+pub fn exit_group(status: c_int) -> ! {
+    loop {
+        // SAFETY: integers only. exit_group does not return; the loop only gives the
+        // function its `!` type without an instruction that traps.
+        unsafe { syscall(libc::SYS_exit_group, [a(status), 0, 0, 0, 0, 0]) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,13 +18,16 @@
 //! The library runs inside every program started under `mptcpize`, so it is `no_std`: no
 //! allocation, no lock, no thread-local, no unwinding, and no Rust runtime to initialise.
 //! Settings (`MPTCPIZE_DEBUG`, Debian's `MPTCPWRAP_DEBUG`, `MPTCPIZE_REFUSED_OPTIONS`) are
-//! read once when the library
-//! is loaded; the real `socket`/`setsockopt` are found with `dlsym(RTLD_NEXT)` once, on first
-//! use, so other preloaded libraries still see the calls.
+//! read once when the library is loaded, and the next definitions of the functions it hooks
+//! found then with `dlsym(RTLD_NEXT)`, so other preloaded libraries still see the calls, and
+//! a hook never enters the dynamic loader: the first `socket()` of a process may come from a
+//! signal handler, or from a child forked while another thread held the loader's lock. A
+//! panic ends the process (`SIGABRT`, see `mptcpize_preload_support::abort`).
 //!
 //! Cost (see BENCHMARKS.md): the rewrite path is a few compares and one indirect call;
-//! loading the library resolves one imported symbol (`dlsym`) and calls no `dlsym`; the
-//! link settings that keep the dynamic loader's work small are in `build.rs`.
+//! loading the library binds two imported symbols (`dlsym`, `__errno_location`) and makes
+//! two `dlsym` calls; the link settings that keep the dynamic loader's work small are in
+//! `build.rs`.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
@@ -43,10 +46,10 @@ mptcpize_preload_support::panic_handler!();
 
 mptcpize_preload_support::on_load! {
     /// Runs when the dynamic loader maps the library, before the program's `main`: reads
-    /// the settings from the environment, so the hooks never do. The real functions are
-    /// resolved on first use instead (see `real`): a program that never creates a socket
-    /// (most programs a shell starts) does not pay for `dlsym`.
+    /// the settings from the environment and finds the real functions (see `real`), so the
+    /// hooks never do either.
     fn on_load(envp) {
         settings::load(envp);
+        real::resolve();
     }
 }

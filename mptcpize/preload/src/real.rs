@@ -4,10 +4,14 @@
 //! keeps that library working; Debian's shim issues the raw system call and bypasses it.
 //! Where `dlsym` finds nothing, the raw system call stands in.
 //!
-//! Each function is resolved once, on first use, and cached in two `AtomicPtr`s: the
+//! Each function is resolved once, by [`resolve`] in the library's constructor (never in a
+//! hook, which may run in a signal handler or in a child forked from a threaded program,
+//! where `dlsym` and its lock must not be entered), and cached in two `AtomicPtr`s: the
 //! resolved pointer, and a copy for the hooks' fast path, published only when debug logging
 //! is off. So the fast path is one relaxed load (a plain `mov`) and a NULL test that covers
 //! both "not resolved yet" and "debug logging on": every other case goes to the slow path.
+//! A hook called before the constructor ran (from another library's constructor) makes the
+//! raw system call for that call.
 //!
 //! The report library resolves its functions the same way (`dlsym` through
 //! `mptcpize_preload_support::real::next_symbol`) but caches each in one slot: it has no
@@ -49,38 +53,44 @@ pub fn fast_setsockopt() -> Option<SetsockoptFn> {
     (!f.is_null()).then(|| unsafe { core::mem::transmute::<*mut c_void, SetsockoptFn>(f) })
 }
 
-/// The next `socket` after this library, resolved on first use.
+/// Finds the next `socket` and `setsockopt` (`dlsym(RTLD_NEXT)`) and publishes them for the
+/// hooks. Called once, from the library's constructor, after the settings are read.
+#[cold]
+pub fn resolve() {
+    // A non-NULL result is glibc's (or another library's) function.
+    let mut socket = next_symbol(c"socket");
+    if socket.is_null() {
+        socket = raw_socket as *mut c_void;
+    }
+    let mut setsockopt = next_symbol(c"setsockopt");
+    if setsockopt.is_null() {
+        setsockopt = raw_setsockopt as *mut c_void;
+    }
+    SOCKET.store(socket, Ordering::Relaxed);
+    SETSOCKOPT.store(setsockopt, Ordering::Relaxed);
+    if !settings::debug() {
+        FAST_SOCKET.store(socket, Ordering::Relaxed);
+        FAST_SETSOCKOPT.store(setsockopt, Ordering::Relaxed);
+    }
+}
+
+/// The next `socket` after this library, or the raw system call before [`resolve`] ran.
 #[cold]
 pub fn socket() -> SocketFn {
-    let mut f = SOCKET.load(Ordering::Relaxed);
+    let f = SOCKET.load(Ordering::Relaxed);
     if f.is_null() {
-        // A non-NULL result is glibc's (or another library's) `socket`.
-        f = next_symbol(c"socket");
-        if f.is_null() {
-            f = raw_socket as *mut c_void;
-        }
-        SOCKET.store(f, Ordering::Relaxed);
-        if !settings::debug() {
-            FAST_SOCKET.store(f, Ordering::Relaxed);
-        }
+        return raw_socket;
     }
     // SAFETY: `f` is a `SocketFn` (from dlsym for "socket", or `raw_socket`).
     unsafe { core::mem::transmute::<*mut c_void, SocketFn>(f) }
 }
 
-/// The next `setsockopt` after this library, resolved on first use.
+/// The next `setsockopt` after this library, or the raw system call before [`resolve`] ran.
 #[cold]
 pub fn setsockopt() -> SetsockoptFn {
-    let mut f = SETSOCKOPT.load(Ordering::Relaxed);
+    let f = SETSOCKOPT.load(Ordering::Relaxed);
     if f.is_null() {
-        f = next_symbol(c"setsockopt");
-        if f.is_null() {
-            f = raw_setsockopt as *mut c_void;
-        }
-        SETSOCKOPT.store(f, Ordering::Relaxed);
-        if !settings::debug() {
-            FAST_SETSOCKOPT.store(f, Ordering::Relaxed);
-        }
+        return raw_setsockopt;
     }
     // SAFETY: `f` is a `SetsockoptFn`.
     unsafe { core::mem::transmute::<*mut c_void, SetsockoptFn>(f) }

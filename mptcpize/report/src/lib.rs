@@ -21,6 +21,10 @@
 //! (`close_range`, `fclose` of an `fdopen`ed socket, the raw system call) is reported at
 //! exit if its descriptor then still holds a TCP socket, else not at all. After `fork()`
 //! only the parent reports the connections it had (see `table`).
+//!
+//! A hook never enters the dynamic loader: the functions it stands in front of are found in
+//! the constructor (see `real`), and the C library functions it imports are bound when the
+//! library is loaded (`-z now`, the linker's default for Rust libraries; see `build.rs`).
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
@@ -36,9 +40,11 @@ pub use hooks::{accept, accept4, close, connect, dup2, dup3, shutdown};
 mptcpize_preload_support::panic_handler!();
 
 mptcpize_preload_support::on_load! {
-    /// Runs when the dynamic loader maps the library: reads `MPTCPIZE_REPORT` and opens the
-    /// report file, and registers the `fork()` handler.
+    /// Runs when the dynamic loader maps the library: finds the functions the hooks stand
+    /// in front of, reads `MPTCPIZE_REPORT` and opens the report file, and registers the
+    /// `fork()` handler.
     fn on_load(envp) {
+        real::resolve();
         // SAFETY: called once, by the loader, before the program runs any thread.
         unsafe { output::load(envp) };
         // SAFETY: a handler with no preconditions, registered before any thread exists.

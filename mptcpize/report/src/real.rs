@@ -1,7 +1,9 @@
-//! The functions the hooks stand in front of, found with `dlsym(RTLD_NEXT)` on first use
-//! and cached in an `AtomicPtr` (a relaxed load on the hooks' path), so other preloaded
-//! libraries and glibc still see every call. Where `dlsym` finds nothing, the raw system
-//! call stands in.
+//! The functions the hooks stand in front of, found with `dlsym(RTLD_NEXT)` by [`resolve`]
+//! in the library's constructor and cached in an `AtomicPtr` (a relaxed load on the hooks'
+//! path), so other preloaded libraries and glibc still see every call, and a hook never
+//! enters the dynamic loader (it may run in a signal handler, or in a child forked from a
+//! threaded program). Where `dlsym` finds nothing, or a hook runs before the constructor
+//! did (from another library's constructor), the raw system call stands in.
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -10,27 +12,45 @@ use libc::{c_int, sockaddr, socklen_t};
 use mptcpize_preload_support::real::next_symbol;
 use mptcpize_preload_support::sys;
 
-/// Declares `$name()`: the next `$sym` with C signature `$ty`, or `$raw` when there is none.
+/// Declares `$name()`: the next `$sym` with C signature `$ty` as [`resolve`] found it, or
+/// `$raw`; and `$resolve()`, which finds it.
 macro_rules! next_fn {
-    ($(#[$doc:meta])* $name:ident, $slot:ident, $sym:literal, $ty:ty, $raw:expr) => {
+    ($(#[$doc:meta])* $name:ident, $resolve:ident, $slot:ident, $sym:literal, $ty:ty, $raw:expr) => {
         static $slot: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+
+        fn $resolve() {
+            let mut f = next_symbol($sym);
+            if f.is_null() {
+                f = $raw as *mut c_void;
+            }
+            $slot.store(f, Ordering::Relaxed);
+        }
 
         $(#[$doc])*
         #[inline(always)]
         pub fn $name() -> $ty {
-            let mut f = $slot.load(Ordering::Relaxed);
+            let f = $slot.load(Ordering::Relaxed);
             if f.is_null() {
-                f = next_symbol($sym);
-                if f.is_null() {
-                    f = $raw as *mut c_void;
-                }
-                $slot.store(f, Ordering::Relaxed);
+                return $raw;
             }
             // SAFETY: `f` is the named function (from dlsym) or the raw stand-in, both of
             // type `$ty`.
             unsafe { core::mem::transmute::<*mut c_void, $ty>(f) }
         }
     };
+}
+
+/// Finds every function the hooks stand in front of. Called once, from the library's
+/// constructor.
+#[cold]
+pub fn resolve() {
+    resolve_connect();
+    resolve_accept();
+    resolve_accept4();
+    resolve_close();
+    resolve_shutdown();
+    resolve_dup2();
+    resolve_dup3();
 }
 
 /// `connect(2)`'s C signature.
@@ -50,31 +70,31 @@ pub type Dup3Fn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 
 next_fn!(
     /// The next `connect`.
-    connect, CONNECT, c"connect", ConnectFn, raw_connect
+    connect, resolve_connect, CONNECT, c"connect", ConnectFn, raw_connect
 );
 next_fn!(
     /// The next `accept`.
-    accept, ACCEPT, c"accept", AcceptFn, raw_accept
+    accept, resolve_accept, ACCEPT, c"accept", AcceptFn, raw_accept
 );
 next_fn!(
     /// The next `accept4`.
-    accept4, ACCEPT4, c"accept4", Accept4Fn, raw_accept4
+    accept4, resolve_accept4, ACCEPT4, c"accept4", Accept4Fn, raw_accept4
 );
 next_fn!(
     /// The next `close`.
-    close, CLOSE, c"close", CloseFn, raw_close
+    close, resolve_close, CLOSE, c"close", CloseFn, raw_close
 );
 next_fn!(
     /// The next `shutdown`.
-    shutdown, SHUTDOWN, c"shutdown", ShutdownFn, raw_shutdown
+    shutdown, resolve_shutdown, SHUTDOWN, c"shutdown", ShutdownFn, raw_shutdown
 );
 next_fn!(
     /// The next `dup2`.
-    dup2, DUP2, c"dup2", Dup2Fn, raw_dup2
+    dup2, resolve_dup2, DUP2, c"dup2", Dup2Fn, raw_dup2
 );
 next_fn!(
     /// The next `dup3`.
-    dup3, DUP3, c"dup3", Dup3Fn, raw_dup3
+    dup3, resolve_dup3, DUP3, c"dup3", Dup3Fn, raw_dup3
 );
 
 // The stand-ins, with the C signatures of the functions they stand in for.
