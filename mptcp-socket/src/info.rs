@@ -413,6 +413,10 @@ pub trait MptcpExt: AsFd {
     /// `getsockopt(SOL_MPTCP, MPTCP_INFO)` succeeds (it fails with `EOPNOTSUPP` or
     /// `ENOPROTOOPT` once the connection fell back). On Linux 5.6–5.15, which has neither,
     /// an MPTCP socket's answer is an error of kind `Unsupported` rather than a guess.
+    ///
+    /// A socket that is not an `AF_INET`/`AF_INET6` stream socket of protocol TCP or MPTCP
+    /// (`SO_DOMAIN`, `SO_TYPE`, `SO_PROTOCOL`: UDP, UNIX, raw…) is an error of kind
+    /// `InvalidInput`.
     fn connection_kind(&self) -> io::Result<ConnectionKind> {
         connection_kind(self.as_fd())
     }
@@ -438,7 +442,10 @@ pub trait MptcpExt: AsFd {
 impl<T: AsFd + ?Sized> MptcpExt for T {}
 
 fn connection_kind(fd: BorrowedFd<'_>) -> io::Result<ConnectionKind> {
-    if getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? != IPPROTO_MPTCP {
+    let domain = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let kind = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)?;
+    let protocol = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)?;
+    if tcp_like(domain, kind, protocol)? == ConnectionKind::Tcp {
         return Ok(ConnectionKind::Tcp);
     }
     let is_mptcp = getsockopt_int(fd, libc::SOL_TCP, TCP_IS_MPTCP);
@@ -450,17 +457,41 @@ fn connection_kind(fd: BorrowedFd<'_>) -> io::Result<ConnectionKind> {
     decide_kind(is_mptcp, info, kernel_has_mptcp_sockopts)
 }
 
+/// Sorts a socket by `SO_DOMAIN`, `SO_TYPE` and `SO_PROTOCOL`: [`ConnectionKind::Tcp`] for
+/// an IPv4/IPv6 stream socket of protocol TCP, [`ConnectionKind::Mptcp`] (to be refined)
+/// for one of protocol MPTCP, and an `InvalidInput` error for anything else (UDP, UNIX,
+/// raw, SCTP…), which no MPTCP question applies to.
+fn tcp_like(
+    domain: libc::c_int,
+    kind: libc::c_int,
+    protocol: libc::c_int,
+) -> io::Result<ConnectionKind> {
+    let inet = matches!(domain, libc::AF_INET | libc::AF_INET6);
+    match (inet, kind, protocol) {
+        (true, libc::SOCK_STREAM, libc::IPPROTO_TCP) => Ok(ConnectionKind::Tcp),
+        (true, libc::SOCK_STREAM, IPPROTO_MPTCP) => Ok(ConnectionKind::Mptcp),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "not a TCP or MPTCP socket (SO_DOMAIN {domain}, SO_TYPE {kind}, SO_PROTOCOL \
+                 {protocol}): only an AF_INET/AF_INET6 SOCK_STREAM socket has a connection kind"
+            ),
+        )),
+    }
+}
+
 /// The decision of [`MptcpExt::connection_kind`] for an MPTCP socket (`SO_PROTOCOL` 262),
 /// from the answers of `TCP_IS_MPTCP` and, where that is unknown, `MPTCP_INFO`.
 ///
 /// `MPTCP_INFO` failing with `EOPNOTSUPP`/`ENOPROTOOPT` means "fell back" only on kernels
 /// that have the `SOL_MPTCP` options at all (5.16+); before, it fails on every MPTCP
 /// socket and nothing available to a program tells fallback apart: that is an error, not a
-/// guess. `has_sockopts` is only called in that case.
+/// guess. `has_sockopts` is only called in that case; its error (no probe socket) is the
+/// answer's.
 fn decide_kind(
     is_mptcp: io::Result<libc::c_int>,
     info: Option<io::Result<MptcpInfo>>,
-    has_sockopts: impl FnOnce() -> bool,
+    has_sockopts: impl FnOnce() -> io::Result<bool>,
 ) -> io::Result<ConnectionKind> {
     match is_mptcp {
         Ok(0) => return Ok(ConnectionKind::FellBack),
@@ -473,7 +504,7 @@ fn decide_kind(
         Some(Ok(info)) if info.fell_back() => Ok(ConnectionKind::FellBack),
         Some(Ok(_)) => Ok(ConnectionKind::Mptcp),
         Some(Err(err)) if is_not_mptcp_errno(&err) => {
-            if has_sockopts() {
+            if has_sockopts()? {
                 Ok(ConnectionKind::FellBack)
             } else {
                 Err(io::Error::new(
@@ -488,19 +519,36 @@ fn decide_kind(
     }
 }
 
-/// Whether this kernel answers `SOL_MPTCP` socket options (Linux 5.16+): asked once, on a
-/// fresh MPTCP socket (which has not fallen back, so `MPTCP_INFO` succeeds where the option
-/// exists). The kernel does not change while a program runs, so the answer is cached.
-fn kernel_has_mptcp_sockopts() -> bool {
+/// Whether this kernel answers `SOL_MPTCP` socket options (Linux 5.16+): `MPTCP_INFO` on a
+/// fresh MPTCP socket (which has not fallen back, so the option succeeds where it exists).
+///
+/// What the kernel was built with does not change while a program runs, so an answer from
+/// a probe socket is kept. Whether a probe socket can be made does change: `socket(2)`
+/// refuses `IPPROTO_MPTCP` in a network namespace with `net.mptcp.enabled=0`, and the
+/// sysctl can be switched at any time. Then the answer is an error naming the cause, and
+/// nothing is kept: the next call probes again.
+#[doc(hidden)]
+pub fn kernel_has_mptcp_sockopts() -> io::Result<bool> {
     static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ANSWER.get_or_init(|| {
-        socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::from(IPPROTO_MPTCP)),
+    if let Some(answer) = ANSWER.get() {
+        return Ok(*answer);
+    }
+    let probe = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::from(IPPROTO_MPTCP)),
+    )
+    .map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!(
+                "cannot tell whether this kernel has the SOL_MPTCP socket options: no MPTCP \
+                 probe socket ({err}); where net.mptcp.enabled=0 in this network namespace, \
+                 `sysctl -w net.mptcp.enabled=1` allows it"
+            ),
         )
-        .is_ok_and(|probe| mptcp_info_of(probe.as_fd()).is_ok())
-    })
+    })?;
+    Ok(*ANSWER.get_or_init(|| mptcp_info_of(probe.as_fd()).is_ok()))
 }
 
 /// `MPTCP_INFO` & co. on a fallen-back socket: `EOPNOTSUPP` (IPv4) or `ENOPROTOOPT` (IPv6).
@@ -786,7 +834,7 @@ mod tests {
             };
             Some(Ok(MptcpInfo::from_bytes(as_bytes(&raw)).unwrap()))
         };
-        let never = || -> bool { panic!("the probe is not needed here") };
+        let never = || -> io::Result<bool> { panic!("the probe is not needed here") };
         use ConnectionKind::*;
         // Linux 6.10+: TCP_IS_MPTCP answers.
         assert_eq!(decide_kind(Ok(1), None, never).unwrap(), Mptcp);
@@ -800,12 +848,15 @@ mod tests {
         );
         for e in [libc::EOPNOTSUPP, libc::ENOPROTOOPT] {
             assert_eq!(
-                decide_kind(old(), Some(errno(e)), || true).unwrap(),
+                decide_kind(old(), Some(errno(e)), || Ok(true)).unwrap(),
                 FellBack
             );
             // 5.6–5.15: no SOL_MPTCP options at all: no guess.
-            let err = decide_kind(old(), Some(errno(e)), || false).unwrap_err();
+            let err = decide_kind(old(), Some(errno(e)), || Ok(false)).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+            // No probe socket (MPTCP disabled in this namespace): that error, not a guess.
+            let err = decide_kind(old(), Some(errno(e)), || errno(libc::ENOPROTOOPT)).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENOPROTOOPT));
         }
         // Other errors are the caller's.
         assert_eq!(
@@ -823,9 +874,32 @@ mod tests {
     }
 
     #[test]
+    fn only_inet_stream_sockets_have_a_kind() {
+        use libc::{AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM};
+        for domain in [AF_INET, AF_INET6] {
+            assert_eq!(
+                tcp_like(domain, SOCK_STREAM, IPPROTO_TCP).unwrap(),
+                ConnectionKind::Tcp
+            );
+            assert_eq!(
+                tcp_like(domain, SOCK_STREAM, IPPROTO_MPTCP).unwrap(),
+                ConnectionKind::Mptcp
+            );
+            assert!(tcp_like(domain, SOCK_DGRAM, IPPROTO_UDP).is_err());
+            assert!(tcp_like(domain, libc::SOCK_SEQPACKET, libc::IPPROTO_SCTP).is_err());
+        }
+        let err = tcp_like(AF_UNIX, SOCK_STREAM, 0).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("SO_DOMAIN 1"), "{err}");
+    }
+
+    #[test]
     fn this_kernel_has_mptcp_sockopts() {
         if std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1") {
-            assert!(kernel_has_mptcp_sockopts(), "Linux 5.16+ expected here");
+            assert!(
+                kernel_has_mptcp_sockopts().unwrap(),
+                "Linux 5.16+ expected here"
+            );
         }
     }
 

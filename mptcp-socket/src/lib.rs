@@ -43,7 +43,7 @@ pub use fallback::{
     available, new_nonblocking_socket, new_socket, Availability, Fallback, UnavailableError,
 };
 #[doc(hidden)]
-pub use info::subflows_without_full_info;
+pub use info::{kernel_has_mptcp_sockopts, subflows_without_full_info};
 pub use info::{ConnectionKind, MptcpExt, MptcpInfo, SubflowInfo, TcpInfo};
 pub use listener::{Incoming, MptcpListener};
 pub use mptcp_policy::Unavailable;
