@@ -290,6 +290,110 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
     );
 }
 
+/// Many downloads at once across the two-path lab while every CPU is busy and the second
+/// path goes down and up: the conditions under which MPTCP sends data again on the other
+/// path and the receiver gets duplicates (the kernel's `mptcpi_bytes_received` was measured
+/// counting them twice). Every line, client and server, must equal what curl counted to
+/// the byte.
+#[test]
+fn parallel_downloads_under_load_are_reported_byte_exact() {
+    let test = "report: parallel downloads under load";
+    if !present(test, &["python3", "curl", "nstat"]) {
+        return;
+    }
+    const DOWNLOADS: usize = 12;
+    let lab = Lab::builder().paths([50, 50]).build().unwrap();
+    let dir = TempDir::new("report-load");
+    let len: u64 = 3 << 20;
+    lab::write_pattern_file(&dir.0.join("data.bin"), len).unwrap();
+    let server_report = dir.0.join("server.report");
+    let _server = http_server(lab.server(), "0.0.0.0", 8000, &dir.0, Some(&server_report));
+    // One spinning process per CPU, and one more: the program, its report library and the
+    // kernel's softirqs compete for every core.
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _spinners: Vec<Background> = (0..=cpus)
+        .map(|_| {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "while :; do :; done"]);
+            spawn(cmd)
+        })
+        .collect();
+    let duplicates_before = counter(&mptcp_counters(lab.client()), "MPTcpExtDuplicateData");
+    let url = format!("http://{}:8000/data.bin", lab.server_addr(1));
+    let sizes = "%{size_request} %{size_header} %{size_download} %{local_port}";
+    let children: Vec<_> = (0..DOWNLOADS)
+        .map(|_| {
+            let args = [
+                "-sS",
+                "--max-time",
+                "120",
+                "-w",
+                sizes,
+                "-o",
+                "/dev/null",
+                &url,
+            ];
+            reported(lab.client(), None, "curl", &args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Data in flight on a path that goes down is sent again on the other one; the copies
+    // that still arrive are duplicates. (Whether the downloads are still running by then
+    // changes how many duplicates there are, not what the report must say.)
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        lab.path_down(2).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        lab.path_up(2).unwrap();
+    }
+    let mut expected = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "curl failed: {stderr}");
+        let v: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let (request, header, body, port) = (v[0], v[1], v[2], v[3]);
+        assert_eq!(body, len, "curl's download");
+        let lines = report_lines(&stderr);
+        let c = only_line(&lines, "curl");
+        assert_eq!(c.get("kind"), "mptcp", "{}", c.text);
+        assert_eq!(c.num("sent"), request, "curl sent: {}", c.text);
+        assert_eq!(
+            c.num("received"),
+            header + body,
+            "curl received: {}",
+            c.text
+        );
+        expected.push((
+            format!("{}:{port}", lab.client_addr(1)),
+            request,
+            header + body,
+        ));
+    }
+    let duplicates = counter(&mptcp_counters(lab.client()), "MPTcpExtDuplicateData")
+        .saturating_sub(duplicates_before);
+    eprintln!("{DOWNLOADS} downloads; MPTcpExtDuplicateData on the client side: +{duplicates}");
+
+    let server_lines = wait_report_lines(&server_report, DOWNLOADS);
+    assert_eq!(server_lines.len(), DOWNLOADS, "{server_lines:#?}");
+    for (peer, request, response) in expected {
+        let s = server_lines
+            .iter()
+            .find(|l| l.get("peer") == peer)
+            .unwrap_or_else(|| panic!("no server line for {peer}: {server_lines:#?}"));
+        assert_eq!(s.get("kind"), "mptcp", "{}", s.text);
+        assert_eq!(s.num("sent"), response, "server sent: {}", s.text);
+        assert_eq!(s.num("received"), request, "server received: {}", s.text);
+    }
+}
+
 /// iperf3 across the two-path lab: the data connection is reported as MPTCP with 2
 /// subflows, the bytes sent are what iperf3 counted (plus the 37-byte cookie iperf3 sends
 /// first on every stream), and the server's report of the same connection agrees as far as

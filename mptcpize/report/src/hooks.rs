@@ -332,4 +332,77 @@ mod tests {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         assert!(!table::is_tracked(a.as_raw_fd()));
     }
+
+    #[test]
+    fn non_blocking_connect_start_is_read_when_the_program_checks_it() {
+        let Ok(listener) = Socket::new(
+            Domain::IPV4,
+            Type::STREAM,
+            Some(socket2::Protocol::from(mptcp_sys::IPPROTO_MPTCP)),
+        ) else {
+            eprintln!("skipped: no MPTCP socket here (net.mptcp.enabled=0?)");
+            return;
+        };
+        listener
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        listener.listen(1).unwrap();
+        let addr: SockAddr = listener.local_addr().unwrap();
+        let client = Socket::new(
+            Domain::IPV4,
+            Type::STREAM.nonblocking(),
+            Some(socket2::Protocol::from(mptcp_sys::IPPROTO_MPTCP)),
+        )
+        .unwrap();
+        let fd = client.as_raw_fd();
+        // SAFETY: a valid address of `len` bytes.
+        let ret = unsafe { connect(fd, addr.as_ptr().cast(), addr.len()) };
+        assert!(ret == 0 || errno() == libc::EINPROGRESS);
+        assert!(table::is_tracked(fd));
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 5_000) }, 1);
+        let mut error: c_int = -1;
+        let mut len = core::mem::size_of::<c_int>() as socklen_t;
+        // SAFETY: an int and its length.
+        let ret = unsafe {
+            getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut error as *mut c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!((ret, error), (0, 0));
+        assert!(!table::needs_rcv_base(fd), "captured at the SO_ERROR check");
+        let tracked = table::take(fd).unwrap();
+        let mut info = mptcp_sys::mptcp_info::default();
+        let mut len = core::mem::size_of_val(&info) as socklen_t;
+        // SAFETY: a writable mptcp_info and its length.
+        let ret = unsafe {
+            getsockopt(
+                fd,
+                mptcp_sys::SOL_MPTCP,
+                mptcp_sys::MPTCP_INFO,
+                (&mut info as *mut mptcp_sys::mptcp_info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(ret, 0);
+        assert_eq!(
+            tracked.rcv_base,
+            Some(info.mptcpi_rcv_nxt),
+            "nothing received yet"
+        );
+    }
 }

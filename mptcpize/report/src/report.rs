@@ -804,5 +804,15 @@ mod tests {
                  path=10.31.1.2:8000>10.31.1.2:8000,sent=96,received=1000\n"
             )
         );
+        // An MPTCP connection whose start was never seen: its received count is unknown.
+        let facts = Facts {
+            received: None,
+            paths: [None; MAX_PATHS],
+            ..facts
+        };
+        let mut line = Line::new();
+        format(&mut line, 5, &tracked, &facts, 1_731_000_000, End::Close);
+        let text = String::from_utf8(line.finish().to_vec()).unwrap();
+        assert!(text.contains(" sent=96 received=? duration="), "{text}");
     }
 }
