@@ -15,7 +15,9 @@ use mptcp_sys::{
     TCP_IS_MPTCP,
 };
 
-use crate::sys::{getsockopt_bytes, getsockopt_int, read_pod};
+use zerocopy::IntoBytes;
+
+use crate::sys::{getsockopt_bytes, getsockopt_int, read_pod, read_prefix};
 
 /// What a TCP-like socket really is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -83,8 +85,7 @@ impl MptcpInfo {
             return None;
         }
         Some(MptcpInfo {
-            // SAFETY: mptcp_info is integers only.
-            raw: unsafe { read_pod(bytes) },
+            raw: read_prefix(bytes),
             len: bytes.len().min(size_of::<mptcp_info>()),
         })
     }
@@ -262,8 +263,7 @@ impl TcpInfo {
             return None;
         }
         Some(TcpInfo {
-            // SAFETY: tcp_info is integers only.
-            raw: unsafe { read_pod(bytes) },
+            raw: read_prefix(bytes),
             len: bytes.len().min(size_of::<tcp_info>()),
         })
     }
@@ -605,16 +605,10 @@ fn full_info(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
             tcp_info: tcp.as_mut_ptr() as u64,
             ..Default::default()
         };
-        // SAFETY: mptcp_full_info is plain data; the kernel writes at most
-        // size_arrays_user elements of the given sizes to the two arrays, which live until
-        // after the call.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                (&mut full as *mut mptcp_full_info).cast::<u8>(),
-                size_of::<mptcp_full_info>(),
-            )
-        };
-        getsockopt_bytes(fd, SOL_MPTCP, MPTCP_FULL_INFO, bytes)?;
+        // Besides `full`, the kernel writes at most size_arrays_user elements of the given
+        // sizes to the two arrays, through the pointers above: they live until after the
+        // call, and nothing borrows them meanwhile.
+        getsockopt_bytes(fd, SOL_MPTCP, MPTCP_FULL_INFO, full.as_mut_bytes())?;
         let total = full.num_subflows as usize;
         if total > capacity {
             // More subflows appeared than fit: ask again with room for all of them.
@@ -632,7 +626,7 @@ fn full_info(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
                     id: (sf_len >= size_of::<u32>()).then_some(sf.id),
                     local,
                     remote,
-                    tcp: TcpInfo::from_bytes(&as_bytes(tcp)[..tcp_len]),
+                    tcp: TcpInfo::from_bytes(&tcp.as_bytes()[..tcp_len]),
                 })
             })
             .collect());
@@ -642,11 +636,6 @@ fn full_info(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
 fn zeroed_subflow_info() -> mptcp_subflow_info {
     // SAFETY: integers and sockaddr unions: all-zero is valid.
     unsafe { std::mem::zeroed() }
-}
-
-fn as_bytes<T: Copy>(value: &T) -> &[u8] {
-    // SAFETY: reading the bytes of a plain-data value.
-    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
 }
 
 /// Runs one `MPTCP_SUBFLOW_ADDRS`/`MPTCP_TCPINFO` query: a `mptcp_subflow_data` header, then
@@ -662,22 +651,18 @@ fn subflow_query(
     loop {
         // u64 storage keeps the 8-byte alignment the header and sockaddrs want.
         let mut storage = vec![0u64; (HEADER + capacity * elem).div_ceil(8)];
-        // SAFETY: viewing the u64 buffer as bytes.
-        let buf = unsafe {
-            std::slice::from_raw_parts_mut(storage.as_mut_ptr().cast::<u8>(), storage.len() * 8)
-        };
+        let buf = storage.as_mut_bytes();
         let header = mptcp_subflow_data {
             size_subflow_data: HEADER as u32,
             size_user: elem as u32,
             ..Default::default()
         };
-        buf[..HEADER].copy_from_slice(as_bytes(&header));
+        buf[..HEADER].copy_from_slice(header.as_bytes());
         let len = getsockopt_bytes(fd, SOL_MPTCP, name, &mut buf[..HEADER + capacity * elem])?;
         if len < HEADER {
             return Err(short_answer("MPTCP_SUBFLOW_DATA", len));
         }
-        // SAFETY: integers only.
-        let header: mptcp_subflow_data = unsafe { read_pod(&buf[..HEADER]) };
+        let header: mptcp_subflow_data = read_prefix(&buf[..HEADER]);
         let total = header.num_subflows as usize;
         if total > capacity {
             capacity = total;
@@ -790,7 +775,7 @@ mod tests {
     #[test]
     fn truncated_answers_give_none_for_newer_fields() {
         let raw = sample();
-        let bytes = as_bytes(&raw);
+        let bytes = raw.as_bytes();
         for (len, v2, v3, v4) in [
             (48, false, false, false),
             (80, true, false, false),
@@ -832,7 +817,7 @@ mod tests {
                 mptcpi_flags: flags,
                 ..Default::default()
             };
-            Some(Ok(MptcpInfo::from_bytes(as_bytes(&raw)).unwrap()))
+            Some(Ok(MptcpInfo::from_bytes(raw.as_bytes()).unwrap()))
         };
         let never = || -> io::Result<bool> { panic!("the probe is not needed here") };
         use ConnectionKind::*;
@@ -894,6 +879,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "opens a socket and reads /proc")]
     fn this_kernel_has_mptcp_sockopts() {
         if std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1") {
             assert!(
@@ -906,7 +892,7 @@ mod tests {
     #[test]
     fn zero_values_in_a_full_answer_are_present() {
         let raw = mptcp_info::default();
-        let info = MptcpInfo::from_bytes(as_bytes(&raw)).unwrap();
+        let info = MptcpInfo::from_bytes(raw.as_bytes()).unwrap();
         assert_eq!(info.bytes_sent(), Some(0));
         assert_eq!(info.subflows_total(), Some(0));
     }
@@ -915,10 +901,10 @@ mod tests {
     fn short_or_long_answers_never_panic() {
         let raw = sample();
         for len in 0..48 {
-            assert!(MptcpInfo::from_bytes(&as_bytes(&raw)[..len]).is_none());
+            assert!(MptcpInfo::from_bytes(&raw.as_bytes()[..len]).is_none());
         }
         // A newer kernel may answer with more bytes than this crate knows.
-        let mut longer = as_bytes(&raw).to_vec();
+        let mut longer = raw.as_bytes().to_vec();
         longer.extend_from_slice(&[0xff; 40]);
         let info = MptcpInfo::from_bytes(&longer).unwrap();
         assert_eq!(info.len(), 96);
