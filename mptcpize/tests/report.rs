@@ -166,6 +166,27 @@ fn wait_report_lines(file: &Path, n: usize) -> Vec<ReportLine> {
     }
 }
 
+/// Polls `ss -Mni` in `ns` until a connection satisfies `wanted` (the state a test observes
+/// while its transfer runs), for at most 20 s, and returns it.
+fn wait_mptcp_connection(
+    ns: &Netns,
+    what: &str,
+    wanted: impl Fn(&lab::SsMptcp) -> bool,
+) -> lab::SsMptcp {
+    let start = Instant::now();
+    loop {
+        let listing = ns.mptcp_connections().unwrap();
+        if let Some(found) = listing.iter().find(|c| wanted(c)) {
+            return found.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what}: not in ss -Mni after 20 s: {listing:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The one line for the connection to/from `peer_prefix`.
 fn only_line<'a>(lines: &'a [ReportLine], what: &str) -> &'a ReportLine {
     assert_eq!(
@@ -211,19 +232,18 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = curl.spawn().unwrap();
-    // During the transfer (24 MiB at ~95 Mbit/s: ~2 s), from outside curl.
-    std::thread::sleep(Duration::from_millis(1000));
-    let ss = lab.client().mptcp_connections().unwrap();
+    let peer = format!("{}:8000", lab.server_addr(1));
+    // During the transfer (24 MiB at ~95 Mbit/s: ~2 s), from outside curl: the connection
+    // with its extra subflow.
+    let during = wait_mptcp_connection(lab.client(), "curl's connection with 2 subflows", |c| {
+        c.peer == peer && c.extra_subflows >= 1
+    });
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "curl failed: {stderr}");
     lab::verify_file(&out_file, len).unwrap();
     let (request, header, body) = curl_sizes(&out);
     assert_eq!(body, len);
-
-    let peer = format!("{}:8000", lab.server_addr(1));
-    let during: Vec<_> = ss.iter().filter(|c| c.peer == peer).collect();
-    assert_eq!(during.len(), 1, "ss -Mni during the transfer: {ss:#?}");
 
     let client_lines = report_lines(&stderr);
     let c = only_line(&client_lines, "curl");
@@ -234,9 +254,9 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
     assert_eq!(c.num("subflows"), 2, "{}", c.text);
     assert_eq!(
         c.num("subflows"),
-        u64::from(during[0].extra_subflows) + 1,
+        u64::from(during.extra_subflows) + 1,
         "report vs ss -Mni ({})",
-        during[0].detail
+        during.detail
     );
     assert_eq!(c.num("sent"), request, "{}", c.text);
     assert_eq!(c.num("received"), header + body, "{}", c.text);
@@ -428,28 +448,19 @@ fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = client.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let client_ss = lab.client().mptcp_connections().unwrap();
-    let server_ss = lab.server().mptcp_connections().unwrap();
+    let peer = format!("{server}:5201");
+    // While iperf3 runs (3 s): each side's data connection with its extra subflow.
+    wait_mptcp_connection(lab.client(), "the client's 2-subflow connection", |c| {
+        c.peer == peer && c.extra_subflows == 1
+    });
+    wait_mptcp_connection(lab.server(), "the server's 2-subflow connection", |c| {
+        c.state == "ESTAB" && c.extra_subflows == 1
+    });
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "iperf3 -c failed: {stderr}");
     let json = String::from_utf8_lossy(&out.stdout);
     let sent_by_iperf3 = json_bytes_after(&json, "\"sum_sent\"").expect("sum_sent");
-
-    let peer = format!("{server}:5201");
-    assert!(
-        client_ss
-            .iter()
-            .any(|c| c.peer == peer && c.extra_subflows == 1),
-        "no 2-subflow connection in the client's ss -Mni: {client_ss:#?}"
-    );
-    assert!(
-        server_ss
-            .iter()
-            .any(|c| c.state == "ESTAB" && c.extra_subflows == 1),
-        "no 2-subflow connection in the server's ss -Mni: {server_ss:#?}"
-    );
 
     let lines = report_lines(&stderr);
     // The control connection and the data connection.
