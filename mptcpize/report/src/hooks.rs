@@ -8,7 +8,7 @@
 
 use libc::{c_int, c_void, sockaddr, sockaddr_storage, socklen_t, AF_INET, AF_INET6};
 
-use crate::report::{self, End};
+use crate::report::{self, End, When};
 use crate::{real, table};
 use mptcpize_preload_support::errno::{errno, SavedErrno};
 
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         // SAFETY: the caller's arguments, unchanged.
         let ret = unsafe { real_connect(fd, addr, len) };
         if table::needs_rcv_base(fd) && (ret == 0 || errno() == libc::EISCONN) {
-            report::capture_start(fd);
+            report::capture_start(fd, When::Checked);
         }
         return ret;
     }
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         // SAFETY: the caller's address, `len` bytes.
         table::track(fd, start, false, unsafe { addr_bytes(addr, len) }, 0);
         if ret == 0 {
-            report::capture_start(fd);
+            report::capture_start(fd, When::Established);
         }
     }
     ret
@@ -150,7 +150,7 @@ unsafe fn accepted(
             if unsafe { is_inet(addr, n) } {
                 // SAFETY: as above.
                 table::track(fd, start, true, unsafe { addr_bytes(addr, n) }, marks);
-                report::capture_start(fd);
+                report::capture_start(fd, When::Established);
             }
             return fd;
         }
@@ -163,7 +163,7 @@ unsafe fn accepted(
     if unsafe { libc::getpeername(fd, peer_ptr, &mut n) } == 0 && unsafe { is_inet(peer_ptr, n) } {
         // SAFETY: the kernel wrote `n` bytes.
         table::track(fd, start, true, unsafe { addr_bytes(peer_ptr, n) }, marks);
-        report::capture_start(fd);
+        report::capture_start(fd, When::Established);
     }
     fd
 }
@@ -225,7 +225,7 @@ pub unsafe extern "C" fn getsockopt(
     let ret = unsafe { real::getsockopt()(fd, level, name, value, len) };
     if ret == 0 && level == libc::SOL_SOCKET && name == libc::SO_ERROR && table::needs_rcv_base(fd)
     {
-        report::capture_start(fd);
+        report::capture_start(fd, When::Checked);
     }
     ret
 }

@@ -17,8 +17,8 @@
 //!   peer's DATA_FIN. That start is read when the connection is established (see
 //!   [`start_of_incoming`]): when `connect` or `accept` returns, or, for a non-blocking
 //!   connect, when the program checks it with `getsockopt(SO_ERROR)` or a second
-//!   `connect`. A program that does neither gets `received=?` for its MPTCP connections
-//!   rather than a guess (`mptcpi_bytes_received` was measured counting duplicate data
+//!   `connect`. A program that does neither (or reads before it checks) gets `received=?`
+//!   for its MPTCP connections rather than a guess (`mptcpi_bytes_received` was measured counting duplicate data
 //!   twice under load). TCP and fallback: `tcpi_bytes_sent - tcpi_bytes_retrans +
 //!   tcpi_notsent_bytes`, and `tcpi_bytes_received` (a `rcv_nxt` delta) less the FIN.
 //! - `subflows`: the most subflows seen, sampled at `shutdown()` and at the close
@@ -39,8 +39,8 @@ use libc::{c_int, c_void, socklen_t};
 use mptcp_sys::{
     mptcp_full_info, mptcp_info, mptcp_subflow_addrs, mptcp_subflow_data, mptcp_subflow_info,
     tcp_info, IPPROTO_MPTCP, MPTCP_FULL_INFO, MPTCP_INFO, MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED,
-    MPTCP_SUBFLOW_ADDRS, SOL_MPTCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_IS_MPTCP,
-    TCP_LAST_ACK, TCP_TIME_WAIT,
+    MPTCP_INFO_SIZE_V2, MPTCP_SUBFLOW_ADDRS, SOL_MPTCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING,
+    TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
 };
 
 use crate::line::Line;
@@ -358,25 +358,27 @@ fn data_fin_received(fd: c_int, tracked: &Tracked) -> bool {
 }
 
 /// Where the incoming data of the MPTCP connection on `fd` starts, in data sequence numbers
-/// (the peer's initial data sequence number + 1), or None when `fd` is no MPTCP connection
-/// (plain TCP, fell back: `tcp_info` counts those exactly) or when that cannot be read now.
+/// (the peer's initial data sequence number + 1).
 ///
 /// Read as `rcv_nxt` less what is queued and unread (`SIOCINQ`, which also counts a
-/// received DATA_FIN as one): exact as long as the program has read nothing yet, which
-/// holds where it is called: when `connect` or `accept` returns, and when the program
-/// checks a non-blocking connect (`getsockopt(SO_ERROR)`, a second `connect`).
-/// `SIOCINQ` can move data the subflows hold to the connection, and data keeps arriving:
-/// `rcv_nxt` is read before and after, again until it held still.
-pub fn start_of_incoming(fd: c_int) -> Start {
+/// received DATA_FIN as one): exact as long as the program has read nothing yet. That
+/// holds when `connect` or `accept` returns ([`When::Established`]); when the program checks
+/// a non-blocking connect ([`When::Checked`]: `getsockopt(SO_ERROR)`, a second `connect`)
+/// it normally holds too, and where the kernel counts received bytes (Linux 6.5+) a start
+/// that would leave fewer bytes than it counted means the program read some already:
+/// [`Start::Unknown`] then, never a start that would under-count. `SIOCINQ` can move data
+/// the subflows hold to the connection, and data keeps arriving: `rcv_nxt` is read before
+/// and after, again until it held still.
+pub fn start_of_incoming(fd: c_int, when: When) -> Start {
     let mut before = mptcp_info::default();
     let Some(len) = getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut before) else {
         // Not MPTCP, or fell back (EOPNOTSUPP/ENOPROTOOPT): counted from `tcp_info`.
         return Start::NotNeeded;
     };
+    if len < offset_of!(mptcp_info, mptcpi_rcv_nxt) + size_of::<u64>() {
+        return Start::Unknown;
+    }
     for _ in 0..8 {
-        if len < offset_of!(mptcp_info, mptcpi_rcv_nxt) + size_of::<u64>() {
-            return Start::NotNeeded;
-        }
         if before.mptcpi_flags & MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED == 0 {
             // The peer's key (and so its sequence numbers) is not known yet: a connect
             // still under way.
@@ -387,16 +389,32 @@ pub fn start_of_incoming(fd: c_int) -> Start {
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 {
             return Start::NotYet;
         }
+        let queued = queued.max(0) as u64;
         let mut after = mptcp_info::default();
         if getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut after).is_none() {
             return Start::NotNeeded;
         }
         if after.mptcpi_rcv_nxt == before.mptcpi_rcv_nxt {
-            return Start::At(after.mptcpi_rcv_nxt.wrapping_sub(queued as u64));
+            let read_already = when == When::Checked
+                && len >= MPTCP_INFO_SIZE_V2
+                && after.mptcpi_bytes_received > queued;
+            if read_already {
+                return Start::Unknown;
+            }
+            return Start::At(after.mptcpi_rcv_nxt.wrapping_sub(queued));
         }
         before = after;
     }
     Start::NotYet
+}
+
+/// When [`start_of_incoming`] is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// `connect` or `accept` just returned the connection: the program cannot have read.
+    Established,
+    /// The program checks a non-blocking connect: it normally has not read yet.
+    Checked,
 }
 
 /// What [`start_of_incoming`] found.
@@ -406,20 +424,23 @@ pub enum Start {
     At(u64),
     /// Not an MPTCP connection: nothing to capture.
     NotNeeded,
+    /// Cannot be known any more (the program read data before), or the kernel does not
+    /// say: its `received` will be `?`.
+    Unknown,
     /// Not known yet (connection not established, or still moving): ask again later.
     NotYet,
 }
 
 /// Captures where `fd`'s incoming data starts, once (called from the hooks that see a
 /// connection become established; see [`start_of_incoming`]).
-pub fn capture_start(fd: c_int) {
+pub fn capture_start(fd: c_int, when: When) {
     if !table::needs_rcv_base(fd) {
         return;
     }
     let _errno = SavedErrno::save();
-    match start_of_incoming(fd) {
+    match start_of_incoming(fd, when) {
         Start::At(base) => table::set_rcv_base(fd, Some(base)),
-        Start::NotNeeded => table::set_rcv_base(fd, None),
+        Start::NotNeeded | Start::Unknown => table::set_rcv_base(fd, None),
         Start::NotYet => {}
     }
 }
@@ -653,7 +674,7 @@ mod tests {
 
     /// Where `fd`'s incoming data starts: known for MPTCP, not needed for TCP.
     fn start(fd: c_int, kind: Kind) -> Option<u64> {
-        match (start_of_incoming(fd), kind) {
+        match (start_of_incoming(fd, When::Established), kind) {
             (Start::At(base), Kind::Mptcp) => Some(base),
             (Start::NotNeeded, Kind::Tcp) => None,
             (other, _) => panic!("{kind:?}: {other:?}"),
@@ -750,7 +771,30 @@ mod tests {
         // Not TCP: no facts.
         let udp = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
         assert!(facts(udp.as_raw_fd(), &tracked(0, None)).is_none());
-        assert_eq!(start_of_incoming(udp.as_raw_fd()), Start::NotNeeded);
+        assert_eq!(
+            start_of_incoming(udp.as_raw_fd(), When::Checked),
+            Start::NotNeeded
+        );
+    }
+
+    #[test]
+    fn a_start_read_after_the_program_read_is_unknown_not_wrong() {
+        let Some((client, server)) = pair(IPPROTO_MPTCP) else {
+            eprintln!("skipped: no MPTCP socket here (net.mptcp.enabled=0?)");
+            return;
+        };
+        assert!(matches!(
+            start_of_incoming(client.as_raw_fd(), When::Checked),
+            Start::At(_)
+        ));
+        (&server).write_all(&[5u8; 1_000]).unwrap();
+        let mut half = [0u8; 500];
+        (&client).read_exact(&mut half).unwrap();
+        // 500 bytes read, 500 queued: rcv_nxt less the queue would under-count by 500.
+        assert_eq!(
+            start_of_incoming(client.as_raw_fd(), When::Checked),
+            Start::Unknown
+        );
     }
 
     #[test]
