@@ -881,7 +881,13 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "opens a socket and reads /proc")]
     fn this_kernel_has_mptcp_sockopts() {
-        if std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1") {
+        let enabled =
+            std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1");
+        let reason = "MPTCP is not enabled here (net.mptcp.enabled)";
+        if mptcp_tests::skip_unless(
+            "this_kernel_has_mptcp_sockopts",
+            (!enabled).then_some(reason),
+        ) {
             assert!(
                 kernel_has_mptcp_sockopts().unwrap(),
                 "Linux 5.16+ expected here"
