@@ -14,6 +14,15 @@ use mptcp_sys::{
 
 use crate::sys::{getsockopt_bytes, read_prefix};
 
+// The crate-internal paths these items had when this file also held them, so code written
+// against `crate::info::…` keeps building.
+#[allow(unused_imports)]
+pub(crate) use crate::kind::ConnectionKind;
+#[allow(unused_imports)]
+pub(crate) use crate::mptcp_ext::MptcpExt;
+#[allow(unused_imports)]
+pub(crate) use crate::subflows::SubflowInfo;
+
 /// A typed copy of the kernel's `struct mptcp_info` (`getsockopt(SOL_MPTCP, MPTCP_INFO)`).
 ///
 /// Fields that the running kernel does not have are `None`. That is decided from the
