@@ -340,9 +340,10 @@ fn mptcp_facts(fd: c_int, tracked: &Tracked, facts: &mut Facts) {
 }
 
 /// Whether the peer's DATA_FIN has been received, which moved `rcv_nxt` one past the data:
-/// the socket's receiving side is shut (`POLLRDHUP`), not by the program (`shutdown`) and
-/// not by a reset (which leaves an error pending: `POLLERR`; unless the program has read
-/// it, the one case this counts a FIN that was not there).
+/// the socket's receiving side is shut (`POLLRDHUP`), not by the program and not by a reset
+/// (which leaves an error pending: `POLLERR`). Two cases are not told apart, each off by
+/// one byte: a reset whose error the program already read (a FIN counted that was not
+/// there), and a DATA_FIN after the program's own `shutdown(SHUT_RD)` (counted as data).
 fn data_fin_received(fd: c_int, tracked: &Tracked) -> bool {
     let mut pfd = libc::pollfd {
         fd,
