@@ -1,53 +1,27 @@
-//! What a connection really is: MPTCP, fallen back, or plain TCP; `struct mptcp_info`;
-//! and its subflows with their addresses and `tcp_info`.
+//! `struct mptcp_info` and `struct tcp_info` as typed copies whose fields newer than the
+//! running kernel are `None`, decided by the length of its answer.
 
 use std::io;
 use std::mem::{offset_of, size_of};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use mptcp_sys::{
-    mptcp_full_info, mptcp_info, mptcp_subflow_addrs, mptcp_subflow_data, mptcp_subflow_info,
-    tcp_info, IPPROTO_MPTCP, MPTCP_FULL_INFO, MPTCP_INFO, MPTCP_INFO_FLAG_FALLBACK,
+    mptcp_info, tcp_info, MPTCP_INFO, MPTCP_INFO_FLAG_FALLBACK,
     MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED, MPTCP_INFO_SIZE_V1, MPTCP_INFO_SIZE_V2,
-    MPTCP_INFO_SIZE_V3, MPTCP_INFO_SIZE_V4, MPTCP_SUBFLOW_ADDRS, MPTCP_TCPINFO, SOL_MPTCP,
-    TCP_IS_MPTCP,
+    MPTCP_INFO_SIZE_V3, MPTCP_INFO_SIZE_V4, SOL_MPTCP,
 };
 
-use crate::sys::{getsockopt_bytes, getsockopt_int, read_pod};
+use crate::sys::{getsockopt_bytes, read_prefix};
 
-/// What a TCP-like socket really is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ConnectionKind {
-    /// An MPTCP socket that speaks MPTCP (or a listener / not-yet-connected MPTCP socket).
-    Mptcp,
-    /// An MPTCP socket whose connection fell back to plain TCP: the peer, or a middlebox on
-    /// the path, does not speak MPTCP. One path only.
-    FellBack,
-    /// A plain TCP socket (`SO_PROTOCOL` is `IPPROTO_TCP`): the kernel had no MPTCP and
-    /// [`Fallback::Tcp`](crate::Fallback::Tcp) applied, or the socket never was MPTCP. An
-    /// MPTCP listener also hands out plain TCP sockets for clients that did not ask for
-    /// MPTCP (measured on Linux 6.18): the peer's choice, seen from the server.
-    Tcp,
-}
-
-impl ConnectionKind {
-    /// True for [`ConnectionKind::Mptcp`].
-    pub fn is_mptcp(self) -> bool {
-        self == ConnectionKind::Mptcp
-    }
-}
-
-impl std::fmt::Display for ConnectionKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ConnectionKind::Mptcp => "MPTCP",
-            ConnectionKind::FellBack => "MPTCP fell back to TCP",
-            ConnectionKind::Tcp => "TCP",
-        })
-    }
-}
+// The crate-internal paths these items had when this file also held them, so code written
+// against `crate::info::…` keeps building.
+#[allow(unused_imports)]
+pub(crate) use crate::kind::ConnectionKind;
+#[allow(unused_imports)]
+pub(crate) use crate::mptcp_ext::MptcpExt;
+#[allow(unused_imports)]
+pub(crate) use crate::subflows::SubflowInfo;
 
 /// A typed copy of the kernel's `struct mptcp_info` (`getsockopt(SOL_MPTCP, MPTCP_INFO)`).
 ///
@@ -83,8 +57,7 @@ impl MptcpInfo {
             return None;
         }
         Some(MptcpInfo {
-            // SAFETY: mptcp_info is integers only.
-            raw: unsafe { read_pod(bytes) },
+            raw: read_prefix(bytes),
             len: bytes.len().min(size_of::<mptcp_info>()),
         })
     }
@@ -262,8 +235,7 @@ impl TcpInfo {
             return None;
         }
         Some(TcpInfo {
-            // SAFETY: tcp_info is integers only.
-            raw: unsafe { read_pod(bytes) },
+            raw: read_prefix(bytes),
             len: bytes.len().min(size_of::<tcp_info>()),
         })
     }
@@ -379,345 +351,23 @@ impl TcpInfo {
     }
 }
 
-/// One subflow of an MPTCP connection: a TCP connection between two addresses.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct SubflowInfo {
-    /// The subflow's id within the connection (`MPTCP_FULL_INFO`, Linux 6.5+).
-    pub id: Option<u32>,
-    /// Its local address and port.
-    pub local: SocketAddr,
-    /// Its remote address and port.
-    pub remote: SocketAddr,
-    /// Its `tcp_info` (`None` when the kernel gave none for it).
-    pub tcp: Option<TcpInfo>,
-}
-
-/// Questions about the MPTCP state of any socket that implements [`AsFd`]:
-/// [`MptcpStream`](crate::MptcpStream), `std::net::TcpStream`, `socket2::Socket`,
-/// tokio's `TcpStream`, …
-///
-/// ```no_run
-/// use mptcp_socket::{MptcpExt, MptcpStream};
-/// let stream = MptcpStream::connect("127.0.0.1:8080")?;
-/// println!("{}", stream.connection_kind()?);
-/// for subflow in stream.subflows()? {
-///     println!("{} -> {}", subflow.local, subflow.remote);
-/// }
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub trait MptcpExt: AsFd {
-    /// What the connection really is: MPTCP, MPTCP that fell back to TCP, or plain TCP.
-    ///
-    /// Uses `getsockopt(SO_PROTOCOL)` (262 on MPTCP sockets, fallen back or not), then
-    /// `getsockopt(SOL_TCP, TCP_IS_MPTCP)` (Linux 6.10+), and on older kernels whether
-    /// `getsockopt(SOL_MPTCP, MPTCP_INFO)` succeeds (it fails with `EOPNOTSUPP` or
-    /// `ENOPROTOOPT` once the connection fell back). On Linux 5.6–5.15, which has neither,
-    /// an MPTCP socket's answer is an error of kind `Unsupported` rather than a guess.
-    fn connection_kind(&self) -> io::Result<ConnectionKind> {
-        connection_kind(self.as_fd())
-    }
-
-    /// The connection's `struct mptcp_info` (`getsockopt(SOL_MPTCP, MPTCP_INFO)`, Linux 5.16+).
-    ///
-    /// Fails with `EOPNOTSUPP` or `ENOPROTOOPT` when the connection is not MPTCP (plain TCP,
-    /// or fell back).
-    fn mptcp_info(&self) -> io::Result<MptcpInfo> {
-        mptcp_info_of(self.as_fd())
-    }
-
-    /// Every subflow with its addresses and `tcp_info`: one `MPTCP_FULL_INFO` call where the
-    /// kernel has it (6.5+, a consistent snapshot), else `MPTCP_SUBFLOW_ADDRS` and
-    /// `MPTCP_TCPINFO` (5.16+).
-    ///
-    /// Fails with `EOPNOTSUPP` or `ENOPROTOOPT` when the connection is not MPTCP.
-    fn subflows(&self) -> io::Result<Vec<SubflowInfo>> {
-        subflows_of(self.as_fd())
-    }
-}
-
-impl<T: AsFd + ?Sized> MptcpExt for T {}
-
-fn connection_kind(fd: BorrowedFd<'_>) -> io::Result<ConnectionKind> {
-    if getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? != IPPROTO_MPTCP {
-        return Ok(ConnectionKind::Tcp);
-    }
-    let is_mptcp = getsockopt_int(fd, libc::SOL_TCP, TCP_IS_MPTCP);
-    // MPTCP_INFO is only asked where TCP_IS_MPTCP (6.10+) gave no answer.
-    let info = match &is_mptcp {
-        Err(err) if err.raw_os_error() == Some(libc::ENOPROTOOPT) => Some(mptcp_info_of(fd)),
-        _ => None,
-    };
-    decide_kind(is_mptcp, info, kernel_has_mptcp_sockopts)
-}
-
-/// The decision of [`MptcpExt::connection_kind`] for an MPTCP socket (`SO_PROTOCOL` 262),
-/// from the answers of `TCP_IS_MPTCP` and, where that is unknown, `MPTCP_INFO`.
-///
-/// `MPTCP_INFO` failing with `EOPNOTSUPP`/`ENOPROTOOPT` means "fell back" only on kernels
-/// that have the `SOL_MPTCP` options at all (5.16+); before, it fails on every MPTCP
-/// socket and nothing available to a program tells fallback apart: that is an error, not a
-/// guess. `has_sockopts` is only called in that case.
-fn decide_kind(
-    is_mptcp: io::Result<libc::c_int>,
-    info: Option<io::Result<MptcpInfo>>,
-    has_sockopts: impl FnOnce() -> bool,
-) -> io::Result<ConnectionKind> {
-    match is_mptcp {
-        Ok(0) => return Ok(ConnectionKind::FellBack),
-        Ok(_) => return Ok(ConnectionKind::Mptcp),
-        // Linux < 6.10 does not know TCP_IS_MPTCP: MPTCP_INFO decides.
-        Err(err) if err.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
-        Err(err) => return Err(err),
-    }
-    match info {
-        Some(Ok(info)) if info.fell_back() => Ok(ConnectionKind::FellBack),
-        Some(Ok(_)) => Ok(ConnectionKind::Mptcp),
-        Some(Err(err)) if is_not_mptcp_errno(&err) => {
-            if has_sockopts() {
-                Ok(ConnectionKind::FellBack)
-            } else {
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "this kernel (Linux < 5.16) has no SOL_MPTCP socket options: an MPTCP \
-                     socket cannot tell whether its connection fell back to TCP",
-                ))
-            }
-        }
-        Some(Err(err)) => Err(err),
-        None => Err(io::Error::other("TCP_IS_MPTCP gave no answer")),
-    }
-}
-
-/// Whether this kernel answers `SOL_MPTCP` socket options (Linux 5.16+): asked once, on a
-/// fresh MPTCP socket (which has not fallen back, so `MPTCP_INFO` succeeds where the option
-/// exists). The kernel does not change while a program runs, so the answer is cached.
-fn kernel_has_mptcp_sockopts() -> bool {
-    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ANSWER.get_or_init(|| {
-        socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::from(IPPROTO_MPTCP)),
-        )
-        .is_ok_and(|probe| mptcp_info_of(probe.as_fd()).is_ok())
-    })
-}
-
-/// `MPTCP_INFO` & co. on a fallen-back socket: `EOPNOTSUPP` (IPv4) or `ENOPROTOOPT` (IPv6).
-fn is_not_mptcp_errno(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOPROTOOPT)
-    )
-}
-
-fn mptcp_info_of(fd: BorrowedFd<'_>) -> io::Result<MptcpInfo> {
+pub(crate) fn mptcp_info_of(fd: BorrowedFd<'_>) -> io::Result<MptcpInfo> {
     let mut buf = [0u8; size_of::<mptcp_info>()];
     let len = getsockopt_bytes(fd, SOL_MPTCP, MPTCP_INFO, &mut buf)?;
     MptcpInfo::from_bytes(&buf[..len]).ok_or_else(|| short_answer("MPTCP_INFO", len))
 }
 
-fn short_answer(what: &str, len: usize) -> io::Error {
+pub(crate) fn short_answer(what: &str, len: usize) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("getsockopt({what}) answered {len} bytes, fewer than any kernel writes"),
     )
 }
 
-/// Subflows fetched per call before asking again with the kernel's count.
-const INITIAL_SUBFLOWS: usize = 8;
-
-fn subflows_of(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
-    match full_info(fd) {
-        Err(err) if is_old_kernel_errno(&err) && !is_not_mptcp(fd) => subflows_split(fd),
-        other => other,
-    }
-}
-
-/// `MPTCP_FULL_INFO` unknown (Linux < 6.5): `EOPNOTSUPP`/`ENOPROTOOPT`; some versions
-/// answered `EINVAL` to unknown options.
-fn is_old_kernel_errno(err: &io::Error) -> bool {
-    is_not_mptcp_errno(err) || err.raw_os_error() == Some(libc::EINVAL)
-}
-
-fn is_not_mptcp(fd: BorrowedFd<'_>) -> bool {
-    mptcp_info_of(fd).is_err_and(|err| is_not_mptcp_errno(&err))
-}
-
-fn full_info(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
-    let mut capacity = INITIAL_SUBFLOWS;
-    loop {
-        let mut sf = vec![zeroed_subflow_info(); capacity];
-        let mut tcp = vec![tcp_info::default(); capacity];
-        let mut full = mptcp_full_info {
-            size_tcpinfo_user: size_of::<tcp_info>() as u32,
-            size_sfinfo_user: size_of::<mptcp_subflow_info>() as u32,
-            size_arrays_user: capacity as u32,
-            subflow_info: sf.as_mut_ptr() as u64,
-            tcp_info: tcp.as_mut_ptr() as u64,
-            ..Default::default()
-        };
-        // SAFETY: mptcp_full_info is plain data; the kernel writes at most
-        // size_arrays_user elements of the given sizes to the two arrays, which live until
-        // after the call.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                (&mut full as *mut mptcp_full_info).cast::<u8>(),
-                size_of::<mptcp_full_info>(),
-            )
-        };
-        getsockopt_bytes(fd, SOL_MPTCP, MPTCP_FULL_INFO, bytes)?;
-        let total = full.num_subflows as usize;
-        if total > capacity {
-            // More subflows appeared than fit: ask again with room for all of them.
-            capacity = total;
-            continue;
-        }
-        let sf_len = (full.size_sfinfo_kernel as usize).min(size_of::<mptcp_subflow_info>());
-        let tcp_len = (full.size_tcpinfo_kernel as usize).min(size_of::<tcp_info>());
-        return Ok(sf[..total]
-            .iter()
-            .zip(&tcp[..total])
-            .filter_map(|(sf, tcp)| {
-                let (local, remote) = addrs(&sf.addrs)?;
-                Some(SubflowInfo {
-                    id: (sf_len >= size_of::<u32>()).then_some(sf.id),
-                    local,
-                    remote,
-                    tcp: TcpInfo::from_bytes(&as_bytes(tcp)[..tcp_len]),
-                })
-            })
-            .collect());
-    }
-}
-
-fn zeroed_subflow_info() -> mptcp_subflow_info {
-    // SAFETY: integers and sockaddr unions: all-zero is valid.
-    unsafe { std::mem::zeroed() }
-}
-
-fn as_bytes<T: Copy>(value: &T) -> &[u8] {
-    // SAFETY: reading the bytes of a plain-data value.
-    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
-}
-
-/// Runs one `MPTCP_SUBFLOW_ADDRS`/`MPTCP_TCPINFO` query: a `mptcp_subflow_data` header, then
-/// elements of `elem` bytes. Returns the raw elements (each `min(size_user, size_kernel)`
-/// valid bytes, padded to `elem`) and how many bytes of each are valid.
-fn subflow_query(
-    fd: BorrowedFd<'_>,
-    name: libc::c_int,
-    elem: usize,
-) -> io::Result<(Vec<Vec<u8>>, usize)> {
-    const HEADER: usize = size_of::<mptcp_subflow_data>();
-    let mut capacity = INITIAL_SUBFLOWS;
-    loop {
-        // u64 storage keeps the 8-byte alignment the header and sockaddrs want.
-        let mut storage = vec![0u64; (HEADER + capacity * elem).div_ceil(8)];
-        // SAFETY: viewing the u64 buffer as bytes.
-        let buf = unsafe {
-            std::slice::from_raw_parts_mut(storage.as_mut_ptr().cast::<u8>(), storage.len() * 8)
-        };
-        let header = mptcp_subflow_data {
-            size_subflow_data: HEADER as u32,
-            size_user: elem as u32,
-            ..Default::default()
-        };
-        buf[..HEADER].copy_from_slice(as_bytes(&header));
-        let len = getsockopt_bytes(fd, SOL_MPTCP, name, &mut buf[..HEADER + capacity * elem])?;
-        if len < HEADER {
-            return Err(short_answer("MPTCP_SUBFLOW_DATA", len));
-        }
-        // SAFETY: integers only.
-        let header: mptcp_subflow_data = unsafe { read_pod(&buf[..HEADER]) };
-        let total = header.num_subflows as usize;
-        if total > capacity {
-            capacity = total;
-            continue;
-        }
-        let valid = (header.size_kernel as usize).min(elem);
-        let copied = ((len - HEADER) / elem.max(1)).min(total);
-        let elems = (0..copied)
-            .map(|i| buf[HEADER + i * elem..HEADER + (i + 1) * elem].to_vec())
-            .collect();
-        return Ok((elems, valid));
-    }
-}
-
-/// The subflows from `MPTCP_SUBFLOW_ADDRS` + `MPTCP_TCPINFO` only, as on kernels before
-/// 6.5; public so that tests can compare both paths on a new kernel.
-#[doc(hidden)]
-pub fn subflows_without_full_info(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
-    subflows_split(fd)
-}
-
-fn subflows_split(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
-    let (addrs_raw, _) = subflow_query(fd, MPTCP_SUBFLOW_ADDRS, size_of::<mptcp_subflow_addrs>())?;
-    // TCPINFO is a second call: a subflow may come or go in between, so pair by index and
-    // leave tcp_info out where the counts disagree.
-    let tcp = subflow_query(fd, MPTCP_TCPINFO, size_of::<tcp_info>()).ok();
-    let tcp = tcp.filter(|(elems, _)| elems.len() == addrs_raw.len());
-    Ok(addrs_raw
-        .iter()
-        .enumerate()
-        .filter_map(|(i, raw)| {
-            // SAFETY: sockaddr unions of integers.
-            let sa: mptcp_subflow_addrs = unsafe { read_pod(raw) };
-            let (local, remote) = addrs(&sa)?;
-            let tcp = tcp
-                .as_ref()
-                .and_then(|(elems, valid)| TcpInfo::from_bytes(&elems[i][..*valid]));
-            Some(SubflowInfo {
-                id: None,
-                local,
-                remote,
-                tcp,
-            })
-        })
-        .collect())
-}
-
-fn addrs(sa: &mptcp_subflow_addrs) -> Option<(SocketAddr, SocketAddr)> {
-    // SAFETY: the kernel wrote a sockaddr_in or sockaddr_in6, whose family field lies at
-    // the same offset; every union member is plain data.
-    unsafe {
-        let local = sockaddr_to_std(
-            sa.local.sa_family,
-            &sa.local.sin_local,
-            &sa.local.sin6_local,
-        )?;
-        let remote = sockaddr_to_std(
-            sa.remote.sa_remote.sa_family,
-            &sa.remote.sin_remote,
-            &sa.remote.sin6_remote,
-        )?;
-        Some((local, remote))
-    }
-}
-
-fn sockaddr_to_std(
-    family: libc::sa_family_t,
-    sin: &libc::sockaddr_in,
-    sin6: &libc::sockaddr_in6,
-) -> Option<SocketAddr> {
-    match i32::from(family) {
-        libc::AF_INET => Some(SocketAddr::V4(SocketAddrV4::new(
-            Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-            u16::from_be(sin.sin_port),
-        ))),
-        libc::AF_INET6 => Some(SocketAddr::V6(SocketAddrV6::new(
-            Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-            u16::from_be(sin6.sin6_port),
-            sin6.sin6_flowinfo,
-            sin6.sin6_scope_id,
-        ))),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zerocopy::IntoBytes;
 
     fn sample() -> mptcp_info {
         mptcp_info {
@@ -742,7 +392,7 @@ mod tests {
     #[test]
     fn truncated_answers_give_none_for_newer_fields() {
         let raw = sample();
-        let bytes = as_bytes(&raw);
+        let bytes = raw.as_bytes();
         for (len, v2, v3, v4) in [
             (48, false, false, false),
             (80, true, false, false),
@@ -775,64 +425,9 @@ mod tests {
     }
 
     #[test]
-    fn connection_kind_decisions() {
-        fn errno<T>(e: i32) -> io::Result<T> {
-            Err(io::Error::from_raw_os_error(e))
-        }
-        let info = |flags| {
-            let raw = mptcp_info {
-                mptcpi_flags: flags,
-                ..Default::default()
-            };
-            Some(Ok(MptcpInfo::from_bytes(as_bytes(&raw)).unwrap()))
-        };
-        let never = || -> bool { panic!("the probe is not needed here") };
-        use ConnectionKind::*;
-        // Linux 6.10+: TCP_IS_MPTCP answers.
-        assert_eq!(decide_kind(Ok(1), None, never).unwrap(), Mptcp);
-        assert_eq!(decide_kind(Ok(0), None, never).unwrap(), FellBack);
-        // 5.16–6.9: MPTCP_INFO answers, or fails once fallen back (IPv4 / IPv6 errnos).
-        let old = || errno::<libc::c_int>(libc::ENOPROTOOPT);
-        assert_eq!(decide_kind(old(), info(0), never).unwrap(), Mptcp);
-        assert_eq!(
-            decide_kind(old(), info(MPTCP_INFO_FLAG_FALLBACK), never).unwrap(),
-            FellBack
-        );
-        for e in [libc::EOPNOTSUPP, libc::ENOPROTOOPT] {
-            assert_eq!(
-                decide_kind(old(), Some(errno(e)), || true).unwrap(),
-                FellBack
-            );
-            // 5.6–5.15: no SOL_MPTCP options at all: no guess.
-            let err = decide_kind(old(), Some(errno(e)), || false).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
-        }
-        // Other errors are the caller's.
-        assert_eq!(
-            decide_kind(errno::<libc::c_int>(libc::EBADF), None, never)
-                .unwrap_err()
-                .raw_os_error(),
-            Some(libc::EBADF)
-        );
-        assert_eq!(
-            decide_kind(old(), Some(errno(libc::EFAULT)), never)
-                .unwrap_err()
-                .raw_os_error(),
-            Some(libc::EFAULT)
-        );
-    }
-
-    #[test]
-    fn this_kernel_has_mptcp_sockopts() {
-        if std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1") {
-            assert!(kernel_has_mptcp_sockopts(), "Linux 5.16+ expected here");
-        }
-    }
-
-    #[test]
     fn zero_values_in_a_full_answer_are_present() {
         let raw = mptcp_info::default();
-        let info = MptcpInfo::from_bytes(as_bytes(&raw)).unwrap();
+        let info = MptcpInfo::from_bytes(raw.as_bytes()).unwrap();
         assert_eq!(info.bytes_sent(), Some(0));
         assert_eq!(info.subflows_total(), Some(0));
     }
@@ -841,10 +436,10 @@ mod tests {
     fn short_or_long_answers_never_panic() {
         let raw = sample();
         for len in 0..48 {
-            assert!(MptcpInfo::from_bytes(&as_bytes(&raw)[..len]).is_none());
+            assert!(MptcpInfo::from_bytes(&raw.as_bytes()[..len]).is_none());
         }
         // A newer kernel may answer with more bytes than this crate knows.
-        let mut longer = as_bytes(&raw).to_vec();
+        let mut longer = raw.as_bytes().to_vec();
         longer.extend_from_slice(&[0xff; 40]);
         let info = MptcpInfo::from_bytes(&longer).unwrap();
         assert_eq!(info.len(), 96);

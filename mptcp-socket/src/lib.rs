@@ -30,10 +30,13 @@
 
 mod fallback;
 mod info;
+mod kind;
 mod listener;
+mod mptcp_ext;
 #[cfg(feature = "pm")]
 pub mod pm;
 mod stream;
+mod subflows;
 mod sys;
 /// Async MPTCP for tokio (cargo feature `tokio`, off by default).
 #[cfg(feature = "tokio")]
@@ -42,12 +45,17 @@ pub mod tokio;
 pub use fallback::{
     available, new_nonblocking_socket, new_socket, Availability, Fallback, UnavailableError,
 };
+pub use info::{MptcpInfo, TcpInfo};
 #[doc(hidden)]
-pub use info::subflows_without_full_info;
-pub use info::{ConnectionKind, MptcpExt, MptcpInfo, SubflowInfo, TcpInfo};
+pub use kind::kernel_has_mptcp_sockopts;
+pub use kind::ConnectionKind;
 pub use listener::{Incoming, MptcpListener};
+pub use mptcp_ext::MptcpExt;
 pub use mptcp_policy::Unavailable;
 pub use stream::MptcpStream;
+#[doc(hidden)]
+pub use subflows::subflows_without_full_info;
+pub use subflows::SubflowInfo;
 
 /// The raw kernel interface this crate is built on.
 pub use mptcp_sys as sys_uapi;

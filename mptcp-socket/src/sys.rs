@@ -3,6 +3,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use zerocopy::{FromBytes, IntoBytes};
+
 /// Calls a libc function and turns `-1` into `io::Error::last_os_error()`.
 macro_rules! syscall {
     ($fn: ident ( $($arg: expr),* $(,)* ) ) => {{
@@ -55,8 +57,19 @@ pub(crate) fn getsockopt_int(
     Ok(libc::c_int::from_ne_bytes(buf))
 }
 
+/// Reads a `T` from the first bytes of `bytes`, zero-filling whatever `bytes` does not
+/// cover (a kernel's shorter answer). `T`'s derives prove it has no padding and accepts any
+/// bytes.
+pub(crate) fn read_prefix<T: FromBytes + IntoBytes>(bytes: &[u8]) -> T {
+    let mut value = T::new_zeroed();
+    let n = bytes.len().min(size_of::<T>());
+    value.as_mut_bytes()[..n].copy_from_slice(&bytes[..n]);
+    value
+}
+
 /// Reads a `#[repr(C)]` plain-old-data value from the first bytes of `bytes`, zero-filling
-/// whatever `bytes` does not cover.
+/// whatever `bytes` does not cover. Only for the sockaddr unions, which hold libc types
+/// that have no `zerocopy` derives; everything else uses [`read_prefix`].
 ///
 /// # Safety
 /// `T` must be valid for every bit pattern (integers, arrays of them, sockaddr unions).

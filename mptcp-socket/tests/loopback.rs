@@ -266,3 +266,27 @@ fn available_here() {
         assert!(mptcp_socket::available().unwrap().is_available());
     }
 }
+
+#[test]
+fn sockets_that_are_not_tcp_have_no_connection_kind() {
+    let udp = std::net::UdpSocket::bind(V4).unwrap();
+    let udp6 = std::net::UdpSocket::bind(V6).unwrap();
+    let (unix, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let dgram = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    for (what, fd) in [
+        ("UDP", udp.as_fd()),
+        ("UDP over IPv6", udp6.as_fd()),
+        ("UNIX stream", unix.as_fd()),
+        ("UNIX datagram", dgram.as_fd()),
+    ] {
+        let err = fd.connection_kind().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{what}: {err}");
+        assert!(
+            err.to_string().contains("not a TCP or MPTCP socket"),
+            "{what}: {err}"
+        );
+    }
+    // A TCP socket of either family still answers.
+    let tcp = TcpListener::bind(V6).unwrap();
+    assert_eq!(tcp.connection_kind().unwrap(), ConnectionKind::Tcp);
+}

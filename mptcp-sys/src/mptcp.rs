@@ -2,6 +2,7 @@
 
 use core::mem::{offset_of, size_of};
 use libc::{sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// `getsockopt(fd, SOL_MPTCP, MPTCP_INFO)`: fills a [`mptcp_info`] (kernel >= 5.16).
 pub const MPTCP_INFO: libc::c_int = 1;
@@ -85,8 +86,14 @@ pub const MPTCP_RST_EMIDDLEBOX: u32 = 6;
 /// 5.16–6.4 (up to `mptcpi_csum_enabled`), 80 on 6.5–6.7 (up to `mptcpi_bytes_acked`), 88
 /// on 6.8–6.9 (up to `mptcpi_last_data_sent`), 96 on 6.10+. Fields past the returned
 /// `optlen` were not written by the kernel.
+///
+/// The C struct has implicit padding at offsets 6–7 and 43; here it is named
+/// ([`mptcp_info::pad0`], [`mptcp_info::pad1`]), so that every byte is a field and the
+/// struct converts to and from bytes (`zerocopy`) without reading uninitialised memory.
 #[repr(C)]
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct mptcp_info {
     /// Extra subflows (the initial subflow is not counted).
     pub mptcpi_subflows: u8,
@@ -100,6 +107,8 @@ pub struct mptcp_info {
     pub mptcpi_add_addr_signal_max: u8,
     /// Limit on ADD_ADDRs accepted.
     pub mptcpi_add_addr_accepted_max: u8,
+    /// Padding in the C struct (no field there; the kernel writes zeros).
+    pub pad0: [u8; 2],
     /// `MPTCP_INFO_FLAG_*`.
     pub mptcpi_flags: u32,
     /// The local connection token.
@@ -116,6 +125,8 @@ pub struct mptcp_info {
     pub mptcpi_local_addr_max: u8,
     /// 1 when DSS checksums are in use.
     pub mptcpi_csum_enabled: u8,
+    /// Padding in the C struct (no field there; the kernel writes zeros).
+    pub pad1: u8,
     /// Retransmissions at the MPTCP level (kernel >= 6.5).
     pub mptcpi_retransmits: u32,
     /// Bytes retransmitted at the MPTCP level (kernel >= 6.5).
@@ -148,7 +159,9 @@ pub struct mptcp_info {
 /// kernel fills `num_subflows` (all subflows, even those that did not fit) and
 /// `size_kernel`, and copies `min(size_user, size_kernel)` bytes of each element.
 #[repr(C, align(8))]
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct mptcp_subflow_data {
     /// Size of this struct in user space.
     pub size_subflow_data: u32,
@@ -217,7 +230,9 @@ pub struct mptcp_subflow_info {
 /// hold) and the two array pointers (as `u64`); the kernel fills the rest, `mptcp_info`
 /// included. `optlen` must be at least 40 (up to `mptcp_info`).
 #[repr(C)]
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct mptcp_full_info {
     /// Set by the kernel: its `sizeof(struct tcp_info)`.
     pub size_tcpinfo_kernel: u32,
@@ -249,6 +264,7 @@ const _: () = {
     assert!(offset_of!(mptcp_info, mptcpi_subflows_max) == 3);
     assert!(offset_of!(mptcp_info, mptcpi_add_addr_signal_max) == 4);
     assert!(offset_of!(mptcp_info, mptcpi_add_addr_accepted_max) == 5);
+    assert!(offset_of!(mptcp_info, pad0) == 6);
     assert!(offset_of!(mptcp_info, mptcpi_flags) == 8);
     assert!(offset_of!(mptcp_info, mptcpi_token) == 12);
     assert!(offset_of!(mptcp_info, mptcpi_write_seq) == 16);
@@ -257,6 +273,7 @@ const _: () = {
     assert!(offset_of!(mptcp_info, mptcpi_local_addr_used) == 40);
     assert!(offset_of!(mptcp_info, mptcpi_local_addr_max) == 41);
     assert!(offset_of!(mptcp_info, mptcpi_csum_enabled) == 42);
+    assert!(offset_of!(mptcp_info, pad1) == 43);
     assert!(offset_of!(mptcp_info, mptcpi_retransmits) == 44);
     assert!(offset_of!(mptcp_info, mptcpi_bytes_retrans) == 48);
     assert!(offset_of!(mptcp_info, mptcpi_bytes_sent) == 56);

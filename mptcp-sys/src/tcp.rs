@@ -5,6 +5,7 @@
 //! is in `libc`.
 
 use core::mem::{offset_of, size_of};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// `tcpi_state` values the kernel reports once the peer's FIN has arrived (`enum` in
 /// `include/net/tcp_states.h`; `tcpi_state` carries them to user space, and libc has no
@@ -26,7 +27,9 @@ pub const TCP_CLOSING: u8 = 11;
 /// each element the kernel knows (`mptcp_subflow_data.size_kernel`), and only that many are
 /// valid. Newer kernels may know more fields than this struct has; they are not copied.
 #[repr(C)]
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct tcp_info {
     /// TCP state (`TCP_ESTABLISHED` = 1, …).
     pub tcpi_state: u8,

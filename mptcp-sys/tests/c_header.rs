@@ -1,7 +1,9 @@
 //! Compares every constant, struct size and field offset of this crate with the system's C
 //! headers (`linux/mptcp.h`, `linux/tcp.h` from linux-libc-dev), for every item those
 //! headers have. Headers older than the kernel lack newer items: those are listed, not
-//! failed. Needs a C compiler (`cc`) and the headers; CI installs both.
+//! failed; but an item whose name the headers do have must compile and match (a C
+//! expression that does not compile would otherwise pass as "not in this header"). Needs a
+//! C compiler (`cc`) and the headers; CI installs both.
 
 use std::mem::{offset_of, size_of};
 use std::path::Path;
@@ -295,6 +297,54 @@ fn items() -> Vec<Item> {
     v
 }
 
+/// True when `text` has `word` as a whole C identifier.
+fn has_word(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].ends_with(is_ident) && !text[i + word.len()..].starts_with(is_ident)
+    })
+}
+
+/// The body of `struct name { … };` in `text`, if it defines that struct.
+fn struct_body<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let pattern = format!("struct {name}");
+    text.match_indices(&pattern).find_map(|(i, _)| {
+        let rest = text[i + pattern.len()..].trim_start();
+        let body = rest.strip_prefix('{')?;
+        Some(&body[..body.find("\n};").unwrap_or(body.len())])
+    })
+}
+
+/// True when the headers' text names what `item` compares, so its C expression must
+/// compile: the constant, the struct (for a size) or the field within its struct.
+fn named_in(headers: &str, item: &Item) -> bool {
+    if let Some(name) = item.label.strip_prefix("sizeof ") {
+        struct_body(headers, name).is_some()
+    } else if let Some((name, field)) = item.label.split_once('.') {
+        struct_body(headers, name).is_some_and(|body| has_word(body, field))
+    } else {
+        has_word(headers, &item.label)
+    }
+}
+
+#[test]
+fn header_names_are_found_as_c_names() {
+    let text = "#define MPTCP_INFO 1\n#define MPTCP_INFO_FLAG_FALLBACK 1\n\
+                struct mptcp_info {\n\t__u8 mptcpi_subflows;\n\t__u32 mptcpi_flags;\n};\n\
+                struct tcp_info {\n\t__u8 tcpi_state;\n};\n";
+    let named = |label: &str| named_in(text, &item(label, "", 0));
+    assert!(named("MPTCP_INFO"));
+    assert!(
+        !named("MPTCP_FULL_INFO"),
+        "a prefix of another name is not the name"
+    );
+    assert!(named("mptcp_info.mptcpi_flags"));
+    assert!(!named("mptcp_info.mptcpi_token"));
+    assert!(!named("mptcp_info.tcpi_state"), "a field of another struct");
+    assert!(named("sizeof tcp_info"));
+    assert!(!named("sizeof mptcp_full_info"));
+}
+
 const PRELUDE: &str = "#include <stddef.h>\n#include <stdio.h>\n#include <sys/socket.h>\n\
 #include <netinet/in.h>\n#include <linux/mptcp.h>\n#if __has_include(<linux/mptcp_pm.h>)\n\
 #include <linux/mptcp_pm.h>\n#endif\n#include <linux/tcp.h>\n";
@@ -355,11 +405,28 @@ fn matches_the_system_c_header() {
             .map(|(_, it)| it)
             .collect()
     };
-    let missing: Vec<&str> = items
+    let missing: Vec<&Item> = items
         .iter()
         .filter(|it| !known.iter().any(|k| k.label == it.label))
-        .map(|it| it.label.as_str())
         .collect();
+    // What the headers do name must have compiled: otherwise the C expression (or this
+    // crate's name for it) is wrong, and the item would never be compared.
+    let headers: String = ["mptcp.h", "mptcp_pm.h", "tcp.h"]
+        .iter()
+        .filter_map(|h| std::fs::read_to_string(Path::new("/usr/include/linux").join(h)).ok())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let broken: Vec<String> = missing
+        .iter()
+        .filter(|it| named_in(&headers, it))
+        .map(|it| format!("{} ({})", it.label, it.c_expr))
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "in the installed headers, but their C expression does not compile:\n{}",
+        broken.join("\n")
+    );
+    let missing: Vec<&str> = missing.iter().map(|it| it.label.as_str()).collect();
 
     let src = dir.join("probe.c");
     let body: String = known

@@ -166,6 +166,27 @@ fn wait_report_lines(file: &Path, n: usize) -> Vec<ReportLine> {
     }
 }
 
+/// Polls `ss -Mni` in `ns` until a connection satisfies `wanted` (the state a test observes
+/// while its transfer runs), for at most 20 s, and returns it.
+fn wait_mptcp_connection(
+    ns: &Netns,
+    what: &str,
+    wanted: impl Fn(&lab::SsMptcp) -> bool,
+) -> lab::SsMptcp {
+    let start = Instant::now();
+    loop {
+        let listing = ns.mptcp_connections().unwrap();
+        if let Some(found) = listing.iter().find(|c| wanted(c)) {
+            return found.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what}: not in ss -Mni after 20 s: {listing:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The one line for the connection to/from `peer_prefix`.
 fn only_line<'a>(lines: &'a [ReportLine], what: &str) -> &'a ReportLine {
     assert_eq!(
@@ -211,19 +232,18 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = curl.spawn().unwrap();
-    // During the transfer (24 MiB at ~95 Mbit/s: ~2 s), from outside curl.
-    std::thread::sleep(Duration::from_millis(1000));
-    let ss = lab.client().mptcp_connections().unwrap();
+    let peer = format!("{}:8000", lab.server_addr(1));
+    // During the transfer (24 MiB at ~95 Mbit/s: ~2 s), from outside curl: the connection
+    // with its extra subflow.
+    let during = wait_mptcp_connection(lab.client(), "curl's connection with 2 subflows", |c| {
+        c.peer == peer && c.extra_subflows >= 1
+    });
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "curl failed: {stderr}");
     lab::verify_file(&out_file, len).unwrap();
     let (request, header, body) = curl_sizes(&out);
     assert_eq!(body, len);
-
-    let peer = format!("{}:8000", lab.server_addr(1));
-    let during: Vec<_> = ss.iter().filter(|c| c.peer == peer).collect();
-    assert_eq!(during.len(), 1, "ss -Mni during the transfer: {ss:#?}");
 
     let client_lines = report_lines(&stderr);
     let c = only_line(&client_lines, "curl");
@@ -234,9 +254,9 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
     assert_eq!(c.num("subflows"), 2, "{}", c.text);
     assert_eq!(
         c.num("subflows"),
-        u64::from(during[0].extra_subflows) + 1,
+        u64::from(during.extra_subflows) + 1,
         "report vs ss -Mni ({})",
-        during[0].detail
+        during.detail
     );
     assert_eq!(c.num("sent"), request, "{}", c.text);
     assert_eq!(c.num("received"), header + body, "{}", c.text);
@@ -290,6 +310,110 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
     );
 }
 
+/// Many downloads at once across the two-path lab while every CPU is busy and the second
+/// path goes down and up: the conditions under which MPTCP sends data again on the other
+/// path and the receiver gets duplicates (the kernel's `mptcpi_bytes_received` was measured
+/// counting them twice). Every line, client and server, must equal what curl counted to
+/// the byte.
+#[test]
+fn parallel_downloads_under_load_are_reported_byte_exact() {
+    let test = "report: parallel downloads under load";
+    if !present(test, &["python3", "curl", "nstat"]) {
+        return;
+    }
+    const DOWNLOADS: usize = 12;
+    let lab = Lab::builder().paths([50, 50]).build().unwrap();
+    let dir = TempDir::new("report-load");
+    let len: u64 = 3 << 20;
+    lab::write_pattern_file(&dir.0.join("data.bin"), len).unwrap();
+    let server_report = dir.0.join("server.report");
+    let _server = http_server(lab.server(), "0.0.0.0", 8000, &dir.0, Some(&server_report));
+    // One spinning process per CPU, and one more: the program, its report library and the
+    // kernel's softirqs compete for every core.
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _spinners: Vec<Background> = (0..=cpus)
+        .map(|_| {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "while :; do :; done"]);
+            spawn(cmd)
+        })
+        .collect();
+    let duplicates_before = counter(&mptcp_counters(lab.client()), "MPTcpExtDuplicateData");
+    let url = format!("http://{}:8000/data.bin", lab.server_addr(1));
+    let sizes = "%{size_request} %{size_header} %{size_download} %{local_port}";
+    let children: Vec<_> = (0..DOWNLOADS)
+        .map(|_| {
+            let args = [
+                "-sS",
+                "--max-time",
+                "120",
+                "-w",
+                sizes,
+                "-o",
+                "/dev/null",
+                &url,
+            ];
+            reported(lab.client(), None, "curl", &args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Data in flight on a path that goes down is sent again on the other one; the copies
+    // that still arrive are duplicates. (Whether the downloads are still running by then
+    // changes how many duplicates there are, not what the report must say.)
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        lab.path_down(2).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        lab.path_up(2).unwrap();
+    }
+    let mut expected = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "curl failed: {stderr}");
+        let v: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let (request, header, body, port) = (v[0], v[1], v[2], v[3]);
+        assert_eq!(body, len, "curl's download");
+        let lines = report_lines(&stderr);
+        let c = only_line(&lines, "curl");
+        assert_eq!(c.get("kind"), "mptcp", "{}", c.text);
+        assert_eq!(c.num("sent"), request, "curl sent: {}", c.text);
+        assert_eq!(
+            c.num("received"),
+            header + body,
+            "curl received: {}",
+            c.text
+        );
+        expected.push((
+            format!("{}:{port}", lab.client_addr(1)),
+            request,
+            header + body,
+        ));
+    }
+    let duplicates = counter(&mptcp_counters(lab.client()), "MPTcpExtDuplicateData")
+        .saturating_sub(duplicates_before);
+    eprintln!("{DOWNLOADS} downloads; MPTcpExtDuplicateData on the client side: +{duplicates}");
+
+    let server_lines = wait_report_lines(&server_report, DOWNLOADS);
+    assert_eq!(server_lines.len(), DOWNLOADS, "{server_lines:#?}");
+    for (peer, request, response) in expected {
+        let s = server_lines
+            .iter()
+            .find(|l| l.get("peer") == peer)
+            .unwrap_or_else(|| panic!("no server line for {peer}: {server_lines:#?}"));
+        assert_eq!(s.get("kind"), "mptcp", "{}", s.text);
+        assert_eq!(s.num("sent"), response, "server sent: {}", s.text);
+        assert_eq!(s.num("received"), request, "server received: {}", s.text);
+    }
+}
+
 /// iperf3 across the two-path lab: the data connection is reported as MPTCP with 2
 /// subflows, the bytes sent are what iperf3 counted (plus the 37-byte cookie iperf3 sends
 /// first on every stream), and the server's report of the same connection agrees as far as
@@ -324,28 +448,19 @@ fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = client.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let client_ss = lab.client().mptcp_connections().unwrap();
-    let server_ss = lab.server().mptcp_connections().unwrap();
+    let peer = format!("{server}:5201");
+    // While iperf3 runs (3 s): each side's data connection with its extra subflow.
+    wait_mptcp_connection(lab.client(), "the client's 2-subflow connection", |c| {
+        c.peer == peer && c.extra_subflows == 1
+    });
+    wait_mptcp_connection(lab.server(), "the server's 2-subflow connection", |c| {
+        c.state == "ESTAB" && c.extra_subflows == 1
+    });
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "iperf3 -c failed: {stderr}");
     let json = String::from_utf8_lossy(&out.stdout);
     let sent_by_iperf3 = json_bytes_after(&json, "\"sum_sent\"").expect("sum_sent");
-
-    let peer = format!("{server}:5201");
-    assert!(
-        client_ss
-            .iter()
-            .any(|c| c.peer == peer && c.extra_subflows == 1),
-        "no 2-subflow connection in the client's ss -Mni: {client_ss:#?}"
-    );
-    assert!(
-        server_ss
-            .iter()
-            .any(|c| c.state == "ESTAB" && c.extra_subflows == 1),
-        "no 2-subflow connection in the server's ss -Mni: {server_ss:#?}"
-    );
 
     let lines = report_lines(&stderr);
     // The control connection and the data connection.

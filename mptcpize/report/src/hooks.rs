@@ -6,9 +6,9 @@
 //! connection it costs a bounds check, one load from the table and the call through the
 //! cached pointer.
 
-use libc::{c_int, sockaddr, sockaddr_storage, socklen_t, AF_INET, AF_INET6};
+use libc::{c_int, c_void, sockaddr, sockaddr_storage, socklen_t, AF_INET, AF_INET6};
 
-use crate::report::{self, End};
+use crate::report::{self, End, When};
 use crate::{real, table};
 use mptcpize_preload_support::errno::{errno, SavedErrno};
 
@@ -36,7 +36,10 @@ unsafe fn addr_bytes<'a>(addr: *const sockaddr, len: socklen_t) -> &'a [u8] {
 }
 
 /// `connect(2)`. An `AF_INET`/`AF_INET6` connect that succeeds or is under way
-/// (`EINPROGRESS`, `EINTR`) starts tracking the socket: the time and the peer.
+/// (`EINPROGRESS`, `EINTR`) starts tracking the socket: the time and the peer; once the
+/// connection is established (now, or at a later `connect` or `getsockopt(SO_ERROR)` that
+/// checks a non-blocking connect), where its incoming data starts (see
+/// `report::start_of_incoming`).
 ///
 /// # Safety
 /// Same contract as `connect(2)`: `addr` points to `len` readable bytes.
@@ -44,9 +47,18 @@ unsafe fn addr_bytes<'a>(addr: *const sockaddr, len: socklen_t) -> &'a [u8] {
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let real_connect = real::connect();
     // SAFETY: the caller's address, `len` bytes.
-    if !unsafe { is_inet(addr, len) } || table::is_tracked(fd) {
-        // Not IP, or a second connect on a socket already tracked (a non-blocking connect
-        // checked for completion): passed on as it is.
+    if table::is_tracked(fd) {
+        // A second connect on a socket already tracked: a non-blocking connect checked for
+        // completion (0 or EISCONN once established).
+        // SAFETY: the caller's arguments, unchanged.
+        let ret = unsafe { real_connect(fd, addr, len) };
+        if table::needs_rcv_base(fd) && (ret == 0 || errno() == libc::EISCONN) {
+            report::capture_start(fd, When::Checked);
+        }
+        return ret;
+    }
+    // SAFETY: the caller's address, `len` bytes.
+    if !unsafe { is_inet(addr, len) } {
         // SAFETY: the caller's arguments, unchanged.
         return unsafe { real_connect(fd, addr, len) };
     }
@@ -56,6 +68,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     if ret == 0 || matches!(errno(), libc::EINPROGRESS | libc::EINTR) {
         // SAFETY: the caller's address, `len` bytes.
         table::track(fd, start, false, unsafe { addr_bytes(addr, len) }, 0);
+        if ret == 0 {
+            report::capture_start(fd, When::Established);
+        }
     }
     ret
 }
@@ -135,6 +150,7 @@ unsafe fn accepted(
             if unsafe { is_inet(addr, n) } {
                 // SAFETY: as above.
                 table::track(fd, start, true, unsafe { addr_bytes(addr, n) }, marks);
+                report::capture_start(fd, When::Established);
             }
             return fd;
         }
@@ -147,6 +163,7 @@ unsafe fn accepted(
     if unsafe { libc::getpeername(fd, peer_ptr, &mut n) } == 0 && unsafe { is_inet(peer_ptr, n) } {
         // SAFETY: the kernel wrote `n` bytes.
         table::track(fd, start, true, unsafe { addr_bytes(peer_ptr, n) }, marks);
+        report::capture_start(fd, When::Established);
     }
     fd
 }
@@ -190,9 +207,33 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     unsafe { real::dup3()(old, new, flags) }
 }
 
+/// `getsockopt(2)`: `SO_ERROR` on a tracked connection is how programs check a non-blocking
+/// connect (`connect(2)`'s manual); once it is established, where its incoming data starts
+/// is captured (see `report::start_of_incoming`). Every other call: one table load more.
+///
+/// # Safety
+/// Same contract as `getsockopt(2)`.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    // SAFETY: the caller's arguments, unchanged.
+    let ret = unsafe { real::getsockopt()(fd, level, name, value, len) };
+    if ret == 0 && level == libc::SOL_SOCKET && name == libc::SO_ERROR && table::needs_rcv_base(fd)
+    {
+        report::capture_start(fd, When::Checked);
+    }
+    ret
+}
+
 /// `shutdown(2)`: on a tracked connection, samples its subflows first (once both sides have
 /// finished, the kernel drops them before the program's `close`), and notes a shut sending
-/// side (MPTCP's DATA_FIN takes a sequence number, which is not data).
+/// side (MPTCP's DATA_FIN takes a sequence number, which is not data) or receiving side
+/// (which looks like a received DATA_FIN to `poll`).
 ///
 /// # Safety
 /// Same contract as `shutdown(2)`.
@@ -205,8 +246,14 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     report::sample_subflows(fd);
     // SAFETY: the caller's arguments.
     let ret = unsafe { real::shutdown()(fd, how) };
-    if ret == 0 && (how == libc::SHUT_WR || how == libc::SHUT_RDWR) {
-        table::note(fd, table::SHUT_WR, 0);
+    if ret == 0 {
+        let mark = match how {
+            libc::SHUT_WR => table::SHUT_WR,
+            libc::SHUT_RD => table::SHUT_RD,
+            libc::SHUT_RDWR => table::SHUT_WR | table::SHUT_RD,
+            _ => 0,
+        };
+        table::note(fd, mark, 0);
     }
     ret
 }
@@ -284,5 +331,81 @@ mod tests {
         // A UNIX socket pair is never tracked.
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         assert!(!table::is_tracked(a.as_raw_fd()));
+    }
+
+    #[test]
+    fn non_blocking_connect_start_is_read_when_the_program_checks_it() {
+        let Ok(listener) = Socket::new(
+            Domain::IPV4,
+            Type::STREAM,
+            Some(socket2::Protocol::from(mptcp_sys::IPPROTO_MPTCP)),
+        ) else {
+            mptcp_tests::skip_unless(
+                "non_blocking_connect_start_is_read_when_the_program_checks_it",
+                Some("socket(IPPROTO_MPTCP) refused (net.mptcp.enabled=0 here?)"),
+            );
+            return;
+        };
+        listener
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        listener.listen(1).unwrap();
+        let addr: SockAddr = listener.local_addr().unwrap();
+        let client = Socket::new(
+            Domain::IPV4,
+            Type::STREAM.nonblocking(),
+            Some(socket2::Protocol::from(mptcp_sys::IPPROTO_MPTCP)),
+        )
+        .unwrap();
+        let fd = client.as_raw_fd();
+        // SAFETY: a valid address of `len` bytes.
+        let ret = unsafe { connect(fd, addr.as_ptr().cast(), addr.len()) };
+        assert!(ret == 0 || errno() == libc::EINPROGRESS);
+        assert!(table::is_tracked(fd));
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 5_000) }, 1);
+        let mut error: c_int = -1;
+        let mut len = core::mem::size_of::<c_int>() as socklen_t;
+        // SAFETY: an int and its length.
+        let ret = unsafe {
+            getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut error as *mut c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!((ret, error), (0, 0));
+        assert!(!table::needs_rcv_base(fd), "captured at the SO_ERROR check");
+        let tracked = table::take(fd).unwrap();
+        let mut info = mptcp_sys::mptcp_info::default();
+        let mut len = core::mem::size_of_val(&info) as socklen_t;
+        // SAFETY: a writable mptcp_info and its length.
+        let ret = unsafe {
+            getsockopt(
+                fd,
+                mptcp_sys::SOL_MPTCP,
+                mptcp_sys::MPTCP_INFO,
+                (&mut info as *mut mptcp_sys::mptcp_info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(ret, 0);
+        assert_eq!(
+            tracked.rcv_base,
+            Some(info.mptcpi_rcv_nxt),
+            "nothing received yet"
+        );
     }
 }

@@ -35,7 +35,7 @@ mod real;
 pub mod report;
 mod table;
 
-pub use hooks::{accept, accept4, close, connect, dup2, dup3, shutdown};
+pub use hooks::{accept, accept4, close, connect, dup2, dup3, getsockopt, shutdown};
 
 mptcpize_preload_support::panic_handler!();
 

@@ -51,6 +51,7 @@ pub fn resolve() {
     resolve_shutdown();
     resolve_dup2();
     resolve_dup3();
+    resolve_getsockopt();
 }
 
 /// `connect(2)`'s C signature.
@@ -67,6 +68,9 @@ pub type ShutdownFn = unsafe extern "C" fn(c_int, c_int) -> c_int;
 pub type Dup2Fn = unsafe extern "C" fn(c_int, c_int) -> c_int;
 /// `dup3(2)`'s C signature.
 pub type Dup3Fn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
+/// `getsockopt(2)`'s C signature.
+pub type GetsockoptFn =
+    unsafe extern "C" fn(c_int, c_int, c_int, *mut c_void, *mut socklen_t) -> c_int;
 
 next_fn!(
     /// The next `connect`.
@@ -95,6 +99,10 @@ next_fn!(
 next_fn!(
     /// The next `dup3`.
     dup3, resolve_dup3, DUP3, c"dup3", Dup3Fn, raw_dup3
+);
+next_fn!(
+    /// The next `getsockopt`.
+    getsockopt, resolve_getsockopt, GETSOCKOPT, c"getsockopt", GetsockoptFn, raw_getsockopt
 );
 
 // The stand-ins, with the C signatures of the functions they stand in for.
@@ -140,6 +148,17 @@ unsafe extern "C" fn raw_dup2(old: c_int, new: c_int) -> c_int {
 
 unsafe extern "C" fn raw_dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     sys::dup3(old, new, flags)
+}
+
+unsafe extern "C" fn raw_getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    // SAFETY: the caller's arguments, passed on unchanged.
+    unsafe { sys::getsockopt(fd, level, name, value, len) }
 }
 
 /// Closes one of the library's own descriptors, never through the hooked `close`.

@@ -8,19 +8,29 @@
 //!   `fallback` (an MPTCP socket that fell back to TCP: the peer or a middlebox did not
 //!   speak MPTCP), or `tcp` (a plain TCP socket: MPTCP was unavailable when the socket was
 //!   made, or the program's options needed plain TCP).
-//! - `sent`/`received`: data bytes the program wrote and the connection received. MPTCP:
-//!   `mptcpi_bytes_acked` + the written data not yet acknowledged (`mptcpi_write_seq -
-//!   mptcpi_snd_una`, less the DATA_FIN after a `shutdown`), and `mptcpi_bytes_received`.
-//!   TCP: `tcpi_bytes_sent - tcpi_bytes_retrans + tcpi_notsent_bytes`, and
-//!   `tcpi_bytes_received` less the FIN.
+//! - `sent`/`received`: data bytes the program wrote and the connection received, each byte
+//!   once. MPTCP: from data sequence numbers, exact by construction whichever subflows
+//!   carried the data and however often: `sent` is `mptcpi_bytes_acked` (the sum of
+//!   `snd_una`'s advances) + the written data not yet acknowledged (`mptcpi_write_seq -
+//!   mptcpi_snd_una`), less the DATA_FIN after a `shutdown`; `received` is how far
+//!   `mptcpi_rcv_nxt` moved from where the connection's incoming data started, less the
+//!   peer's DATA_FIN. That start is read when the connection is established (see
+//!   [`start_of_incoming`]): when `connect` or `accept` returns, or, for a non-blocking
+//!   connect, when the program checks it with `getsockopt(SO_ERROR)` or a second
+//!   `connect`. A program that does neither (or reads before it checks) gets `received=?`
+//!   for its MPTCP connections rather than a guess (`mptcpi_bytes_received` was measured counting duplicate data
+//!   twice under load). TCP and fallback: `tcpi_bytes_sent - tcpi_bytes_retrans +
+//!   tcpi_notsent_bytes`, and `tcpi_bytes_received` (a `rcv_nxt` delta) less the FIN.
 //! - `subflows`: the most subflows seen, sampled at `shutdown()` and at the close
 //!   (`mptcpi_subflows_total`, or the number `MPTCP_FULL_INFO` lists), and one more than
 //!   those listed at the close when they did not carry all the data the connection
 //!   acknowledged or received (a subflow the peer closed first, e.g. with MP_FASTCLOSE,
 //!   is gone by then). So it is a lower bound: two subflows that came and went between
 //!   samples count as one. One `path=` per subflow listed at the close: local>remote
-//!   address (`0.0.0.0`/port 0 once that subflow is closed) and the bytes it sent and
-//!   received at the TCP level (data MPTCP sent twice, on two subflows, counts on both).
+//!   address (`0.0.0.0`/port 0 once that subflow is closed) and the bytes that path carried
+//!   at the TCP level (`tcpi_bytes_sent - tcpi_bytes_retrans`, `tcpi_bytes_received`):
+//!   data MPTCP sent on two subflows (a reinjection after a path stalled) counts on both,
+//!   so the paths can add up to more than `sent`/`received`, which count each byte once.
 //! - `end`: `close` (the program closed it: `close`, `dup2`/`dup3` over it) or `exit` (still
 //!   open when the program exited).
 
@@ -28,14 +38,16 @@ use core::mem::{offset_of, size_of};
 use libc::{c_int, c_void, socklen_t};
 use mptcp_sys::{
     mptcp_full_info, mptcp_info, mptcp_subflow_addrs, mptcp_subflow_data, mptcp_subflow_info,
-    tcp_info, IPPROTO_MPTCP, MPTCP_FULL_INFO, MPTCP_INFO, MPTCP_SUBFLOW_ADDRS, SOL_MPTCP,
-    TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
+    tcp_info, IPPROTO_MPTCP, MPTCP_FULL_INFO, MPTCP_INFO, MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED,
+    MPTCP_INFO_SIZE_V2, MPTCP_SUBFLOW_ADDRS, SOL_MPTCP, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING,
+    TCP_IS_MPTCP, TCP_LAST_ACK, TCP_TIME_WAIT,
 };
 
 use crate::line::Line;
 use crate::output;
 use crate::table::{self, Tracked};
 use mptcpize_preload_support::errno::SavedErrno;
+use mptcpize_preload_support::sys;
 
 /// Subflows listed per connection (the kernel's default limit on extra subflows is 8).
 const MAX_PATHS: usize = 8;
@@ -60,12 +72,13 @@ pub fn now_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
-/// `getsockopt(2)` into `value`; returns the length the kernel wrote.
+/// `getsockopt(2)` into `value`; returns the length the kernel wrote. The system call
+/// itself, not the `getsockopt` this library exports (see `hooks::getsockopt`).
 fn getsockopt<T>(fd: c_int, level: c_int, name: c_int, value: &mut T) -> Option<usize> {
     let mut len = size_of::<T>() as socklen_t;
     // SAFETY: `value` is writable for `len` bytes; the kernel writes at most that many.
     let ret = unsafe {
-        libc::getsockopt(
+        sys::getsockopt(
             fd,
             level,
             name,
@@ -140,8 +153,11 @@ pub struct Path {
 pub struct Facts {
     /// The kind of connection.
     pub kind: Kind,
-    /// Data bytes sent and received (None: the kernel is too old to say).
-    pub bytes: Option<(u64, u64)>,
+    /// Data bytes sent (None: the kernel is too old to say).
+    pub sent: Option<u64>,
+    /// Data bytes received (None: the kernel is too old to say, or, for MPTCP, where the
+    /// connection's incoming data started was not seen: see `capture_start`).
+    pub received: Option<u64>,
     /// The most subflows seen.
     pub subflows: u8,
     /// The subflows open at the close.
@@ -150,29 +166,34 @@ pub struct Facts {
     pub connected: bool,
 }
 
-/// Reads the facts of the connection on `fd`; `shut_wr`: the program shut down its sending
-/// side; `from_mptcp_listener`: accepted on an MPTCP listener (the kernel hands a client
-/// that did not speak MPTCP out as a plain TCP socket: that is a fallback too). None when
-/// `fd` is not a TCP or MPTCP socket.
-pub fn facts(fd: c_int, shut_wr: bool, from_mptcp_listener: bool) -> Option<Facts> {
+/// Reads the facts of the connection `tracked` on `fd`: its marks say whether the program
+/// shut down either side and whether it was accepted on an MPTCP listener (the kernel hands
+/// a client that did not speak MPTCP out as a plain TCP socket: that is a fallback too).
+/// None when `fd` is not a TCP or MPTCP socket.
+pub fn facts(fd: c_int, tracked: &Tracked) -> Option<Facts> {
     let kind = match kind(fd)? {
-        Kind::Tcp if from_mptcp_listener => Kind::Fallback,
+        Kind::Tcp if tracked.on_mptcp_listener() => Kind::Fallback,
         kind => kind,
     };
+    let shut_wr = tracked.shut_wr();
     let mut facts = Facts {
         kind,
-        bytes: None,
+        sent: None,
+        received: None,
         subflows: 1,
         paths: [None; MAX_PATHS],
         connected: is_connected(fd),
     };
     match kind {
-        Kind::Mptcp => mptcp_facts(fd, shut_wr, &mut facts),
+        Kind::Mptcp => mptcp_facts(fd, tracked, &mut facts),
         Kind::Fallback | Kind::Tcp => {
             let mut info = tcp_info::default();
             if let Some(len) = getsockopt(fd, libc::SOL_TCP, libc::TCP_INFO, &mut info) {
                 let fin = fin_received(info.tcpi_state) || closed_by_fins(fd, info.tcpi_state);
-                facts.bytes = tcp_bytes(&info, len, shut_wr, fin);
+                if let Some((sent, received)) = tcp_bytes(&info, len, shut_wr, fin) {
+                    facts.sent = Some(sent);
+                    facts.received = Some(received);
+                }
             }
         }
     }
@@ -225,22 +246,35 @@ fn tcp_bytes(info: &tcp_info, len: usize, shut_wr: bool, fin: bool) -> Option<(u
     Some((sent, info.tcpi_bytes_received.saturating_sub(fin)))
 }
 
-fn mptcp_facts(fd: c_int, shut_wr: bool, facts: &mut Facts) {
+fn mptcp_facts(fd: c_int, tracked: &Tracked, facts: &mut Facts) {
     // SAFETY: integers and sockaddr unions: all-zero is valid.
     let mut sf: [mptcp_subflow_info; MAX_PATHS] = unsafe { core::mem::zeroed() };
     let mut tcp = [tcp_info::default(); MAX_PATHS];
-    let mut full = mptcp_full_info {
-        size_tcpinfo_user: size_of::<tcp_info>() as u32,
-        size_sfinfo_user: size_of::<mptcp_subflow_info>() as u32,
-        size_arrays_user: MAX_PATHS as u32,
-        subflow_info: sf.as_mut_ptr() as u64,
-        tcp_info: tcp.as_mut_ptr() as u64,
-        ..Default::default()
-    };
+    let mut full = mptcp_full_info::default();
+    // The DATA_FIN takes one sequence number: whether `rcv_nxt` counts it is read before
+    // and after the counters, again until both agree (it arrived in between otherwise).
+    let mut answer = None;
+    let mut fin_seen = false;
+    for _ in 0..4 {
+        let before = data_fin_received(fd, tracked);
+        full = mptcp_full_info {
+            size_tcpinfo_user: size_of::<tcp_info>() as u32,
+            size_sfinfo_user: size_of::<mptcp_subflow_info>() as u32,
+            size_arrays_user: MAX_PATHS as u32,
+            subflow_info: sf.as_mut_ptr() as u64,
+            tcp_info: tcp.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        answer = getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, &mut full);
+        fin_seen = data_fin_received(fd, tracked);
+        if before == fin_seen {
+            break;
+        }
+    }
     // What the listed subflows carried (TCP level, retransmissions included), when the
     // kernel says: (sent, received).
     let mut carried: Option<(u64, u64)> = None;
-    let (info, info_len, listed) = match getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, &mut full) {
+    let (info, info_len, listed) = match answer {
         Some(len) => {
             let listed = (full.num_subflows as usize).min(MAX_PATHS);
             let tcp_len = (full.size_tcpinfo_kernel as usize).min(size_of::<tcp_info>());
@@ -271,21 +305,144 @@ fn mptcp_facts(fd: c_int, shut_wr: bool, facts: &mut Facts) {
     };
     let total = subflows_total(&info, info_len);
     facts.subflows = total.max(listed.min(255) as u8);
+    // Received: data sequence numbers, exact by construction: `rcv_nxt` has moved past
+    // every byte received in order (each once, whichever subflow carried it, however often)
+    // and the DATA_FIN. (`mptcpi_bytes_received` was measured counting duplicate data
+    // twice under load.)
+    if info_len >= offset_of!(mptcp_info, mptcpi_rcv_nxt) + size_of::<u64>() {
+        facts.received = tracked.rcv_base.map(|base| {
+            info.mptcpi_rcv_nxt
+                .wrapping_sub(base)
+                .wrapping_sub(u64::from(fin_seen))
+        });
+    }
     if info_len >= offset_of!(mptcp_info, mptcpi_bytes_acked) + size_of::<u64>() {
-        // Data the connection acknowledged or received went over some subflow: when the
-        // subflows still listed did not carry all of it, at least one other subflow did
-        // and is gone (closed by the peer before the program's close, for example).
-        if let Some((sent, received)) = carried {
-            if info.mptcpi_bytes_acked > sent || info.mptcpi_bytes_received > received {
-                facts.subflows = facts.subflows.max((listed.min(254) + 1) as u8);
-            }
-        }
+        // Sent: `mptcpi_bytes_acked` is the sum of `snd_una`'s advances (exact, like
+        // `rcv_nxt`), plus what was written and not yet acknowledged; less the DATA_FIN.
         let unacked = info.mptcpi_write_seq.wrapping_sub(info.mptcpi_snd_una);
         let sent = info
             .mptcpi_bytes_acked
             .saturating_add(unacked)
-            .saturating_sub(u64::from(shut_wr));
-        facts.bytes = Some((sent, info.mptcpi_bytes_received));
+            .saturating_sub(u64::from(tracked.shut_wr()));
+        facts.sent = Some(sent);
+        // Data the connection acknowledged or received went over some subflow: when the
+        // subflows still listed did not carry all of it, at least one other subflow did
+        // and is gone (closed by the peer before the program's close, for example).
+        if let Some((carried_sent, carried_received)) = carried {
+            let acked = info
+                .mptcpi_bytes_acked
+                .saturating_sub(u64::from(tracked.shut_wr()));
+            if acked > carried_sent || facts.received.is_some_and(|r| r > carried_received) {
+                facts.subflows = facts.subflows.max((listed.min(254) + 1) as u8);
+            }
+        }
+    }
+}
+
+/// Whether the peer's DATA_FIN has been received, which moved `rcv_nxt` one past the data:
+/// the socket's receiving side is shut (`POLLRDHUP`), not by the program and not by a reset
+/// (which leaves an error pending: `POLLERR`). Two cases are not told apart, each off by
+/// one byte: a reset whose error the program already read (a FIN counted that was not
+/// there), and a DATA_FIN after the program's own `shutdown(SHUT_RD)` (counted as data).
+fn data_fin_received(fd: c_int, tracked: &Tracked) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one pollfd; a zero timeout never blocks.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 0) } == 1;
+    ready
+        && pfd.revents & libc::POLLRDHUP != 0
+        && pfd.revents & libc::POLLERR == 0
+        && !tracked.shut_rd()
+}
+
+/// Where the incoming data of the MPTCP connection on `fd` starts, in data sequence numbers
+/// (the peer's initial data sequence number + 1).
+///
+/// Read as `rcv_nxt` less what is queued and unread (`SIOCINQ`, which also counts a
+/// received DATA_FIN as one): exact as long as the program has read nothing yet. That
+/// holds when `connect` or `accept` returns ([`When::Established`]); when the program checks
+/// a non-blocking connect ([`When::Checked`]: `getsockopt(SO_ERROR)`, a second `connect`)
+/// it normally holds too, and where the kernel counts received bytes (Linux 6.5+) a start
+/// that would leave fewer bytes than it counted means the program read some already:
+/// [`Start::Unknown`] then, never a start that would under-count. `SIOCINQ` can move data
+/// the subflows hold to the connection, and data keeps arriving: `rcv_nxt` is read before
+/// and after, again until it held still.
+pub fn start_of_incoming(fd: c_int, when: When) -> Start {
+    let mut before = mptcp_info::default();
+    let Some(len) = getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut before) else {
+        // Not MPTCP, or fell back (EOPNOTSUPP/ENOPROTOOPT): counted from `tcp_info`.
+        return Start::NotNeeded;
+    };
+    if len < offset_of!(mptcp_info, mptcpi_rcv_nxt) + size_of::<u64>() {
+        return Start::Unknown;
+    }
+    for _ in 0..8 {
+        if before.mptcpi_flags & MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED == 0 {
+            // The peer's key (and so its sequence numbers) is not known yet: a connect
+            // still under way.
+            return Start::NotYet;
+        }
+        let mut queued: c_int = 0;
+        // SAFETY: SIOCINQ (FIONREAD) writes one int.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 {
+            return Start::NotYet;
+        }
+        let queued = queued.max(0) as u64;
+        let mut after = mptcp_info::default();
+        if getsockopt(fd, SOL_MPTCP, MPTCP_INFO, &mut after).is_none() {
+            return Start::NotNeeded;
+        }
+        if after.mptcpi_rcv_nxt == before.mptcpi_rcv_nxt {
+            let read_already = when == When::Checked
+                && len >= MPTCP_INFO_SIZE_V2
+                && after.mptcpi_bytes_received > queued;
+            if read_already {
+                return Start::Unknown;
+            }
+            return Start::At(after.mptcpi_rcv_nxt.wrapping_sub(queued));
+        }
+        before = after;
+    }
+    Start::NotYet
+}
+
+/// When [`start_of_incoming`] is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// `connect` or `accept` just returned the connection: the program cannot have read.
+    Established,
+    /// The program checks a non-blocking connect: it normally has not read yet.
+    Checked,
+}
+
+/// What [`start_of_incoming`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The data sequence number of the first incoming byte.
+    At(u64),
+    /// Not an MPTCP connection: nothing to capture.
+    NotNeeded,
+    /// Cannot be known any more (the program read data before), or the kernel does not
+    /// say: its `received` will be `?`.
+    Unknown,
+    /// Not known yet (connection not established, or still moving): ask again later.
+    NotYet,
+}
+
+/// Captures where `fd`'s incoming data starts, once (called from the hooks that see a
+/// connection become established; see [`start_of_incoming`]).
+pub fn capture_start(fd: c_int, when: When) {
+    if !table::needs_rcv_base(fd) {
+        return;
+    }
+    let _errno = SavedErrno::save();
+    match start_of_incoming(fd, when) {
+        Start::At(base) => table::set_rcv_base(fd, Some(base)),
+        Start::NotNeeded | Start::Unknown => table::set_rcv_base(fd, None),
+        Start::NotYet => {}
     }
 }
 
@@ -372,11 +529,16 @@ pub fn closing(fd: c_int, end: End) {
 /// carried a connection (a connect that failed or was still under way).
 fn report(fd: c_int, tracked: &Tracked, end: End) {
     let end_ns = now_ns();
-    let Some(mut facts) = facts(fd, tracked.shut_wr(), tracked.on_mptcp_listener()) else {
+    let Some(mut facts) = facts(fd, tracked) else {
         return;
     };
     facts.subflows = facts.subflows.max(tracked.subflows_seen());
-    if !facts.connected && matches!(facts.bytes, None | Some((0, 0))) {
+    if !facts.connected
+        && matches!(
+            (facts.sent, facts.received),
+            (None | Some(0), None | Some(0))
+        )
+    {
         return;
     }
     let mut line = Line::new();
@@ -403,13 +565,15 @@ pub fn format(line: &mut Line, fd: c_int, tracked: &Tracked, facts: &Facts, end_
         .text(facts.kind.name())
         .text(" subflows=")
         .uint(facts.subflows.into());
-    match facts.bytes {
-        Some((sent, received)) => line
-            .text(" sent=")
-            .uint(sent)
-            .text(" received=")
-            .uint(received),
-        None => line.text(" sent=? received=?"),
+    line.text(" sent=");
+    match facts.sent {
+        Some(sent) => line.uint(sent),
+        None => line.text("?"),
+    };
+    line.text(" received=");
+    match facts.received {
+        Some(received) => line.uint(received),
+        None => line.text("?"),
     };
     line.text(" duration=")
         .seconds(end_ns.saturating_sub(tracked.start_ns))
@@ -498,29 +662,84 @@ mod tests {
         });
     }
 
+    /// A tracked connection with `marks` and the start of its incoming data.
+    fn tracked(marks: u32, rcv_base: Option<u64>) -> Tracked {
+        Tracked {
+            start_ns: 0,
+            accepted: false,
+            peer: [0; 32],
+            marks,
+            rcv_base,
+        }
+    }
+
+    /// Where `fd`'s incoming data starts: known for MPTCP, not needed for TCP.
+    fn start(fd: c_int, kind: Kind) -> Option<u64> {
+        match (start_of_incoming(fd, When::Established), kind) {
+            (Start::At(base), Kind::Mptcp) => Some(base),
+            (Start::NotNeeded, Kind::Tcp) => None,
+            (other, _) => panic!("{kind:?}: {other:?}"),
+        }
+    }
+
     #[test]
     fn bytes_kind_and_subflows_of_loopback_connections() {
         for protocol in [IPPROTO_MPTCP, libc::IPPROTO_TCP] {
             let Some((mut client, mut server)) = pair(protocol) else {
-                eprintln!("skipped: socket({protocol}) refused (MPTCP disabled here?)");
+                mptcp_tests::skip_unless(
+                    "bytes_kind_and_subflows_of_loopback_connections",
+                    Some("socket(IPPROTO_MPTCP) refused (net.mptcp.enabled=0 here?)"),
+                );
                 continue;
             };
-            exchange(&mut client, &mut server, 300_000, 5_000);
             let kind = if protocol == IPPROTO_MPTCP {
                 Kind::Mptcp
             } else {
                 Kind::Tcp
             };
-            let c = facts(client.as_raw_fd(), false, false).unwrap();
+            let client_base = start(client.as_raw_fd(), kind);
+            // Data already queued when the start is read (a server that accepts late) is
+            // counted: the start is `rcv_nxt` less what is unread.
+            (&client).write_all(&[1u8; 1_000]).unwrap();
+            let mut pfd = libc::pollfd {
+                fd: server.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd.
+            assert_eq!(unsafe { libc::poll(&mut pfd, 1, 5_000) }, 1);
+            let server_base = start(server.as_raw_fd(), kind);
+            let mut early = [0u8; 1_000];
+            (&server).read_exact(&mut early).unwrap();
+            exchange(&mut client, &mut server, 300_000, 5_000);
+            let c = facts(client.as_raw_fd(), &tracked(0, client_base)).unwrap();
             assert_eq!(c.kind, kind);
-            assert_eq!(c.bytes, Some((300_000, 5_000)), "client, {kind:?}");
+            assert_eq!(
+                (c.sent, c.received),
+                (Some(301_000), Some(5_000)),
+                "client, {kind:?} (its received counts the server's DATA_FIN out)"
+            );
             assert_eq!(c.subflows, 1);
             assert!(c.connected);
             // The server shut down its sending side: its FIN (or DATA_FIN) is not data.
-            let s = facts(server.as_raw_fd(), true, false).unwrap();
-            assert_eq!(s.bytes, Some((5_000, 300_000)), "server, {kind:?}");
+            let s = facts(server.as_raw_fd(), &tracked(table::SHUT_WR, server_base)).unwrap();
+            assert_eq!(
+                (s.sent, s.received),
+                (Some(5_000), Some(301_000)),
+                "server, {kind:?}"
+            );
+            // Without the start of its incoming data, an MPTCP connection cannot say what it
+            // received (TCP can: tcp_info counts from the start).
+            let s = facts(server.as_raw_fd(), &tracked(table::SHUT_WR, None)).unwrap();
+            let unknown = (kind == Kind::Tcp).then_some(301_000);
+            assert_eq!(
+                (s.sent, s.received),
+                (Some(5_000), unknown),
+                "server, {kind:?}"
+            );
             // A plain TCP socket accepted on an MPTCP listener means the client fell back.
-            let s = facts(server.as_raw_fd(), true, true).unwrap();
+            let marks = table::SHUT_WR | table::MPTCP_LISTENER;
+            let s = facts(server.as_raw_fd(), &tracked(marks, server_base)).unwrap();
             assert_eq!(
                 s.kind,
                 if kind == Kind::Tcp {
@@ -530,11 +749,18 @@ mod tests {
                 }
             );
             if kind == Kind::Mptcp {
+                // The client read the server's DATA_FIN; once the client shuts its own
+                // receiving side, `poll` cannot tell them apart: the mark keeps the count.
+                client.shutdown(std::net::Shutdown::Read).unwrap();
+                let c = facts(client.as_raw_fd(), &tracked(table::SHUT_RD, client_base));
+                assert_eq!(c.unwrap().received, Some(5_001), "DATA_FIN counted as data");
+                let c = facts(client.as_raw_fd(), &tracked(0, client_base)).unwrap();
+                assert_eq!(c.received, Some(5_000));
                 // MPTCP_FULL_INFO's subflow, with its bytes; and the pre-6.5 way to the same
                 // addresses.
                 let p = c.paths[0].expect("one path");
                 assert!(c.paths[1..].iter().all(Option::is_none));
-                assert_eq!(p.bytes.map(|(sent, _)| sent), Some(300_000));
+                assert_eq!(p.bytes.map(|(sent, _)| sent), Some(301_000));
                 let mut old = [None; MAX_PATHS];
                 assert_eq!(subflow_addrs(client.as_raw_fd(), &mut old), 1);
                 let o = old[0].unwrap();
@@ -548,7 +774,34 @@ mod tests {
         }
         // Not TCP: no facts.
         let udp = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-        assert!(facts(udp.as_raw_fd(), false, false).is_none());
+        assert!(facts(udp.as_raw_fd(), &tracked(0, None)).is_none());
+        assert_eq!(
+            start_of_incoming(udp.as_raw_fd(), When::Checked),
+            Start::NotNeeded
+        );
+    }
+
+    #[test]
+    fn a_start_read_after_the_program_read_is_unknown_not_wrong() {
+        let Some((client, server)) = pair(IPPROTO_MPTCP) else {
+            mptcp_tests::skip_unless(
+                "a_start_read_after_the_program_read_is_unknown_not_wrong",
+                Some("socket(IPPROTO_MPTCP) refused (net.mptcp.enabled=0 here?)"),
+            );
+            return;
+        };
+        assert!(matches!(
+            start_of_incoming(client.as_raw_fd(), When::Checked),
+            Start::At(_)
+        ));
+        (&server).write_all(&[5u8; 1_000]).unwrap();
+        let mut half = [0u8; 500];
+        (&client).read_exact(&mut half).unwrap();
+        // 500 bytes read, 500 queued: rcv_nxt less the queue would under-count by 500.
+        assert_eq!(
+            start_of_incoming(client.as_raw_fd(), When::Checked),
+            Start::Unknown
+        );
     }
 
     #[test]
@@ -574,6 +827,7 @@ mod tests {
             accepted: false,
             peer,
             marks: 0,
+            rcv_base: None,
         };
         let mut paths = [None; MAX_PATHS];
         paths[0] = Some(Path {
@@ -583,7 +837,8 @@ mod tests {
         });
         let facts = Facts {
             kind: Kind::Mptcp,
-            bytes: Some((96, 1_000)),
+            sent: Some(96),
+            received: Some(1_000),
             subflows: 2,
             paths,
             connected: true,
@@ -600,5 +855,15 @@ mod tests {
                  path=10.31.1.2:8000>10.31.1.2:8000,sent=96,received=1000\n"
             )
         );
+        // An MPTCP connection whose start was never seen: its received count is unknown.
+        let facts = Facts {
+            received: None,
+            paths: [None; MAX_PATHS],
+            ..facts
+        };
+        let mut line = Line::new();
+        format(&mut line, 5, &tracked, &facts, 1_731_000_000, End::Close);
+        let text = String::from_utf8(line.finish().to_vec()).unwrap();
+        assert!(text.contains(" sent=96 received=? duration="), "{text}");
     }
 }

@@ -1,6 +1,7 @@
 //! What the library remembers about each connection, in a fixed table indexed by file
-//! descriptor: when it started, whether it was connected or accepted, its peer, whether the
-//! program shut its sending side, and the most subflows seen. No allocation and no lock:
+//! descriptor: when it started, whether it was connected or accepted, its peer, where its
+//! incoming data sequence numbers start (MPTCP), whether the program shut either side, and
+//! the most subflows seen. No allocation and no lock:
 //! every field is an atomic, and a slot belongs to whoever swaps its `state` from non-zero
 //! to zero (the one `close` that reports it).
 //!
@@ -29,6 +30,14 @@ pub const SHUT_WR: u32 = 1;
 /// `marks`: accepted from an MPTCP listener (a plain TCP socket then means the client did
 /// not speak MPTCP: the kernel hands such connections out as plain TCP sockets).
 pub const MPTCP_LISTENER: u32 = 2;
+/// `marks`: `rcv_base` holds where the connection's incoming data starts, or the connection
+/// needs none (it is not MPTCP): nothing more to capture.
+pub const RCV_BASE: u32 = 4;
+/// `marks`: the program shut down the receiving side (`RCV_SHUTDOWN` without a DATA_FIN).
+pub const SHUT_RD: u32 = 8;
+/// `marks`: with [`RCV_BASE`], the connection needed no base (not MPTCP).
+const NO_BASE: u32 = 16;
+
 /// `marks`: the most subflows seen so far, in bits 8..16.
 const SUBFLOWS_SHIFT: u32 = 8;
 
@@ -39,6 +48,9 @@ pub struct Slot {
     start_ns: AtomicU64,
     /// The peer's `sockaddr_in`/`sockaddr_in6`, as raw bytes (28 used).
     peer: [AtomicU64; 4],
+    /// The data sequence number of the connection's first incoming byte (valid with
+    /// [`RCV_BASE`]).
+    rcv_base: AtomicU64,
     marks: AtomicU32,
 }
 
@@ -47,6 +59,7 @@ const EMPTY: Slot = Slot {
     state: AtomicU64::new(0),
     start_ns: AtomicU64::new(0),
     peer: [const { AtomicU64::new(0) }; 4],
+    rcv_base: AtomicU64::new(0),
     marks: AtomicU32::new(0),
 };
 
@@ -67,14 +80,23 @@ pub struct Tracked {
     pub accepted: bool,
     /// The peer's address bytes (a `sockaddr_in` or `sockaddr_in6`).
     pub peer: [u8; 32],
-    /// [`SHUT_WR`] and the most subflows seen.
+    /// [`SHUT_WR`], [`SHUT_RD`], [`MPTCP_LISTENER`], [`RCV_BASE`] and the most subflows
+    /// seen.
     pub marks: u32,
+    /// The data sequence number of the first incoming byte, when it was captured (see
+    /// `report::capture_start`).
+    pub rcv_base: Option<u64>,
 }
 
 impl Tracked {
     /// The program shut down the sending side.
     pub fn shut_wr(&self) -> bool {
         self.marks & SHUT_WR != 0
+    }
+
+    /// The program shut down the receiving side.
+    pub fn shut_rd(&self) -> bool {
+        self.marks & SHUT_RD != 0
     }
 
     /// Accepted from an MPTCP listener.
@@ -124,6 +146,26 @@ pub fn track(fd: c_int, start_ns: u64, accepted: bool, peer: &[u8], marks: u32) 
     END.fetch_max(fd as usize + 1, Ordering::Relaxed);
 }
 
+/// True when `fd` holds a connection whose start of incoming data is still to be captured.
+#[inline(always)]
+pub fn needs_rcv_base(fd: c_int) -> bool {
+    slot(fd).is_some_and(|s| {
+        s.state.load(Ordering::Relaxed) != 0 && s.marks.load(Ordering::Relaxed) & RCV_BASE == 0
+    })
+}
+
+/// Notes where `fd`'s incoming data starts (`Some`), or that it needs no such start (`None`:
+/// not MPTCP).
+pub fn set_rcv_base(fd: c_int, base: Option<u64>) {
+    if let Some(s) = slot(fd) {
+        if let Some(base) = base {
+            s.rcv_base.store(base, Ordering::Relaxed);
+        }
+        // Release (in `note`): whoever sees the mark sees the base.
+        note(fd, RCV_BASE | if base.is_some() { 0 } else { NO_BASE }, 0);
+    }
+}
+
 /// Adds `mark` and raises the subflows seen to `subflows` on `fd`'s connection.
 pub fn note(fd: c_int, mark: u32, subflows: u8) {
     if let Some(s) = slot(fd) {
@@ -133,7 +175,7 @@ pub fn note(fd: c_int, mark: u32, subflows: u8) {
             let new = (old & 0xff) | mark | u32::from(seen) << SUBFLOWS_SHIFT;
             match s
                 .marks
-                .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(current) => old = current,
@@ -154,11 +196,14 @@ pub fn take(fd: c_int) -> Option<Tracked> {
     for (i, word) in s.peer.iter().enumerate() {
         peer[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
     }
+    let marks = s.marks.load(Ordering::Acquire);
     Some(Tracked {
         start_ns: s.start_ns.load(Ordering::Relaxed),
         accepted: state & ACCEPTED != 0,
         peer,
-        marks: s.marks.load(Ordering::Relaxed),
+        marks,
+        rcv_base: (marks & (RCV_BASE | NO_BASE) == RCV_BASE)
+            .then(|| s.rcv_base.load(Ordering::Relaxed)),
     })
 }
 
@@ -192,13 +237,26 @@ mod tests {
         assert!(is_tracked(fd));
         note(fd, 0, 2);
         note(fd, SHUT_WR, 1);
+        assert!(needs_rcv_base(fd));
+        set_rcv_base(fd, Some(u64::MAX - 3));
+        assert!(!needs_rcv_base(fd));
         let t = take(fd).unwrap();
+        assert_eq!(t.rcv_base, Some(u64::MAX - 3));
         assert_eq!(t.start_ns, 42);
         assert!(t.accepted && t.shut_wr() && t.on_mptcp_listener());
         assert_eq!(t.subflows_seen(), 2);
         assert_eq!(&t.peer[..4], &[1, 2, 3, 0]);
         assert!(take(fd).is_none(), "reported once");
         assert!(end() > fd);
+        // Not MPTCP: nothing to capture, and no base.
+        track(fd, 42, false, &[], 0);
+        set_rcv_base(fd, None);
+        assert!(!needs_rcv_base(fd));
+        assert_eq!(take(fd).unwrap().rcv_base, None);
+        // Tracked again: captured anew.
+        track(fd, 42, false, &[], 0);
+        assert!(needs_rcv_base(fd));
+        assert_eq!(take(fd).unwrap().rcv_base, None);
         // A slot of an older generation (inherited over fork) is cleared, not reported.
         track(fd + 1, 1, false, &[], 0);
         new_generation();
