@@ -76,13 +76,15 @@ fn main() {
         "RUSTUP_HOME",
         "RUSTUP_TOOLCHAIN",
         "RUSTC",
-        "CARGO_ENCODED_RUSTFLAGS",
         // The outer build's jobserver, so the nested build shares its job slots.
         "CARGO_MAKEFLAGS",
     ] {
         if let Some(value) = env::var_os(name) {
             cargo.env(name, value);
         }
+    }
+    if let Ok(flags) = env::var("CARGO_ENCODED_RUSTFLAGS") {
+        cargo.env("CARGO_ENCODED_RUSTFLAGS", without_crt_static(&flags));
     }
     cargo.env("CARGO_TERM_COLOR", "never");
     let status = cargo
@@ -103,6 +105,36 @@ fn main() {
         write_if_changed(&out_dir.join(file), &bytes);
         println!("cargo:rustc-env={hash_var}={:016x}", fnv1a64(&bytes));
     }
+}
+
+/// The outer build's flags minus `+crt-static`: a statically linked launcher (the Debian
+/// package's, see `debian/build-deb`) is a link choice for the binary, and a shared library
+/// cannot be linked that way (rustc refuses to make a cdylib with it).
+fn without_crt_static(encoded: &str) -> String {
+    let mut flags: Vec<String> = Vec::new();
+    for flag in encoded.split('\x1f').filter(|f| !f.is_empty()) {
+        let (prefix, value) = match flag.strip_prefix("-C") {
+            Some(rest) if rest.starts_with("target-feature=") => ("-C", rest),
+            _ => ("", flag),
+        };
+        let Some(features) = value.strip_prefix("target-feature=") else {
+            flags.push(flag.to_owned());
+            continue;
+        };
+        let kept: Vec<&str> = features
+            .split(',')
+            .filter(|f| *f != "+crt-static")
+            .collect();
+        if kept.is_empty() {
+            // A lone `-C` before it goes too.
+            if prefix.is_empty() && flags.last().is_some_and(|f| f == "-C") {
+                flags.pop();
+            }
+        } else {
+            flags.push(format!("{prefix}target-feature={}", kept.join(",")));
+        }
+    }
+    flags.join("\x1f")
 }
 
 /// Keeps the file's mtime when the content is the same, so the binary is not relinked.

@@ -50,6 +50,9 @@ pub enum Command {
     /// Exit status: 0 MPTCP works, 1 it works with a limit worth fixing (one path only, a
     /// fallback), 2 it does not work.
     Check(crate::check::CheckArgs),
+    /// Write the man pages and the bash, zsh and fish completions into DIR (for packagers).
+    #[command(hide = true)]
+    GenerateAssets(crate::assets::AssetsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +162,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),
         Command::Disable(args) => crate::systemd::disable(&args.unit, args.root.as_deref()),
         Command::Check(args) => crate::check::run(&args),
+        Command::GenerateAssets(args) => crate::assets::generate(&args),
     }
 }
 
