@@ -61,6 +61,25 @@ pub static REPORT: Library = Library {
     hash: env!("MPTCPIZE_REPORT_HASH"),
 };
 
+// For `mptcpize enable`, which writes the embedded copy where every service user can load
+// it (see `systemd::service_library`), not to a per-user cache.
+impl Library {
+    /// The copy built with the binary.
+    pub fn embedded_bytes(&self) -> &'static [u8] {
+        self.embedded
+    }
+
+    /// The hash of [`Library::embedded_bytes`], naming the directory of a written copy.
+    pub fn embedded_hash(&self) -> &'static str {
+        self.hash
+    }
+
+    /// The library's file name.
+    pub fn file_name(&self) -> &'static str {
+        self.file_name
+    }
+}
+
 /// Why no shim could be found.
 #[derive(Debug)]
 pub enum Error {
@@ -200,6 +219,8 @@ fn cache_dirs() -> Vec<PathBuf> {
 
 /// Writes the embedded shim to `<base>/<hash>/libmptcpize_preload.so` unless a good copy is
 /// there, and returns its path.
+// Only the tests call it since `mptcpize enable` writes its own, world-readable copy.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
     write_embedded_library(&SHIM, base)
 }
