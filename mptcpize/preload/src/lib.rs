@@ -19,7 +19,10 @@
 //! Cost (see BENCHMARKS.md): the rewrite path is a few compares and one indirect call;
 //! loading the library resolves one imported symbol (`dlsym`) and calls no `dlsym`; the
 //! link settings that keep the dynamic loader's work small are in `build.rs`.
-#![cfg_attr(not(test), no_std)]
+// no_std in every build that ships (the profiles set panic = "abort"). A build with
+// panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
+// std instead: stable Rust has no unwinding without it.
+#![cfg_attr(all(not(test), panic = "abort"), no_std)]
 #![deny(missing_docs)]
 
 mod debug_log;

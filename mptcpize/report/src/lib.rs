@@ -21,7 +21,10 @@
 //! (`close_range`, `fclose` of an `fdopen`ed socket, the raw system call) is reported at
 //! exit if its descriptor then still holds a TCP socket, else not at all. After `fork()`
 //! only the parent reports the connections it had (see `table`).
-#![cfg_attr(not(test), no_std)]
+// no_std in every build that ships (the profiles set panic = "abort"). A build with
+// panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
+// std instead: stable Rust has no unwinding without it.
+#![cfg_attr(all(not(test), panic = "abort"), no_std)]
 #![deny(missing_docs)]
 
 mod hooks;
