@@ -2,7 +2,9 @@
 //! or the file `MPTCPIZE_DEB` names): its control fields, its exact file list, and, unpacked
 //! with `dpkg -x` into a scratch root, a launcher that runs a program over MPTCP with the
 //! packaged shim while writing nothing under `HOME`, man pages `man -l` renders, and
-//! completion files each shell loads.
+//! completion files each shell loads. And the crates `cargo package --workspace` leaves in
+//! `target/package/`: the packaged `mptcpize`, unpacked alone, installs offline with its shim
+//! embedded.
 
 mod support;
 

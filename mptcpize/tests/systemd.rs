@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mptcp_tests::{require_program, skip_unless};
+use mptcp_tests::require_program;
 use support::{mptcpize, TempDir};
 
 const PACKAGED: &str = "/usr/lib/mptcpize/libmptcpize_preload.so";
@@ -376,7 +376,6 @@ fn dry_run_prints_the_drop_in_and_writes_nothing() {
 
 #[test]
 fn refused_names_and_libraries_write_nothing() {
-    let test = "refused_names_and_libraries_write_nothing";
     let root = scratch_root("sd-bad");
     write(
         &root.0,
@@ -434,5 +433,27 @@ fn refused_names_and_libraries_write_nothing() {
         );
     }
     assert_eq!(listing(&root.0), before);
-    let _ = skip_unless(test, None);
+}
+
+#[test]
+fn an_environment_file_setting_ld_preload_is_pointed_out() {
+    let test = "an_environment_file_setting_ld_preload_is_pointed_out";
+    let root = scratch_root("sd-envfile");
+    install_packaged_shim(&root.0);
+    write(
+        &root.0,
+        "etc/systemd/system/web.service",
+        "[Service]\nExecStart=/usr/bin/true\nEnvironmentFile=-/etc/default/web\n",
+    );
+    write(
+        &root.0,
+        "etc/default/web",
+        "# settings\nLD_PRELOAD=/opt/a.so\n",
+    );
+    let out = ok(&mptcpize_in(&root.0, &["enable", "web"]));
+    assert!(
+        out.contains("EnvironmentFile=/etc/default/web sets LD_PRELOAD"),
+        "{out}"
+    );
+    assert_systemd_accepts(test, &root.0, "web.service");
 }
