@@ -171,7 +171,7 @@ fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
     let script = "import os, socket\n\
                   s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n\
                   print(s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))\n\
-                  print(os.environ['LD_PRELOAD'])\n";
+                  print(os.environ.get('LD_PRELOAD', ''))\n";
     for report in [false, true] {
         let mut cmd = Command::new(&launcher);
         cmd.arg("run");
@@ -202,6 +202,15 @@ fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
         }
         assert_eq!(preload, expected, "{out}");
     }
+    // The statically linked launcher's seccomp mode (no preload: the supervisor rewrites).
+    let out = stdout(&run_ok(
+        Command::new(&launcher)
+            .args(["run", "--seccomp", "python3", "-c", script])
+            .env("HOME", &home.0)
+            .env_remove("LD_PRELOAD"),
+        "the unpacked launcher, --seccomp",
+    ));
+    assert_eq!(out.lines().next(), Some("262"), "not IPPROTO_MPTCP: {out}");
     let left: Vec<_> = std::fs::read_dir(&home.0).unwrap().collect();
     assert!(left.is_empty(), "the launcher wrote under HOME: {left:?}");
 }
