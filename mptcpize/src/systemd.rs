@@ -723,6 +723,23 @@ fn systemd_version(root: &Path, system_root: bool) -> Option<u32> {
         .max()
 }
 
+/// The socket unit's `ListenStream=` addresses (an empty assignment clears the list).
+fn listen_streams(files: &[PathBuf]) -> Vec<String> {
+    let mut listen = Vec::new();
+    for file in files {
+        for a in assignments(&fs::read_to_string(file).unwrap_or_default()) {
+            if a.section == "Socket" && a.key == "ListenStream" {
+                if a.value.is_empty() {
+                    listen.clear();
+                } else {
+                    listen.push(a.value);
+                }
+            }
+        }
+    }
+    listen
+}
+
 /// The service a socket unit starts: `Service=`, else the same name (`foo@.service` for
 /// `Accept=yes`).
 fn socket_service(unit: &str, files: &[PathBuf]) -> String {
@@ -790,6 +807,22 @@ fn enable_in(arg: &str, options: Options<'_>) -> Result<String, String> {
         }
         UnitKind::Socket => {
             let service = socket_service(name, &files);
+            // SocketProtocol= applies to every stream socket of the unit: a Unix one cannot
+            // be MPTCP, and systemd would then fail to create it.
+            let listen = listen_streams(&files);
+            if listen.is_empty() {
+                return Err(format!(
+                    "{name} has no ListenStream=: only TCP listeners can be MPTCP"
+                ));
+            }
+            if let Some(unix) = listen.iter().find(|l| l.starts_with(['/', '@'])) {
+                return Err(format!(
+                    "{name} also listens on a Unix socket (ListenStream={unix}), which cannot \
+                     be MPTCP: SocketProtocol=mptcp applies to all its stream sockets and \
+                     systemd would fail to create that one. Move the TCP listener into a \
+                     .socket unit of its own and enable that one."
+                ));
+            }
             let version = systemd_version(root, system_root);
             match version {
                 Some(v) if v >= SOCKET_PROTOCOL_SYSTEMD => {}

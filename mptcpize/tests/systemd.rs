@@ -337,6 +337,28 @@ fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
     }
     ok(&mptcpize_in(&root.0, &["disable", "web.socket"]));
     assert!(!drop_in(&root.0, "web.socket").exists());
+
+    // A Unix listener in the same unit, or no stream listener at all: refused.
+    for (unit, listen, why) in [
+        (
+            "mixed.socket",
+            "ListenStream=8081\nListenStream=/run/mixed.sock\n",
+            "Unix socket",
+        ),
+        ("dgram.socket", "ListenDatagram=5353\n", "no ListenStream="),
+    ] {
+        write(
+            &root.0,
+            &format!("usr/lib/systemd/system/{unit}"),
+            &format!("[Socket]\n{listen}"),
+        );
+        let before = listing(&root.0);
+        let out = mptcpize_in(&root.0, &["enable", unit]);
+        assert_eq!(out.status.code(), Some(1), "{unit}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{unit}: {err}");
+        assert_eq!(listing(&root.0), before);
+    }
 }
 
 #[test]
