@@ -43,8 +43,12 @@ pub enum Command {
     /// Exit status 127 when PROGRAM is not found, 126 when it cannot be run, 125 for an
     /// error of mptcpize itself.
     Run(RunArgs),
-    /// Make a systemd service use MPTCP: writes the drop-in
-    /// /etc/systemd/system/UNIT.d/mptcpize.conf (the unit file is not changed).
+    /// Make a systemd service (or socket) use MPTCP: writes the drop-in
+    /// /etc/systemd/system/UNIT.d/zz-mptcpize.conf (the unit file is not changed).
+    ///
+    /// A service gets LD_PRELOAD (the shim, at a path every user can load) and
+    /// GODEBUG=multipathtcp=1, merged with what the unit and its other drop-ins set. A socket
+    /// unit gets SocketProtocol=mptcp (systemd 257 or newer).
     Enable(UnitArgs),
     /// Undo `enable`: removes the drop-in written by `mptcpize enable UNIT`.
     Disable(UnitArgs),
@@ -55,6 +59,9 @@ pub enum Command {
     /// Exit status: 0 MPTCP works, 1 it works with a limit worth fixing (one path only, a
     /// fallback), 2 it does not work.
     Check(crate::check::CheckArgs),
+    /// Write the man pages and the bash, zsh and fish completions into DIR (for packagers).
+    #[command(hide = true)]
+    GenerateAssets(crate::assets::AssetsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,12 +112,24 @@ fn refused_options_parser() -> impl TypedValueParser<Value = RefusedOptions> {
 
 #[derive(Debug, Args)]
 pub struct UnitArgs {
-    /// The systemd unit, e.g. `nginx` or `nginx.service`.
+    /// The systemd unit, e.g. `nginx`, `nginx.service`, `getty@tty1` or `web.socket`.
     #[arg(value_name = "UNIT")]
     pub unit: String,
+    /// Print the drop-in (or what would be removed) instead of writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Treat DIR as the root directory (for tests and images); systemctl is not called.
     #[arg(long, value_name = "DIR", env = "MPTCPIZE_ROOT", hide = true)]
     pub root: Option<PathBuf>,
+}
+
+impl UnitArgs {
+    fn systemd_options(&self) -> crate::systemd::Options<'_> {
+        crate::systemd::Options {
+            root: self.root.as_deref(),
+            dry_run: self.dry_run,
+        }
+    }
 }
 
 /// The common forms of `mptcpize run` (`run [-d|--debug] [--] PROGRAM [ARGS…]`), parsed
@@ -195,9 +214,10 @@ pub fn dispatch(cli: Cli) -> i32 {
             }
             crate::run::exec(program, rest, args.debug, report.as_ref())
         }
-        Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),
-        Command::Disable(args) => crate::systemd::disable(&args.unit, args.root.as_deref()),
+        Command::Enable(args) => crate::systemd::enable(&args.unit, args.systemd_options()),
+        Command::Disable(args) => crate::systemd::disable(&args.unit, args.systemd_options()),
         Command::Check(args) => crate::check::run(&args),
+        Command::GenerateAssets(args) => crate::assets::generate(&args),
     }
 }
 

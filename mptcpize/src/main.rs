@@ -18,6 +18,7 @@
 // The test harness brings its own `main`.
 #![cfg_attr(not(test), no_main)]
 
+mod assets;
 mod check;
 mod cli;
 mod go_binary;

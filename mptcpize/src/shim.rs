@@ -71,6 +71,25 @@ pub static REPORT: Library = Library {
     hash: env!("MPTCPIZE_REPORT_HASH"),
 };
 
+// For `mptcpize enable`, which writes the embedded copy where every service user can load
+// it (see `systemd::service_library`), not to a per-user cache.
+impl Library {
+    /// The copy built with the binary.
+    pub fn embedded_bytes(&self) -> &'static [u8] {
+        self.embedded
+    }
+
+    /// The hash of [`Library::embedded_bytes`], naming the directory of a written copy.
+    pub fn embedded_hash(&self) -> &'static str {
+        self.hash
+    }
+
+    /// The library's file name.
+    pub fn file_name(&self) -> &'static str {
+        self.file_name
+    }
+}
+
 /// Why no shim could be found.
 #[derive(Debug)]
 pub enum Error {
@@ -226,7 +245,9 @@ fn preloadable(path: &Path) -> bool {
 
 /// Writes the embedded shim to `<base>/<hash>/libmptcpize_preload.so` unless an identical
 /// copy is there, and returns its path; `base` and everything above it must be changeable
-/// only by root or this user (see [`trusted_path`]).
+/// only by root or this user (see [`trusted_path`]). Only the tests write the shim by
+/// itself: `run` goes through the cache, `enable` writes its own world-readable copy.
+#[cfg(test)]
 pub fn write_embedded(base: &Path) -> io::Result<PathBuf> {
     cache::write_embedded(&SHIM, base)
         .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))

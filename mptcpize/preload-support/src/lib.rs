@@ -23,7 +23,10 @@
 //! - [`sys`]: raw system calls, issued without a libc import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
 //!   each library defines the same way.
-#![cfg_attr(not(test), no_std)]
+// no_std in every build that ships (the profiles set panic = "abort"). A build with
+// panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
+// std instead: stable Rust has no unwinding without it.
+#![cfg_attr(all(not(test), panic = "abort"), no_std)]
 #![deny(missing_docs)]
 
 pub mod env;
@@ -64,8 +67,9 @@ macro_rules! on_load {
     };
 }
 
-/// Defines the library's `#[panic_handler]` (not in its unit tests, which have std's):
-/// [`abort`], which ends the process by `SIGABRT` on every architecture.
+/// Defines the library's `#[panic_handler]` (not in its unit tests nor in a `panic = "unwind"`
+/// build, which have std's): [`abort`], which ends the process by `SIGABRT` on every
+/// architecture.
 ///
 /// A panic would have to unwind through C frames, which is undefined behaviour (the
 /// workspace profiles also set `panic = "abort"`). Nothing in the hooks is expected to
@@ -73,7 +77,7 @@ macro_rules! on_load {
 #[macro_export]
 macro_rules! panic_handler {
     () => {
-        #[cfg(not(test))]
+        #[cfg(all(not(test), panic = "abort"))]
         #[panic_handler]
         fn panic(_: &::core::panic::PanicInfo) -> ! {
             $crate::abort()

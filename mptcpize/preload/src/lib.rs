@@ -28,7 +28,10 @@
 //! loading the library binds two imported symbols (`dlsym`, `__errno_location`) and makes
 //! two `dlsym` calls; the link settings that keep the dynamic loader's work small are in
 //! `build.rs`.
-#![cfg_attr(not(test), no_std)]
+// no_std in every build that ships (the profiles set panic = "abort"). A build with
+// panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
+// std instead: stable Rust has no unwinding without it.
+#![cfg_attr(all(not(test), panic = "abort"), no_std)]
 #![deny(missing_docs)]
 
 mod closing;

@@ -25,7 +25,10 @@
 //! A hook never enters the dynamic loader: the functions it stands in front of are found in
 //! the constructor (see `real`), and the C library functions it imports are bound when the
 //! library is loaded (`-z now`, the linker's default for Rust libraries; see `build.rs`).
-#![cfg_attr(not(test), no_std)]
+// no_std in every build that ships (the profiles set panic = "abort"). A build with
+// panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
+// std instead: stable Rust has no unwinding without it.
+#![cfg_attr(all(not(test), panic = "abort"), no_std)]
 #![deny(missing_docs)]
 
 mod hooks;
