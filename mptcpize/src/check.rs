@@ -49,7 +49,7 @@ pub fn run(args: &CheckArgs) -> i32 {
         report.human()
     };
     // A closed pipe (`| head`) is not an error of the check: the exit status still tells.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    crate::messages::print(crate::messages::Stream::Stdout, format_args!("{text}"));
     report.verdict().exit_status()
 }
 
