@@ -402,3 +402,184 @@ fn userspace_path_manager_is_reported_with_its_fix() {
     finding(&report, "path_manager", "ok", "kernel");
     finding(&report, "endpoints", "warn", "none");
 }
+
+#[test]
+fn timeout_zero_is_a_usage_error() {
+    let out = output(Command::new(mptcpize()).args(["check", "--timeout", "0"]));
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'--timeout <SECONDS>'") && err.contains("1..="),
+        "{err}"
+    );
+}
+
+#[test]
+fn connect_fixes_are_shell_command_lines_that_run_nothing_else() {
+    // No privileges needed: nothing listens on this port of ::1, and the name cannot resolve.
+    let dir = std::env::temp_dir().join(format!("mptcpize-check-fix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("touched");
+    let evil = format!("x;touch${{IFS}}{};#:80", marker.display());
+    let closed = TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port());
+    let mut args = vec!["--no-self-test", "--timeout", "2", "--connect", &evil];
+    let ipv6 = closed.as_ref().map(|port| format!("[::1]:{port}"));
+    if let Ok(ipv6) = &ipv6 {
+        args.extend(["--connect", ipv6]);
+    }
+    let mut all = vec!["check", "--json"];
+    all.extend(args);
+    let out = output(Command::new(mptcpize()).args(&all));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let connects = findings(&report, "connect");
+    assert_eq!(connects.len(), 1 + ipv6.is_ok() as usize, "{report:#}");
+    assert_eq!(connects[0]["status"], "fail", "{report:#}");
+    let fix = connects[0]["fix"].as_str().unwrap();
+    assert_eq!(
+        fix,
+        format!("getent ahosts 'x;touch${{IFS}}{};#'", marker.display())
+    );
+    if let Ok(port) = closed {
+        assert_eq!(
+            connects[1]["fix"],
+            format!("nc -vz ::1 {port}"),
+            "{report:#}"
+        );
+    }
+    // Pasted into a shell, each fix runs its one command (which may fail) and nothing else.
+    for f in &connects {
+        let fix = f["fix"].as_str().unwrap();
+        let _ = output(Command::new("sh").args(["-c", fix]));
+        assert!(!marker.exists(), "`{fix}` ran another command");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `/etc/netns/NAME/`, which `ip netns exec NAME` bind-mounts over `/etc` files; removed
+/// when dropped.
+struct NetnsEtc(std::path::PathBuf);
+
+impl NetnsEtc {
+    fn new(ns: &Netns, resolv_conf: &str) -> NetnsEtc {
+        let dir = std::path::Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir).unwrap();
+        let etc = NetnsEtc(dir);
+        std::fs::write(etc.0.join("resolv.conf"), resolv_conf).unwrap();
+        etc
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn name_resolution_is_bounded_by_the_timeout() {
+    let test = "name_resolution_is_bounded_by_the_timeout";
+    if !require_privileges(test) {
+        return;
+    }
+    // A name server behind a veth whose other end drops everything (the frames go to a MAC
+    // address nobody has): queries leave, and nothing ever answers, not even an error.
+    let ns = Netns::new("chkdns").unwrap();
+    for cmd in [
+        "ip link add v0 type veth peer name v1",
+        "ip addr add 10.77.0.1/24 dev v0",
+        "ip link set v0 up",
+        "ip link set v1 up",
+        "ip neigh replace 10.77.0.2 lladdr 02:00:00:00:77:02 dev v0 nud permanent",
+    ] {
+        ns.run_line(cmd).unwrap();
+    }
+    let _etc = NetnsEtc::new(&ns, "nameserver 10.77.0.2\noptions timeout:5 attempts:3\n");
+    let name = "mptcp-check-unanswered.example";
+    // The resolver itself waits far longer than the deadline below (15 s here).
+    let started = Instant::now();
+    let getent = output(ns.command("timeout").args(["4", "getent", "ahosts", name]));
+    let black_holed =
+        getent.status.code() == Some(124) && started.elapsed() >= Duration::from_secs(4);
+    let reason = (!black_holed).then(|| {
+        format!(
+            "the resolver does not use the namespace's resolv.conf here (getent: {:?})",
+            getent.status
+        )
+    });
+    if !mptcp_tests::skip_unless(test, reason.as_deref()) {
+        return;
+    }
+    let target = format!("{name}:80");
+    let started = Instant::now();
+    let (status, report) = check_json(
+        &ns,
+        &["--no-self-test", "--timeout", "1", "--connect", &target],
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "check took {took:?} with --timeout 1: {report:#}"
+    );
+    assert_eq!(status, 2, "{report:#}");
+    let connect = finding(
+        &report,
+        "connect",
+        "fail",
+        "the name resolver did not answer within 1 s",
+    );
+    assert_eq!(connect["fix"], format!("getent ahosts {name}"));
+}
+
+#[test]
+fn zoned_link_local_targets_connect_with_and_without_brackets() {
+    if !require_privileges("zoned_link_local_targets_connect_with_and_without_brackets") {
+        return;
+    }
+    let ns = Netns::new("chkzone").unwrap();
+    for cmd in [
+        "ip link add v0 type veth peer name v1",
+        "ip link set v0 up",
+        "ip link set v1 up",
+        "ip addr add fe80::1/64 dev v0 nodad",
+    ] {
+        ns.run_line(cmd).unwrap();
+    }
+    let server = ns
+        .enter(|| MptcpListener::bind_with("[::]:0", Fallback::Never).unwrap())
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let bracketed = format!("[fe80::1%v0]:{port}");
+    let bare = format!("fe80::1%v0:{port}");
+    let (status, report) = check_json(
+        &ns,
+        &[
+            "--no-self-test",
+            "--connect",
+            &bracketed,
+            "--connect",
+            &bare,
+        ],
+    );
+    let connects = findings(&report, "connect");
+    assert_eq!(connects.len(), 2, "{report:#}");
+    for c in &connects {
+        assert_eq!(c["status"], "ok", "{report:#}");
+        assert_eq!(c["data"]["result"], "mptcp", "{report:#}");
+        assert!(
+            c["data"]["address"]
+                .as_str()
+                .unwrap()
+                .starts_with("[fe80::1%"),
+            "{report:#}"
+        );
+    }
+    assert_eq!(
+        connects[0]["data"]["address"],
+        connects[1]["data"]["address"]
+    );
+    assert_ne!(status, 2, "{report:#}");
+    drop(server);
+}
