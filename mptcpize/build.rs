@@ -15,6 +15,11 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// `cfg(mptcp_privileged)` for this crate's tests: set where the privileged ones can run,
+// so that elsewhere they are reported as ignored.
+#[path = "../tests/src/privileges.rs"]
+mod privileges;
+
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -39,9 +44,11 @@ fn main() {
         workspace.join("mptcp-sys/src"),
         workspace.join("mptcp-sys/Cargo.toml"),
         workspace.join("Cargo.toml"),
+        workspace.join("tests/src/privileges.rs"),
     ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
+    privileges::emit_cfg();
 
     let target_dir = out_dir.join("preload-target");
     let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

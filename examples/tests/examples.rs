@@ -144,6 +144,7 @@ fn nstat(ns: &Netns, name: &str) -> u64 {
 
 /// The kernel agrees with the server's verdicts: one MPTCP handshake for the MPTCP client,
 /// none for the plain one.
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn hello_pair_checked_by_the_kernel() {
     if !require_privileges("hello_pair_checked_by_the_kernel") {
@@ -162,6 +163,7 @@ fn hello_pair_checked_by_the_kernel() {
     server.finish();
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn hello_pair_where_mptcp_is_disabled() {
     if !require_privileges("hello_pair_where_mptcp_is_disabled") {
@@ -307,6 +309,7 @@ fn mptcp_info_reports_what_was_sent() {
     assert!(text.contains("rtt_ms "), "{text}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn mptcp_info_where_mptcp_is_disabled() {
     if !require_privileges("mptcp_info_where_mptcp_is_disabled") {

@@ -65,6 +65,7 @@ fn lines(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints.iter().map(ToString::to_string).collect()
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn endpoints_agree_with_ip_mptcp() {
     if !require_privileges("endpoints_agree_with_ip_mptcp") {
@@ -201,6 +202,7 @@ fn endpoints_agree_with_ip_mptcp() {
     .unwrap();
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn limits_agree_with_ip_mptcp() {
     if !require_privileges("limits_agree_with_ip_mptcp") {
@@ -292,6 +294,7 @@ fn drop_capabilities() {
     assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn changes_without_cap_net_admin_fail_with_a_hint() {
     if !require_privileges("changes_without_cap_net_admin_fail_with_a_hint") {
@@ -351,6 +354,7 @@ fn path_manager_with(endpoint: &NewEndpoint) -> (PathManager, Events, Endpoint) 
     (pm, events, endpoint)
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn events_of_a_connection_with_two_subflows() {
     if !require_privileges("events_of_a_connection_with_two_subflows") {

@@ -325,11 +325,7 @@ fn matches_the_system_c_header() {
     } else {
         None
     };
-    if let Some(reason) = reason {
-        if std::env::var_os("MPTCP_TESTS_NO_SKIP").is_some_and(|v| v != "0" && !v.is_empty()) {
-            panic!("cannot compare with the C header: {reason}");
-        }
-        eprintln!("SKIPPED matches_the_system_c_header: {reason}");
+    if !mptcp_tests::skip_unless("matches_the_system_c_header", reason) {
         return;
     }
 

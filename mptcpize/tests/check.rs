@@ -125,6 +125,7 @@ fn two_interfaces(tag: &str) -> Netns {
     ns
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
     if !require_privileges("broken_setup_reports_each_problem_and_the_printed_fixes_repair_it") {
@@ -206,6 +207,7 @@ fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
     assert_eq!(nstat(&ns, "MPTcpExtMPCapableFallbackSYNACK"), 0);
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
     if !require_privileges("broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them") {
@@ -279,6 +281,7 @@ fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn connect_tells_mptcp_fallback_and_failure_apart() {
     if !require_privileges("connect_tells_mptcp_fallback_and_failure_apart") {
@@ -368,6 +371,7 @@ fn connect_tells_mptcp_fallback_and_failure_apart() {
     drop((mptcp_server, tcp_server));
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn userspace_path_manager_is_reported_with_its_fix() {
     if !require_privileges("userspace_path_manager_is_reported_with_its_fix") {
@@ -478,6 +482,7 @@ impl Drop for NetnsEtc {
     }
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn name_resolution_is_bounded_by_the_timeout() {
     let test = "name_resolution_is_bounded_by_the_timeout";
@@ -533,6 +538,7 @@ fn name_resolution_is_bounded_by_the_timeout() {
     assert_eq!(connect["fix"], format!("getent ahosts {name}"));
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn zoned_link_local_targets_connect_with_and_without_brackets() {
     if !require_privileges("zoned_link_local_targets_connect_with_and_without_brackets") {

@@ -57,6 +57,7 @@ fn check_subflows(lab: &Lab, client: &MptcpStream) {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn aggregation_two_equal_paths_native() {
     if !require_privileges("aggregation_two_equal_paths_native") {
@@ -106,6 +107,7 @@ fn aggregation_two_equal_paths_native() {
     assert!(s["MPTcpExtMPJoinAckRx"] >= 1, "{s:?}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn aggregation_asymmetric_80_20() {
     if !require_privileges("aggregation_asymmetric_80_20") {
@@ -158,6 +160,7 @@ fn aggregation_asymmetric_80_20() {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn server_signal_endpoints_give_a_subflow_per_path() {
     if !require_privileges("server_signal_endpoints_give_a_subflow_per_path") {

@@ -64,6 +64,7 @@ fn tcp_goodput(lab: &Lab, path: usize, secs: f64) -> f64 {
     r.steady_mbit(Duration::from_millis(300))
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn lab_builds_shapes_and_cleans_up() {
     if !require_privileges("lab_builds_shapes_and_cleans_up") {
@@ -152,6 +153,7 @@ fn lab_builds_shapes_and_cleans_up() {
     assert_eq!(root_interfaces(), root_before);
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn two_labs_run_side_by_side() {
     if !require_privileges("two_labs_run_side_by_side") {
@@ -172,6 +174,7 @@ fn two_labs_run_side_by_side() {
     assert_eq!(ep.lines().count(), 3, "{ep}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn lab_is_removed_when_the_test_panics() {
     if !require_privileges("lab_is_removed_when_the_test_panics") {
