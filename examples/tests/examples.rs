@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mptcp_tests::{require_privileges, require_program, Netns};
 use serde_json::Value;
@@ -353,11 +353,14 @@ fn echo_server_and_client() {
         ),
         "{out}"
     );
-    // Its once-a-second report saw them.
-    std::thread::sleep(Duration::from_millis(1200));
-    let _ = server.child.kill();
+    // Its once-a-second report saw them (read as it prints it, for up to 10 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut log = String::new();
-    server.stdout.read_to_string(&mut log).unwrap();
+    while !log.contains(", 300 since start") && Instant::now() < deadline {
+        if server.stdout.read_line(&mut log).unwrap() == 0 {
+            break;
+        }
+    }
     assert!(log.contains(", 300 since start"), "{log}");
 }
 
@@ -408,7 +411,16 @@ fn mptcp_info_agrees_with_ss() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Once its subflow has received the 5000 bytes echoed back, the data sequence numbers
+    // are final; mptcp-info holds the connection for 1.5 s more.
+    let echoed = mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        run_ok(cmd("ss", &["-tniH", "dst", &addr])).contains("bytes_received:5000")
+    });
+    assert!(
+        echoed,
+        "the echo did not come back: {}",
+        run_ok(cmd("ss", &["-tni"]))
+    );
     let ss = run_ok(cmd("ss", &["-Mni"]));
     let report: Value = serde_json::from_slice(&info.wait_with_output().unwrap().stdout).unwrap();
     // The client's line has the server as its peer; its details follow on the next line.
@@ -434,7 +446,13 @@ fn mptcp_info_agrees_with_ss() {
             .to_string()
     };
     let info = &report["mptcp_info"];
-    assert_eq!(field("token"), info["token"].as_str().unwrap(), "{details}");
+    // ss prints the token without leading zeros, mptcp-info with 8 digits: compare values.
+    let token = |t: &str| u32::from_str_radix(t, 16).unwrap_or_else(|e| panic!("{t}: {e}"));
+    assert_eq!(
+        token(&field("token")),
+        token(info["token"].as_str().unwrap()),
+        "{details}"
+    );
     let hex = |v: &Value| format!("{:x}", v.as_u64().unwrap());
     assert_eq!(field("write_seq"), hex(&info["write_seq"]), "{details}");
     assert_eq!(field("rcv_nxt"), hex(&info["rcv_nxt"]), "{details}");

@@ -211,10 +211,16 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = curl.spawn().unwrap();
-    // During the transfer (24 MiB at ~95 Mbit/s: ~2 s), from outside curl.
-    std::thread::sleep(Duration::from_millis(1000));
-    let ss = lab.client().mptcp_connections().unwrap();
+    let mut child = curl.spawn().unwrap();
+    // During the transfer (24 MiB at ~95 Mbit/s: ~2 s), from outside curl: polled until the
+    // connection has its second subflow, or curl has ended.
+    let peer = format!("{}:8000", lab.server_addr(1));
+    let mut ss = Vec::new();
+    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        ss = lab.client().mptcp_connections().unwrap();
+        let seen = ss.iter().any(|c| c.peer == peer && c.extra_subflows == 1);
+        seen || child.try_wait().unwrap().is_some()
+    });
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "curl failed: {stderr}");
@@ -222,7 +228,6 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
     let (request, header, body) = curl_sizes(&out);
     assert_eq!(body, len);
 
-    let peer = format!("{}:8000", lab.server_addr(1));
     let during: Vec<_> = ss.iter().filter(|c| c.peer == peer).collect();
     assert_eq!(during.len(), 1, "ss -Mni during the transfer: {ss:#?}");
 
@@ -325,17 +330,28 @@ fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = client.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let client_ss = lab.client().mptcp_connections().unwrap();
-    let server_ss = lab.server().mptcp_connections().unwrap();
+    let mut child = client.spawn().unwrap();
+    // During the 3 s test, polled until both ends show the 2-subflow connection (or iperf3
+    // has ended).
+    let peer = format!("{server}:5201");
+    let (mut client_ss, mut server_ss) = (Vec::new(), Vec::new());
+    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        client_ss = lab.client().mptcp_connections().unwrap();
+        server_ss = lab.server().mptcp_connections().unwrap();
+        let seen = client_ss
+            .iter()
+            .any(|c| c.peer == peer && c.extra_subflows == 1)
+            && server_ss
+                .iter()
+                .any(|c| c.state == "ESTAB" && c.extra_subflows == 1);
+        seen || child.try_wait().unwrap().is_some()
+    });
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "iperf3 -c failed: {stderr}");
     let json = String::from_utf8_lossy(&out.stdout);
     let sent_by_iperf3 = json_bytes_after(&json, "\"sum_sent\"").expect("sum_sent");
 
-    let peer = format!("{server}:5201");
     assert!(
         client_ss
             .iter()

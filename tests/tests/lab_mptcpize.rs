@@ -119,13 +119,23 @@ fn aggregation_under_mptcpize_http_server_and_curl() {
         .map(|p| lab.link_stats(Side::Server, p).unwrap())
         .collect();
     let out_file = dir.0.join("received.bin");
-    let child = curl(&lab, false, &out_file);
+    let mut child = curl(&lab, false, &out_file);
 
-    // While it runs: one MPTCP connection with one extra subflow, seen from both sides.
-    std::thread::sleep(Duration::from_millis(1000));
+    // While it runs: one MPTCP connection with one extra subflow, seen from both sides
+    // (polled until both show it, or curl has ended).
     let peer = format!("{}:{PORT}", lab.server_addr(1));
-    let client_ss = lab.client().mptcp_connections().unwrap();
-    let server_ss = lab.server().mptcp_connections().unwrap();
+    let (mut client_ss, mut server_ss) = (Vec::new(), Vec::new());
+    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        client_ss = lab.client().mptcp_connections().unwrap();
+        server_ss = lab.server().mptcp_connections().unwrap();
+        let seen = client_ss
+            .iter()
+            .any(|c| c.peer == peer && c.extra_subflows == 1)
+            && server_ss
+                .iter()
+                .any(|c| c.state == "ESTAB" && c.extra_subflows == 1);
+        seen || child.try_wait().unwrap().is_some()
+    });
     let out = child.wait_with_output().unwrap();
     let (size, mbit) = curl_result(&out);
 
