@@ -1,10 +1,10 @@
 //! Sets `cfg(mptcp_privileged)` for this crate's own tests where they can run (the probe is
-//! `tests/src/privileges.rs` of the workspace), so that elsewhere they are reported as
+//! `tests/src/environment.rs` of the workspace), so that elsewhere they are reported as
 //! ignored. The library itself does not use it.
-#[path = "../tests/src/privileges.rs"]
-mod privileges;
+#[path = "../tests/src/environment.rs"]
+mod environment;
 
 fn main() {
-    println!("cargo:rerun-if-changed=../tests/src/privileges.rs");
-    privileges::emit_cfg();
+    println!("cargo:rerun-if-changed=../tests/src/environment.rs");
+    environment::emit_cfg();
 }

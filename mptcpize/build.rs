@@ -17,8 +17,8 @@ use std::process::Command;
 
 // `cfg(mptcp_privileged)` for this crate's tests: set where the privileged ones can run,
 // so that elsewhere they are reported as ignored.
-#[path = "../tests/src/privileges.rs"]
-mod privileges;
+#[path = "../tests/src/environment.rs"]
+mod environment;
 
 fn main() {
     let manifest_dir =
@@ -44,11 +44,11 @@ fn main() {
         workspace.join("mptcp-sys/src"),
         workspace.join("mptcp-sys/Cargo.toml"),
         workspace.join("Cargo.toml"),
-        workspace.join("tests/src/privileges.rs"),
+        workspace.join("tests/src/environment.rs"),
     ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    privileges::emit_cfg();
+    environment::emit_cfg();
 
     let target_dir = out_dir.join("preload-target");
     let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

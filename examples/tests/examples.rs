@@ -397,6 +397,7 @@ fn echo_bench_small() {
 
 /// What `ss -Mni` (the kernel's diag interface, outside the program) shows for the
 /// connection while `mptcp-info` holds it open: the same token and data sequence numbers.
+#[cfg_attr(not(has_ss), ignore = "needs ss")]
 #[test]
 fn mptcp_info_agrees_with_ss() {
     if !require_program("mptcp_info_agrees_with_ss", "ss") {

@@ -362,6 +362,19 @@ fn messages_to_a_broken_or_closed_stderr_are_dropped_not_fatal() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_sigpipe_default(&String::from_utf8_lossy(&out.stdout));
+    // Also when the launcher itself was started with SIGPIPE ignored.
+    let mut cmd = Command::new(mptcpize());
+    cmd.args(["run", "grep", "^SigIgn", "/proc/self/status"]);
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_sigpipe_default(&String::from_utf8_lossy(&out.stdout));
     let out = with_closed(
         Command::new(mptcpize()).args(["run", "sh", "-c", "true >&2 && echo open || echo closed"]),
         2,
@@ -372,6 +385,7 @@ fn messages_to_a_broken_or_closed_stderr_are_dropped_not_fatal() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "closed\n");
 }
 
+#[cfg_attr(not(has_busybox), ignore = "needs busybox")]
 #[test]
 fn static_program_starts_although_its_notice_cannot_be_printed() {
     let test = "static_program_starts_although_its_notice_cannot_be_printed";

@@ -1,13 +1,15 @@
 //! Test support shared by the workspace's integration tests and benchmarks.
 //!
-//! - [`require_privileges`]: tests that need root or network namespaces skip with a printed
-//!   reason when they cannot run, unless `MPTCP_TESTS_NO_SKIP=1` (set by `.ci/run`), which
-//!   turns such a skip into a failure. So that the test runner reports such a test as
-//!   ignored rather than passed, each test crate's build script sets
-//!   `cfg(mptcp_privileged)` from the same probe ([`privileges`]), and each privileged test
-//!   carries `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`
-//!   above its `#[test]`; the runtime check stays, for a build made with other privileges
-//!   than the run.
+//! - [`require_privileges`], [`require_program`]: tests that need root, network namespaces
+//!   and MPTCP, or a real program, skip with a printed reason when they cannot run, unless
+//!   `MPTCP_TESTS_NO_SKIP=1` (set by `.ci/run`), which turns such a skip into a failure. So
+//!   that the test runner reports such a test as ignored rather than passed, each test
+//!   crate's build script sets `cfg(mptcp_privileged)` and `cfg(has_curl)` (one per
+//!   program) from the same probes ([`environment`]), and each such test carries, above its
+//!   `#[test]`, `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`
+//!   or, with programs, `#[cfg_attr(not(all(mptcp_privileged, has_curl)), ignore = "needs
+//!   root, netns, MPTCP, curl")]`. The run-time checks stay, for a build made elsewhere than
+//!   the run.
 //! - [`wait_until`]: wait for an observable state (a listener, a file, a subflow) with a
 //!   deadline, instead of sleeping for a time that is usually long enough.
 //! - [`Netns`]: a uniquely named network namespace, removed (with every process still in it)
@@ -17,9 +19,9 @@
 //!   veth paths, and a verifiable byte stream to measure goodput and stalls with.
 #![deny(missing_docs)]
 
+pub mod environment;
 pub mod lab;
 pub mod netns;
-pub mod privileges;
 
 pub use lab::{Endpoints, Lab, Side};
 pub use netns::Netns;
@@ -27,16 +29,16 @@ pub use netns::Netns;
 use std::path::PathBuf;
 
 /// Environment variable that turns a privileged test's skip into a failure (CI sets it).
-pub const NO_SKIP_ENV: &str = privileges::NO_SKIP_ENV;
+pub const NO_SKIP_ENV: &str = environment::NO_SKIP_ENV;
 
 /// True when the test may go on: the process is root, the kernel has MPTCP and `ip` is
-/// installed ([`privileges::missing`]). Otherwise prints why the test is skipped and
+/// installed ([`environment::missing_privileges`]). Otherwise prints why the test is skipped and
 /// returns false, or panics when [`NO_SKIP_ENV`] is set.
 ///
 /// Use as `if !mptcp_tests::require_privileges("name") { return; }`, under
 /// `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`.
 pub fn require_privileges(test: &str) -> bool {
-    skip_unless(test, privileges::missing().as_deref())
+    skip_unless(test, environment::missing_privileges().as_deref())
 }
 
 /// Skips (returns false, printing `reason`) when `reason` is `Some`, or panics when
@@ -48,7 +50,7 @@ pub fn skip_unless(test: &str, reason: Option<&str>) -> bool {
     match reason {
         None => true,
         Some(reason) => {
-            if privileges::no_skip() {
+            if environment::no_skip() {
                 panic!("{test}: cannot run: {reason} (and {NO_SKIP_ENV} forbids skipping)");
             }
             let line =
@@ -75,10 +77,11 @@ pub fn wait_until(deadline: std::time::Instant, mut condition: impl FnMut() -> b
 }
 
 /// Skips when `program` is not on `PATH` (see [`skip_unless`]).
+///
+/// Under `#[cfg_attr(not(has_NAME), ignore = "needs NAME")]` (a program of
+/// [`environment::PROGRAMS`]).
 pub fn require_program(test: &str, program: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false);
+    let found = environment::find_program(program).is_some();
     let reason = format!("`{program}` is not installed");
     skip_unless(test, (!found).then_some(reason.as_str()))
 }

@@ -102,7 +102,10 @@ fn curl_result(out: &Output) -> (u64, f64) {
     (size, size as f64 * 8.0 / (total - first) / 1e6)
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn aggregation_under_mptcpize_http_server_and_curl() {
     if !require_privileges("aggregation_under_mptcpize_http_server_and_curl")
@@ -174,7 +177,10 @@ fn aggregation_under_mptcpize_http_server_and_curl() {
     );
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn mptcpize_on_a_client_without_mptcp_falls_back_to_tcp() {
     if !require_privileges("mptcpize_on_a_client_without_mptcp_falls_back_to_tcp")
