@@ -236,11 +236,13 @@ fn http_round(listen: &str) {
     }
 }
 
+#[cfg_attr(not(has_curl), ignore = "needs curl")]
 #[test]
 fn http_server_and_client_ipv4() {
     http_round("127.0.0.1:0");
 }
 
+#[cfg_attr(not(has_curl), ignore = "needs curl")]
 #[test]
 fn http_server_and_client_ipv6() {
     http_round("[::1]:0");

@@ -109,19 +109,24 @@ fn report_setup(report: &Report) -> Result<(PathBuf, OsString), String> {
 /// would block the program's start, a FIFO whose reader left would kill it with SIGPIPE,
 /// and a device is not a place lines can be appended to and read back.
 fn open_report_file(path: &Path) -> Result<std::fs::File, String> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            // open(2) on a FIFO without a reader, with O_NONBLOCK.
-            Some(libc::ENXIO) => not_regular(path, "a FIFO (named pipe)"),
-            _ => format!(
-                "cannot open the report file {}: {e}; choose a writable path",
-                path.display()
-            ),
+        .map_err(|e| {
+            // ENXIO: a FIFO without a reader (with O_NONBLOCK), a UNIX socket, a device
+            // without its hardware.
+            match std::fs::metadata(path) {
+                Ok(meta) if e.raw_os_error() == Some(libc::ENXIO) => {
+                    not_regular(path, meta.file_type())
+                }
+                _ => format!(
+                    "cannot open the report file {}: {e}; choose a writable path",
+                    path.display()
+                ),
+            }
         })?;
     let kind = file
         .metadata()
@@ -130,6 +135,11 @@ fn open_report_file(path: &Path) -> Result<std::fs::File, String> {
     if kind.is_file() {
         return Ok(file);
     }
+    Err(not_regular(path, kind))
+}
+
+fn not_regular(path: &Path, kind: std::fs::FileType) -> String {
+    use std::os::unix::fs::FileTypeExt;
     let what = if kind.is_fifo() {
         "a FIFO (named pipe)"
     } else if kind.is_socket() {
@@ -139,10 +149,6 @@ fn open_report_file(path: &Path) -> Result<std::fs::File, String> {
     } else {
         "not a regular file"
     };
-    Err(not_regular(path, what))
-}
-
-fn not_regular(path: &Path, what: &str) -> String {
     format!(
         "the report file {} is {what}: --report-file appends to a regular file (the report \
          library opens it again in each process of the program, which a FIFO would block or \

@@ -507,6 +507,12 @@ fn report_file_that_is_not_a_regular_file_is_refused_without_blocking() {
     assert_eq!(out.status.code(), Some(125), "{err}");
     assert!(err.contains("is a FIFO"), "{err}");
     drop(reader);
+    let socket = dir.0.join("report.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let out = attempt(&socket);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("is a socket"), "{err}");
     let out = attempt(std::path::Path::new("/dev/null"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
