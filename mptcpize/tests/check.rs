@@ -418,45 +418,39 @@ fn timeout_zero_is_a_usage_error() {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn connect_fixes_are_shell_command_lines_that_run_nothing_else() {
-    // No privileges needed: nothing listens on this port of ::1, and the name cannot resolve.
+    if !require_privileges("connect_fixes_are_shell_command_lines_that_run_nothing_else") {
+        return;
+    }
+    // In a namespace of its own whose resolver asks 127.0.0.1, where nothing answers: the
+    // name fails at once, and no query leaves this machine.
+    let ns = Netns::new("chkfix").unwrap();
+    let _etc = NetnsEtc::new(&ns, "nameserver 127.0.0.1\n");
     let dir = std::env::temp_dir().join(format!("mptcpize-check-fix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let marker = dir.join("touched");
     let evil = format!("x;touch${{IFS}}{};#:80", marker.display());
-    let closed = TcpListener::bind("[::1]:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port());
-    let mut args = vec!["--no-self-test", "--timeout", "2", "--connect", &evil];
-    let ipv6 = closed.as_ref().map(|port| format!("[::1]:{port}"));
-    if let Ok(ipv6) = &ipv6 {
-        args.extend(["--connect", ipv6]);
-    }
-    let mut all = vec!["check", "--json"];
-    all.extend(args);
-    let out = output(Command::new(mptcpize()).args(&all));
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    let connects = findings(&report, "connect");
-    assert_eq!(connects.len(), 1 + ipv6.is_ok() as usize, "{report:#}");
-    assert_eq!(connects[0]["status"], "fail", "{report:#}");
-    let fix = connects[0]["fix"].as_str().unwrap();
-    assert_eq!(
-        fix,
-        format!("getent ahosts 'x;touch${{IFS}}{};#'", marker.display())
+    // Nothing listens on port 9 of ::1 in the new namespace.
+    let (status, report) = check_json(
+        &ns,
+        &["--no-self-test", "--connect", &evil, "--connect", "[::1]:9"],
     );
-    if let Ok(port) = closed {
-        assert_eq!(
-            connects[1]["fix"],
-            format!("nc -vz ::1 {port}"),
-            "{report:#}"
-        );
-    }
+    assert_eq!(status, 2, "{report:#}");
+    let connects = findings(&report, "connect");
+    assert_eq!(connects.len(), 2, "{report:#}");
+    assert_eq!(connects[0]["status"], "fail", "{report:#}");
+    assert_eq!(
+        connects[0]["fix"],
+        format!("getent ahosts 'x;touch${{IFS}}{};#'", marker.display()),
+        "{report:#}"
+    );
+    assert_eq!(connects[1]["fix"], "nc -vz ::1 9", "{report:#}");
     // Pasted into a shell, each fix runs its one command (which may fail) and nothing else.
     for f in &connects {
         let fix = f["fix"].as_str().unwrap();
-        let _ = output(Command::new("sh").args(["-c", fix]));
+        let _ = output(ns.command("sh").args(["-c", fix]));
         assert!(!marker.exists(), "`{fix}` ran another command");
     }
     std::fs::remove_dir_all(&dir).unwrap();
