@@ -1,7 +1,9 @@
 //! Compares every constant, struct size and field offset of this crate with the system's C
 //! headers (`linux/mptcp.h`, `linux/tcp.h` from linux-libc-dev), for every item those
 //! headers have. Headers older than the kernel lack newer items: those are listed, not
-//! failed. Needs a C compiler (`cc`) and the headers; CI installs both.
+//! failed; an item whose names the headers all declare but which does not compile (a
+//! mistyped name, the wrong struct) fails. Needs a C compiler (`cc`) and the headers; CI
+//! installs both.
 
 use std::mem::{offset_of, size_of};
 use std::path::Path;
@@ -13,19 +15,23 @@ struct Item {
     label: String,
     c_expr: String,
     rust: u64,
+    /// The C names the expression uses (a constant; a struct and its field): when the
+    /// headers declare them all, the item must compile.
+    names: Vec<String>,
 }
 
-fn item(label: &str, c_expr: &str, rust: u64) -> Item {
+fn item(label: &str, c_expr: &str, rust: u64, names: &[&str]) -> Item {
     Item {
         label: label.to_string(),
         c_expr: c_expr.to_string(),
         rust,
+        names: names.iter().map(|n| n.to_string()).collect(),
     }
 }
 
 macro_rules! consts {
     ($items: ident, $($name: ident),* $(,)?) => {
-        $( $items.push(item(stringify!($name), stringify!($name), $name as u64)); )*
+        $( $items.push(item(stringify!($name), stringify!($name), $name as u64, &[stringify!($name)])); )*
     };
 }
 
@@ -35,6 +41,7 @@ macro_rules! fields {
             concat!($c_struct, ".", stringify!($field)),
             concat!("offsetof(struct ", $c_struct, ", ", stringify!($field), ")"),
             offset_of!($ty, $field) as u64,
+            &[$c_struct, stringify!($field)],
         )); )*
     };
 }
@@ -215,6 +222,7 @@ fn items() -> Vec<Item> {
             &format!("mptcp_subflow_addrs.{c}"),
             &format!("offsetof(struct mptcp_subflow_addrs, {c})"),
             rust as u64,
+            &["mptcp_subflow_addrs", c],
         ));
     }
     fields!(
@@ -290,6 +298,7 @@ fn items() -> Vec<Item> {
             &format!("sizeof {name}"),
             &format!("sizeof(struct {name})"),
             size as u64,
+            &[name],
         ));
     }
     v
@@ -298,6 +307,43 @@ fn items() -> Vec<Item> {
 const PRELUDE: &str = "#include <stddef.h>\n#include <stdio.h>\n#include <sys/socket.h>\n\
 #include <netinet/in.h>\n#include <linux/mptcp.h>\n#if __has_include(<linux/mptcp_pm.h>)\n\
 #include <linux/mptcp_pm.h>\n#endif\n#include <linux/tcp.h>\n";
+
+/// Every identifier the headers of [`PRELUDE`] declare, macros included (`cc -E -dD`).
+fn declared_names(dir: &Path) -> std::collections::HashSet<String> {
+    let src = dir.join("declared.c");
+    std::fs::write(&src, PRELUDE).unwrap();
+    let out = Command::new("cc")
+        .args(["-E", "-dD"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cc -E failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The compiler's first error for `body` (for a failure message).
+fn compile_error(dir: &Path, body: &str) -> String {
+    let src = dir.join("wrong_item.c");
+    std::fs::write(
+        &src,
+        format!("{PRELUDE}int main(void) {{\n{body}\nreturn 0; }}\n"),
+    )
+    .unwrap();
+    let out = Command::new("cc")
+        .args(["-fsyntax-only", "-Werror"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.contains(" error: "))
+        .unwrap_or_default()
+        .to_string()
+}
 
 fn compiles(dir: &Path, name: &str, body: &str) -> bool {
     let src = dir.join(format!("{name}.c"));
@@ -351,11 +397,25 @@ fn matches_the_system_c_header() {
             .map(|(_, it)| it)
             .collect()
     };
-    let missing: Vec<&str> = items
+    let missing: Vec<&Item> = items
         .iter()
         .filter(|it| !known.iter().any(|k| k.label == it.label))
-        .map(|it| it.label.as_str())
         .collect();
+    // Missing because this header is older than the crate: fine. Missing although the
+    // header declares every name it uses: the item itself is wrong (a mistyped name, a
+    // wrong struct), and would otherwise never be compared.
+    let declared = declared_names(&dir);
+    let broken: Vec<String> = missing
+        .iter()
+        .filter(|it| it.names.iter().all(|n| declared.contains(n)))
+        .map(|it| format!("{}: {}", it.label, compile_error(&dir, &print(it))))
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "items the C headers declare do not compile:\n{}",
+        broken.join("\n")
+    );
+    let missing: Vec<&str> = missing.iter().map(|it| it.label.as_str()).collect();
 
     let src = dir.join("probe.c");
     let body: String = known
