@@ -31,9 +31,9 @@ use std::path::PathBuf;
 /// Environment variable that turns a privileged test's skip into a failure (CI sets it).
 pub const NO_SKIP_ENV: &str = environment::NO_SKIP_ENV;
 
-/// True when the test may go on: the process is root, the kernel has MPTCP and `ip` is
-/// installed ([`environment::missing_privileges`]). Otherwise prints why the test is skipped and
-/// returns false, or panics when [`NO_SKIP_ENV`] is set.
+/// True when the test may go on: the process is root, the kernel has MPTCP, and iproute2
+/// and sysctl are installed ([`environment::missing_privileges`]). Otherwise prints why the
+/// test is skipped and returns false, or panics when [`NO_SKIP_ENV`] is set.
 ///
 /// Use as `if !mptcp_tests::require_privileges("name") { return; }`, under
 /// `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`.
