@@ -6,10 +6,8 @@
 //! panics on `EPIPE`, and `mptcpize run` keeps the `SIGPIPE` disposition it was started
 //! with (the program it execs gets it; a `no_main` binary has no std runtime ignoring it),
 //! so the write can also kill the launcher before the program starts. Here each message is
-//! written with `SIGPIPE` blocked in the writing thread for the duration of the write,
-//! the `SIGPIPE` that write raised (if any) is taken back with `sigtimedwait`, and errors
-//! are ignored. The process-wide disposition is never changed, so nothing leaks to the
-//! program.
+//! written with `SIGPIPE` ignored for the duration of the write only, and errors are
+//! ignored; the action the program inherits is the one the launcher was started with.
 //!
 //! The crate's `println!`/`eprintln!` (defined in `main.rs`) call [`print()`].
 
@@ -29,8 +27,8 @@ pub fn print(stream: Stream, args: fmt::Arguments<'_>) {
     // One buffer, so that a line is one write and does not interleave with the program's
     // (or another process's) output on a shared stderr.
     let text = fmt::format(args);
-    let _blocked = SigpipeBlocked::new();
-    let result = match stream {
+    let _ignored = SigpipeIgnored::new();
+    let _ = match stream {
         // Through std's handle, so that the order with anything written to it stays right.
         Stream::Stdout => {
             let mut out = io::stdout().lock();
@@ -38,65 +36,35 @@ pub fn print(stream: Stream, args: fmt::Arguments<'_>) {
         }
         Stream::Stderr => io::stderr().lock().write_all(text.as_bytes()),
     };
-    if result.is_err_and(|e| e.raw_os_error() == Some(libc::EPIPE)) {
-        _blocked.take_raised();
-    }
 }
 
-/// `SIGPIPE` blocked in the calling thread until dropped (`pthread_sigmask(2)`), so that a
-/// write to a pipe without a reader fails with `EPIPE` instead of raising a fatal signal.
-struct SigpipeBlocked {
-    previous: libc::sigset_t,
-    /// A `SIGPIPE` was pending before: not ours to take.
-    was_pending: bool,
+/// `SIGPIPE` ignored until dropped, then its previous action back (`sigaction(2)`): a
+/// write to a pipe without a reader fails with `EPIPE`, and the signal it raises is
+/// discarded when generated. Only the launcher's own messages run in between; the program
+/// is started after, with the action it had. (Blocking it in the thread instead would
+/// leave the raised signal pending, to be taken back with `sigtimedwait`: two more libc
+/// imports, which the dynamic loader binds at every start, see BENCHMARKS.md.)
+struct SigpipeIgnored {
+    previous: libc::sigaction,
 }
 
-impl SigpipeBlocked {
-    fn new() -> SigpipeBlocked {
-        // SAFETY: sigset_t operations on initialised sets, and pthread_sigmask/sigpending
-        // with valid pointers; all only affect the calling thread.
+impl SigpipeIgnored {
+    fn new() -> SigpipeIgnored {
+        // SAFETY: sigaction with a valid new action and room for the old one.
         unsafe {
-            let set = sigpipe_set();
-            let mut previous: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending);
-            SigpipeBlocked {
-                previous,
-                was_pending: libc::sigismember(&pending, libc::SIGPIPE) == 1,
-            }
+            let mut ignore: libc::sigaction = std::mem::zeroed();
+            ignore.sa_sigaction = libc::SIG_IGN;
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, &ignore, &mut previous);
+            SigpipeIgnored { previous }
         }
-    }
-
-    /// Takes back the `SIGPIPE` a failed write raised while blocked (the kernel queues it
-    /// for the writing thread), so that unblocking does not deliver it.
-    fn take_raised(&self) {
-        if self.was_pending {
-            return;
-        }
-        let zero = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid set and timeout; a null siginfo is allowed.
-        unsafe { libc::sigtimedwait(&sigpipe_set(), std::ptr::null_mut(), &zero) };
     }
 }
 
-impl Drop for SigpipeBlocked {
+impl Drop for SigpipeIgnored {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved in `new`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut()) };
-    }
-}
-
-fn sigpipe_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the set before sigaddset uses it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        set
+        // SAFETY: restores the action saved in `new`.
+        unsafe { libc::sigaction(libc::SIGPIPE, &self.previous, std::ptr::null_mut()) };
     }
 }
 
@@ -136,27 +104,35 @@ pub fn reserve_standard_fds() {
 mod tests {
     use super::*;
 
+    fn sigpipe_action() -> libc::sighandler_t {
+        // SAFETY: sigaction reading the current action only.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current);
+            current.sa_sigaction
+        }
+    }
+
     #[test]
-    fn epipe_is_dropped_and_its_sigpipe_taken_back() {
-        let mut fds = [0; 2];
-        // SAFETY: room for two descriptors.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: our own descriptors.
-        unsafe { libc::close(fds[0]) };
-        let written = {
-            let _blocked = SigpipeBlocked::new();
+    fn sigpipe_is_ignored_only_while_writing() {
+        // The test harness ignores SIGPIPE itself; set the default to see it come back.
+        // SAFETY: signal(2) with a valid action.
+        let harness = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        {
+            let _ignored = SigpipeIgnored::new();
+            assert_eq!(sigpipe_action(), libc::SIG_IGN);
+            let mut fds = [0; 2];
+            // SAFETY: room for two descriptors; both are ours to close.
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            unsafe { libc::close(fds[0]) };
             // SAFETY: writes one byte from a valid buffer to our pipe.
             let n = unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) };
             let errno = io::Error::last_os_error().raw_os_error();
-            _blocked.take_raised();
-            (n, errno)
-        };
-        assert_eq!(written, (-1, Some(libc::EPIPE)));
-        // Nothing left pending (the test harness ignores SIGPIPE, so check the set).
-        // SAFETY: sigpending with a valid pointer.
-        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-        unsafe { libc::sigpending(&mut pending) };
-        assert_eq!(unsafe { libc::sigismember(&pending, libc::SIGPIPE) }, 0);
-        unsafe { libc::close(fds[1]) };
+            assert_eq!((n, errno), (-1, Some(libc::EPIPE)));
+            unsafe { libc::close(fds[1]) };
+        }
+        assert_eq!(sigpipe_action(), libc::SIG_DFL);
+        // SAFETY: puts the harness's action back.
+        unsafe { libc::signal(libc::SIGPIPE, harness) };
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
@@ -250,8 +251,12 @@ fn resolve(target: &Target, timeout: Duration) -> Result<Vec<SocketAddr>, Resolv
     if let Some(numeric) = target.numeric() {
         return numeric.map(|a| vec![a]).map_err(ResolveError::Failed);
     }
-    let (sender, receiver) = std::sync::mpsc::channel();
+    // A Mutex and Condvar rather than a channel: std's channels import `sched_yield`, one
+    // more symbol the dynamic loader binds at every start of the launcher.
+    type Answer = Option<Result<Vec<SocketAddr>, String>>;
+    let slot = Arc::new((Mutex::new(Answer::None), Condvar::new()));
     let query = (target.host.clone(), target.port);
+    let resolver_slot = Arc::clone(&slot);
     let spawned = std::thread::Builder::new()
         .name("resolve".into())
         .spawn(move || {
@@ -259,18 +264,25 @@ fn resolve(target: &Target, timeout: Duration) -> Result<Vec<SocketAddr>, Resolv
                 .to_socket_addrs()
                 .map(Iterator::collect::<Vec<_>>)
                 .map_err(|e| e.to_string());
-            let _ = sender.send(answer);
+            let (answered, ready) = &*resolver_slot;
+            *answered.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+            ready.notify_one();
         });
     if let Err(e) = spawned {
         return Err(ResolveError::Failed(format!("cannot start a thread: {e}")));
     }
-    match receiver.recv_timeout(timeout) {
-        Ok(Ok(addresses)) if addresses.is_empty() => {
+    let (answered, ready) = &*slot;
+    let guard = answered.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut guard, _) = ready
+        .wait_timeout_while(guard, timeout, |answer| answer.is_none())
+        .unwrap_or_else(|e| e.into_inner());
+    match guard.take() {
+        Some(Ok(addresses)) if addresses.is_empty() => {
             Err(ResolveError::Failed("no address".to_string()))
         }
-        Ok(Ok(addresses)) => Ok(addresses),
-        Ok(Err(e)) => Err(ResolveError::Failed(e)),
-        Err(_) => Err(ResolveError::TimedOut),
+        Some(Ok(addresses)) => Ok(addresses),
+        Some(Err(e)) => Err(ResolveError::Failed(e)),
+        None => Err(ResolveError::TimedOut),
     }
 }
 
