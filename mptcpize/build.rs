@@ -31,6 +31,12 @@ const LIBRARIES: [(&str, &str); 5] = [
     ("mptcpize-report", "mptcpize/report"),
 ];
 
+// `cfg(mptcp_privileged)` for this crate's tests: set where the privileged ones can run,
+// so that elsewhere they are reported as ignored. (`libraries/environment.rs` links to the
+// test support's probe, so that the packaged crate carries it.)
+#[path = "libraries/environment.rs"]
+mod environment;
+
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -39,6 +45,11 @@ fn main() {
     let release = env::var("PROFILE").as_deref() == Ok("release");
 
     let workspace = rebuild_workspace(&manifest_dir.join("libraries"), &out_dir.join("libraries"));
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("libraries/environment.rs").display()
+    );
+    environment::emit_cfg();
 
     let target_dir = out_dir.join("preload-target");
     let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

@@ -10,6 +10,7 @@ use mptcp_socket::{
 };
 use mptcp_tests::{require_privileges, Netns};
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn disabled_by_sysctl() {
     if !require_privileges("disabled_by_sysctl") {

@@ -65,6 +65,7 @@ fn lines(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints.iter().map(ToString::to_string).collect()
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn endpoints_agree_with_ip_mptcp() {
     if !require_privileges("endpoints_agree_with_ip_mptcp") {
@@ -201,6 +202,7 @@ fn endpoints_agree_with_ip_mptcp() {
     .unwrap();
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn limits_agree_with_ip_mptcp() {
     if !require_privileges("limits_agree_with_ip_mptcp") {
@@ -292,6 +294,7 @@ fn drop_capabilities() {
     assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn changes_without_cap_net_admin_fail_with_a_hint() {
     if !require_privileges("changes_without_cap_net_admin_fail_with_a_hint") {
@@ -351,6 +354,7 @@ fn path_manager_with(endpoint: &NewEndpoint) -> (PathManager, Events, Endpoint) 
     (pm, events, endpoint)
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn events_of_a_connection_with_two_subflows() {
     if !require_privileges("events_of_a_connection_with_two_subflows") {
@@ -406,7 +410,33 @@ fn events_of_a_connection_with_two_subflows() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // What it prints, collected as it prints it.
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let printed = printed.clone();
+        let mut out = monitor.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                printed.lock().unwrap().push_str(&text);
+            }
+        })
+    };
+    // It has subscribed once it prints the events of a listener opened and closed here
+    // (a line each, named or `[UNKNOWN 15]` by an older iproute2).
+    let subscribed = mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        client_ns
+            .enter(|| MptcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map(drop))
+            .unwrap()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        !printed.lock().unwrap().is_empty()
+    });
+    assert!(
+        subscribed,
+        "`ip mptcp monitor` printed no event within 10 s"
+    );
 
     // The listener stays open for the joins (MP_JOIN SYNs arrive on it) and is bound to
     // the any address so the join to the server's initial address from path 2 is accepted.
@@ -504,6 +534,17 @@ fn events_of_a_connection_with_two_subflows() {
         // The client makes its endpoint a backup (MP_PRIO, seen by the server below), and
         // the server withdraws its announced address (RM_ADDR, seen by the client).
         client_pm.set_backup(endpoint.id, true).unwrap();
+        // The server must have received the MP_PRIO before the subflow goes away below
+        // (its SUB_PRIORITY event is checked later): wait for the kernel's count of it.
+        assert!(
+            mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+                server_ns
+                    .mptcp_counters()
+                    .is_ok_and(|c| c.get("MPTcpExtMPPrioRx").is_some_and(|&n| n >= 1))
+            }),
+            "the server did not receive the MP_PRIO: {:?}",
+            server_ns.mptcp_counters()
+        );
         server_pm.delete_endpoint(signal.id).unwrap();
         let removed = next_event(&mut client_events, "REMOVED", |e| {
             matches!(e, Event::Removed { .. })
@@ -606,28 +647,32 @@ fn events_of_a_connection_with_two_subflows() {
         }
     );
 
-    // `ip mptcp monitor` printed the same token for the same four events.
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = monitor.kill();
-    let mut printed = String::new();
-    monitor
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut printed)
-        .unwrap();
-    let _ = monitor.wait();
+    // `ip mptcp monitor` printed the same token for the same four events (waited for, as
+    // it prints them when the kernel sends them).
     let token = format!("token={client_token:08x}");
-    for name in ["CREATED", "ESTABLISHED", "SF_ESTABLISHED", "CLOSED"] {
+    let names = ["CREATED", "ESTABLISHED", "SF_ESTABLISHED", "CLOSED"];
+    let sport = format!("sport={}", client_subflow.local.port());
+    let has = |printed: &str, name: &str| {
+        printed
+            .lines()
+            .any(|l| l.contains(&format!("{name}]")) && l.contains(&token))
+    };
+    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        let printed = printed.lock().unwrap();
+        names.iter().all(|name| has(&printed, name)) && printed.contains(&sport)
+    });
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    reader.join().unwrap();
+    let printed = printed.lock().unwrap().clone();
+    for name in names {
         assert!(
-            printed
-                .lines()
-                .any(|l| l.contains(&format!("{name}]")) && l.contains(&token)),
+            has(&printed, name),
             "`ip mptcp monitor` did not print {name} with {token}:\n{printed}"
         );
     }
     assert!(
-        printed.contains(&format!("sport={}", client_subflow.local.port())),
+        printed.contains(&sport),
         "`ip mptcp monitor` did not print the subflow's port:\n{printed}"
     );
 }

@@ -179,6 +179,7 @@ fn nstat(ns: &Netns, names: &[&str]) -> Vec<u64> {
 /// In a fresh namespace, so that the kernel's counters belong to this test alone: a refused
 /// connect is one MPTCP SYN, never a second attempt over TCP; and the round trips are seen
 /// by the kernel as MPTCP handshakes on both ends.
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn kernel_counts_one_attempt_and_mptcp_handshakes() {
     if !require_privileges("kernel_counts_one_attempt_and_mptcp_handshakes") {

@@ -18,6 +18,7 @@ fn assert_unavailable(err: io::Error) {
     assert!(err.to_string().contains("net.mptcp.enabled=1"), "{err}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn tokio_in_namespace_with_mptcp_disabled() {
     if !require_privileges("tokio_in_namespace_with_mptcp_disabled") {

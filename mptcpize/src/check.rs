@@ -35,8 +35,9 @@ pub struct CheckArgs {
     /// Skip the loopback self-test.
     #[arg(long)]
     pub no_self_test: bool,
-    /// Seconds to wait for each connection of the self-test and of --connect.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    /// Seconds to wait for each connection of the self-test and of --connect, and for the
+    /// name resolver to answer for a --connect host (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
 }
 
@@ -49,12 +50,12 @@ pub fn run(args: &CheckArgs) -> i32 {
         report.human()
     };
     // A closed pipe (`| head`) is not an error of the check: the exit status still tells.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    crate::messages::print(crate::messages::Stream::Stdout, format_args!("{text}"));
     report.verdict().exit_status()
 }
 
 fn collect(args: &CheckArgs) -> Report {
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = Duration::from_secs(args.timeout);
     let mut report = Report::default();
     report.context.push(("kernel", setup::kernel_release()));
     report.context.push(("netns", network_namespace()));

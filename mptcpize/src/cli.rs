@@ -93,12 +93,15 @@ pub struct RunArgs {
     /// MPTCPIZE_REFUSED_OPTIONS, which is read instead when the flag is absent.
     #[arg(long, value_name = "CHOICE", value_parser = refused_options_parser())]
     pub refused_options: Option<RefusedOptions>,
-    /// The program to run, then its arguments (passed as they are).
+    /// The program to run, then its arguments (passed as they are). Options of mptcpize
+    /// come before PROGRAM: an unknown one there is an error; `--` ends them, for a
+    /// PROGRAM whose name starts with `-`.
+    // No `allow_hyphen_values`: with it, `run --bogus prog` would try to run `--bogus`.
+    // Everything after PROGRAM is taken as it is (`trailing_var_arg`).
     #[arg(
         value_name = "PROGRAM [ARGS]...",
         required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     pub command: Vec<OsString>,
 }
@@ -299,5 +302,32 @@ mod tests {
         assert!(Cli::try_parse_from(["mptcpize", "run", "--refused-options=x", "nc"]).is_err());
         assert!(Cli::try_parse_from(["mptcpize", "run"]).is_err());
         assert!(Cli::try_parse_from(["mptcpize", "run", "-d"]).is_err());
+        let a = run_args(&["mptcpize", "run", "-d", "--", "--bogus", "-d"]);
+        assert!(a.debug);
+        assert_eq!(a.command, ["--bogus", "-d"]);
+    }
+
+    #[test]
+    fn unknown_option_before_the_program_is_a_usage_error() {
+        for argv in [
+            &["mptcpize", "run", "--bogus", "true"][..],
+            &["mptcpize", "run", "-x", "true"],
+            &["mptcpize", "run", "-d", "--bogus", "true"],
+            &["mptcpize", "run", "--report", "--bogus"],
+        ] {
+            let e = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{argv:?}"
+            );
+            assert!(e.use_stderr());
+            let text = e.render().to_string();
+            let option = argv
+                .iter()
+                .find(|a| a.starts_with("-") && **a != "-d" && **a != "--report")
+                .unwrap();
+            assert!(text.contains(&format!("'{option}'")), "{text}");
+        }
     }
 }

@@ -18,10 +18,36 @@
 // The test harness brings its own `main`.
 #![cfg_attr(not(test), no_main)]
 
+/// `println!` for the whole crate: [`messages::print()`] to stdout, which drops a message it
+/// cannot write (a closed pipe) instead of panicking or dying of SIGPIPE as std's would.
+/// Shadows std's macro in every module below (textual scope); the test build keeps std's,
+/// whose output the test harness captures.
+#[cfg(not(test))]
+macro_rules! println {
+    ($($arg:tt)*) => {
+        $crate::messages::print(
+            $crate::messages::Stream::Stdout,
+            format_args!("{}\n", format_args!($($arg)*)),
+        )
+    };
+}
+
+/// `eprintln!` for the whole crate: [`messages::print()`] to stderr (see `println!`).
+#[cfg(not(test))]
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::messages::print(
+            $crate::messages::Stream::Stderr,
+            format_args!("{}\n", format_args!($($arg)*)),
+        )
+    };
+}
+
 mod assets;
 mod check;
 mod cli;
 mod go_binary;
+mod messages;
 mod run;
 mod seccomp;
 mod shim;
@@ -40,6 +66,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 /// unit-test build, so that its callees count as used there too.)
 #[cfg_attr(test, allow(dead_code))]
 fn launcher_main() -> ! {
+    messages::reserve_standard_fds();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match cli::parse_run_fast(&argv) {
         Some(cli) => Ok(cli),
@@ -55,7 +82,12 @@ fn launcher_main() -> ! {
             } else {
                 0
             };
-            let _ = e.print();
+            let stream = if e.use_stderr() {
+                messages::Stream::Stderr
+            } else {
+                messages::Stream::Stdout
+            };
+            messages::print(stream, format_args!("{}", e.render()));
             std::process::exit(code);
         }
     };

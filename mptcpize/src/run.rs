@@ -128,20 +128,67 @@ fn report_setup(report: &Report) -> Result<(PathBuf, OsString), String> {
         Report::File(path) => {
             let absolute = std::path::absolute(path)
                 .map_err(|e| format!("report file {}: {e}", path.display()))?;
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&absolute)
-                .map_err(|e| {
-                    format!(
-                        "cannot open the report file {}: {e}; choose a writable path",
-                        absolute.display()
-                    )
-                })?;
+            open_report_file(&absolute)?;
             absolute.into_os_string()
         }
     };
     Ok((library, destination))
+}
+
+/// Creates or opens `path` for appending, and accepts it only when it is a regular file.
+///
+/// `O_NONBLOCK`: opening a FIFO for writing otherwise waits for a reader, forever if none
+/// comes (with one it is refused just the same). A FIFO, socket or device is refused: the
+/// report library opens the path again in every process of the program, where a FIFO
+/// would block the program's start, a FIFO whose reader left would kill it with SIGPIPE,
+/// and a device is not a place lines can be appended to and read back.
+fn open_report_file(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            // ENXIO: a FIFO without a reader (with O_NONBLOCK), a UNIX socket, a device
+            // without its hardware.
+            match std::fs::metadata(path) {
+                Ok(meta) if e.raw_os_error() == Some(libc::ENXIO) => {
+                    not_regular(path, meta.file_type())
+                }
+                _ => format!(
+                    "cannot open the report file {}: {e}; choose a writable path",
+                    path.display()
+                ),
+            }
+        })?;
+    let kind = file
+        .metadata()
+        .map_err(|e| format!("report file {}: {e}", path.display()))?
+        .file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(not_regular(path, kind))
+}
+
+fn not_regular(path: &Path, kind: std::fs::FileType) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    format!(
+        "the report file {} is {what}: --report-file appends to a regular file (the report \
+         library opens it again in each process of the program, which a FIFO would block or \
+         kill with SIGPIPE); use --report for stderr, or a regular file and `tail -f` it",
+        path.display()
+    )
 }
 
 /// `LD_PRELOAD` with the shim appended: the program's own preloads stay first, and the

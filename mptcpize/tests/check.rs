@@ -125,6 +125,7 @@ fn two_interfaces(tag: &str) -> Netns {
     ns
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
     if !require_privileges("broken_setup_reports_each_problem_and_the_printed_fixes_repair_it") {
@@ -206,6 +207,7 @@ fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
     assert_eq!(nstat(&ns, "MPTcpExtMPCapableFallbackSYNACK"), 0);
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
     if !require_privileges("broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them") {
@@ -279,6 +281,7 @@ fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn connect_tells_mptcp_fallback_and_failure_apart() {
     if !require_privileges("connect_tells_mptcp_fallback_and_failure_apart") {
@@ -368,6 +371,7 @@ fn connect_tells_mptcp_fallback_and_failure_apart() {
     drop((mptcp_server, tcp_server));
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn userspace_path_manager_is_reported_with_its_fix() {
     if !require_privileges("userspace_path_manager_is_reported_with_its_fix") {
@@ -401,4 +405,181 @@ fn userspace_path_manager_is_reported_with_its_fix() {
     let (_, report) = check_json(&ns, &["--no-self-test"]);
     finding(&report, "path_manager", "ok", "kernel");
     finding(&report, "endpoints", "warn", "none");
+}
+
+#[test]
+fn timeout_zero_is_a_usage_error() {
+    let out = output(Command::new(mptcpize()).args(["check", "--timeout", "0"]));
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'--timeout <SECONDS>'") && err.contains("1..="),
+        "{err}"
+    );
+}
+
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[test]
+fn connect_fixes_are_shell_command_lines_that_run_nothing_else() {
+    if !require_privileges("connect_fixes_are_shell_command_lines_that_run_nothing_else") {
+        return;
+    }
+    // In a namespace of its own whose resolver asks 127.0.0.1, where nothing answers: the
+    // name fails at once, and no query leaves this machine.
+    let ns = Netns::new("chkfix").unwrap();
+    let _etc = NetnsEtc::new(&ns, "nameserver 127.0.0.1\n");
+    let dir = std::env::temp_dir().join(format!("mptcpize-check-fix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("touched");
+    let evil = format!("x;touch${{IFS}}{};#:80", marker.display());
+    // Nothing listens on port 9 of ::1 in the new namespace.
+    let (status, report) = check_json(
+        &ns,
+        &["--no-self-test", "--connect", &evil, "--connect", "[::1]:9"],
+    );
+    assert_eq!(status, 2, "{report:#}");
+    let connects = findings(&report, "connect");
+    assert_eq!(connects.len(), 2, "{report:#}");
+    assert_eq!(connects[0]["status"], "fail", "{report:#}");
+    assert_eq!(
+        connects[0]["fix"],
+        format!("getent ahosts 'x;touch${{IFS}}{};#'", marker.display()),
+        "{report:#}"
+    );
+    assert_eq!(connects[1]["fix"], "nc -vz ::1 9", "{report:#}");
+    // Pasted into a shell, each fix runs its one command (which may fail) and nothing else.
+    for f in &connects {
+        let fix = f["fix"].as_str().unwrap();
+        let _ = output(ns.command("sh").args(["-c", fix]));
+        assert!(!marker.exists(), "`{fix}` ran another command");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `/etc/netns/NAME/`, which `ip netns exec NAME` bind-mounts over `/etc` files; removed
+/// when dropped.
+struct NetnsEtc(std::path::PathBuf);
+
+impl NetnsEtc {
+    fn new(ns: &Netns, resolv_conf: &str) -> NetnsEtc {
+        let dir = std::path::Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir).unwrap();
+        let etc = NetnsEtc(dir);
+        std::fs::write(etc.0.join("resolv.conf"), resolv_conf).unwrap();
+        etc
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[test]
+fn name_resolution_is_bounded_by_the_timeout() {
+    let test = "name_resolution_is_bounded_by_the_timeout";
+    if !require_privileges(test) {
+        return;
+    }
+    // A name server behind a veth whose other end drops everything (the frames go to a MAC
+    // address nobody has): queries leave, and nothing ever answers, not even an error.
+    let ns = Netns::new("chkdns").unwrap();
+    for cmd in [
+        "ip link add v0 type veth peer name v1",
+        "ip addr add 10.77.0.1/24 dev v0",
+        "ip link set v0 up",
+        "ip link set v1 up",
+        "ip neigh replace 10.77.0.2 lladdr 02:00:00:00:77:02 dev v0 nud permanent",
+    ] {
+        ns.run_line(cmd).unwrap();
+    }
+    let _etc = NetnsEtc::new(&ns, "nameserver 10.77.0.2\noptions timeout:5 attempts:3\n");
+    let name = "mptcp-check-unanswered.example";
+    // The resolver itself waits far longer than the deadline below (15 s here).
+    let started = Instant::now();
+    let getent = output(ns.command("timeout").args(["4", "getent", "ahosts", name]));
+    let black_holed =
+        getent.status.code() == Some(124) && started.elapsed() >= Duration::from_secs(4);
+    let reason = (!black_holed).then(|| {
+        format!(
+            "the resolver does not use the namespace's resolv.conf here (getent: {:?})",
+            getent.status
+        )
+    });
+    if !mptcp_tests::skip_unless(test, reason.as_deref()) {
+        return;
+    }
+    let target = format!("{name}:80");
+    let started = Instant::now();
+    let (status, report) = check_json(
+        &ns,
+        &["--no-self-test", "--timeout", "1", "--connect", &target],
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "check took {took:?} with --timeout 1: {report:#}"
+    );
+    assert_eq!(status, 2, "{report:#}");
+    let connect = finding(
+        &report,
+        "connect",
+        "fail",
+        "the name resolver did not answer within 1 s",
+    );
+    assert_eq!(connect["fix"], format!("getent ahosts {name}"));
+}
+
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[test]
+fn zoned_link_local_targets_connect_with_and_without_brackets() {
+    if !require_privileges("zoned_link_local_targets_connect_with_and_without_brackets") {
+        return;
+    }
+    let ns = Netns::new("chkzone").unwrap();
+    for cmd in [
+        "ip link add v0 type veth peer name v1",
+        "ip link set v0 up",
+        "ip link set v1 up",
+        "ip addr add fe80::1/64 dev v0 nodad",
+    ] {
+        ns.run_line(cmd).unwrap();
+    }
+    let server = ns
+        .enter(|| MptcpListener::bind_with("[::]:0", Fallback::Never).unwrap())
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let bracketed = format!("[fe80::1%v0]:{port}");
+    let bare = format!("fe80::1%v0:{port}");
+    let (status, report) = check_json(
+        &ns,
+        &[
+            "--no-self-test",
+            "--connect",
+            &bracketed,
+            "--connect",
+            &bare,
+        ],
+    );
+    let connects = findings(&report, "connect");
+    assert_eq!(connects.len(), 2, "{report:#}");
+    for c in &connects {
+        assert_eq!(c["status"], "ok", "{report:#}");
+        assert_eq!(c["data"]["result"], "mptcp", "{report:#}");
+        assert!(
+            c["data"]["address"]
+                .as_str()
+                .unwrap()
+                .starts_with("[fe80::1%"),
+            "{report:#}"
+        );
+    }
+    assert_eq!(
+        connects[0]["data"]["address"],
+        connects[1]["data"]["address"]
+    );
+    assert_ne!(status, 2, "{report:#}");
+    drop(server);
 }

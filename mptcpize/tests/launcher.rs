@@ -5,7 +5,7 @@ mod support;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::process::Command;
 
 use support::{mptcpize, TempDir};
@@ -348,4 +348,274 @@ fn a_library_others_can_replace_is_not_used() {
         "{err}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), shim.trim());
+}
+
+#[test]
+fn unknown_option_before_the_program_is_a_usage_error() {
+    for args in [
+        &["run", "--bogus", "true"][..],
+        &["run", "-d", "-z", "true"],
+    ] {
+        let argv: Vec<&OsStr> = args.iter().map(|a| os(a)).collect();
+        let out = run(&argv, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        let option = args[args.len() - 2];
+        assert!(
+            err.contains(&format!("unexpected argument '{option}'")),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("cannot run"), "{args:?}: {err}");
+    }
+    // After `--`, a program whose name starts with '-' runs, with its own arguments.
+    let dir = TempDir::new("dash");
+    let script = dir.0.join("-dash-program");
+    std::fs::write(&script, "#!/bin/sh\necho \"ran $*\"\nexit 7\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.0.display());
+    let out = output_of_copy(
+        Command::new(mptcpize())
+            .args(["run", "--", "-dash-program", "--bogus", "-d"])
+            .env("PATH", &path),
+    );
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran --bogus -d\n");
+}
+
+/// A pipe whose reader has already exited: writing to it raises SIGPIPE / fails with EPIPE.
+fn broken_pipe() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: room for two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both were just created; the read end is closed at once.
+    unsafe {
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    }
+}
+
+/// `cmd` with its descriptor `fd` closed (`fd>&-`).
+fn with_closed(cmd: &mut Command, fd: i32) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::close(fd);
+            Ok(())
+        })
+    }
+}
+
+/// The `SigIgn` mask of the program's `/proc/self/status` has no SIGPIPE: it got the
+/// default disposition, whatever the launcher did with the signal.
+fn assert_sigpipe_default(status: &str) {
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .unwrap_or_else(|| panic!("no SigIgn in {status}"));
+    let mask = u64::from_str_radix(ignored.trim(), 16).unwrap();
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {status}"
+    );
+}
+
+#[test]
+fn messages_to_a_broken_or_closed_stderr_are_dropped_not_fatal() {
+    // An error message: the exit status still says what happened (SIGPIPE killed it).
+    let out = Command::new(mptcpize())
+        .args(["run", "no-such-program-mptcpize"])
+        .stderr(broken_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{:?}", out.status);
+    let out = with_closed(
+        Command::new(mptcpize()).args(["run", "no-such-program-mptcpize"]),
+        2,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{:?}", out.status);
+    let out = Command::new(mptcpize())
+        .args(["run", "--bogus", "true"])
+        .stderr(broken_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{:?}", out.status);
+
+    // The program runs with SIGPIPE at its default, and finds a closed stderr closed.
+    let out = Command::new(mptcpize())
+        .args(["run", "grep", "^SigIgn", "/proc/self/status"])
+        .stderr(broken_pipe())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_sigpipe_default(&String::from_utf8_lossy(&out.stdout));
+    // Also when the launcher itself was started with SIGPIPE ignored.
+    let mut cmd = Command::new(mptcpize());
+    cmd.args(["run", "grep", "^SigIgn", "/proc/self/status"]);
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_sigpipe_default(&String::from_utf8_lossy(&out.stdout));
+    let out = with_closed(
+        Command::new(mptcpize()).args(["run", "sh", "-c", "true >&2 && echo open || echo closed"]),
+        2,
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "closed\n");
+}
+
+#[cfg_attr(not(has_busybox), ignore = "needs busybox")]
+#[test]
+fn static_program_starts_although_its_notice_cannot_be_printed() {
+    let test = "static_program_starts_although_its_notice_cannot_be_printed";
+    if !mptcp_tests::require_program(test, "busybox") {
+        return;
+    }
+    // The launcher says on stderr that it uses seccomp for a statically linked program.
+    let out = run(&[os("run"), os("busybox"), os("true")], &[]);
+    let notice = String::from_utf8_lossy(&out.stderr);
+    let reason = (!out.status.success() || !notice.contains("statically linked"))
+        .then(|| format!("busybox is not a static program that seccomp mode runs here: {out:?}"));
+    if !mptcp_tests::skip_unless(test, reason.as_deref()) {
+        return;
+    }
+    let dir = TempDir::new("static");
+    let marker = dir.0.join("ran");
+    let out = Command::new(mptcpize())
+        .args(["run", "busybox", "sh", "-c"])
+        .arg("touch \"$0\"; grep ^SigIgn /proc/self/status; true >&2 && echo open || echo closed")
+        .arg(&marker)
+        .stderr(broken_pipe())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(marker.exists(), "the program did not run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_sigpipe_default(&stdout);
+    assert!(stdout.ends_with("open\n"), "{stdout}");
+    // With stderr closed, the debug log of the supervisor goes nowhere, and the program
+    // finds its stderr closed as it was given.
+    let out = with_closed(
+        Command::new(mptcpize())
+            .args(["run", "-d", "busybox", "sh", "-c"])
+            .arg("true >&2 && echo open || echo closed"),
+        2,
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "closed\n");
+}
+
+#[test]
+fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
+    let root = TempDir::new("enable-pipe");
+    let units = root.0.join("etc/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(
+        units.join("web.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let out = Command::new(mptcpize())
+        .args(["enable", "web"])
+        .env("MPTCPIZE_ROOT", &root.0)
+        .stdout(broken_pipe())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let drop_in = std::fs::read_to_string(units.join("web.service.d/mptcpize.conf")).unwrap();
+    assert!(drop_in.contains("LD_PRELOAD="), "{drop_in}");
+    let out = with_closed(
+        Command::new(mptcpize())
+            .args(["disable", "web"])
+            .env("MPTCPIZE_ROOT", &root.0),
+        1,
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!units.join("web.service.d/mptcpize.conf").exists());
+}
+
+#[test]
+fn report_file_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.0.join("report.fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let marker = dir.0.join("ran");
+    let attempt = |report_file: &std::path::Path| {
+        let mut child = Command::new(mptcpize())
+            .arg("run")
+            .arg("--report-file")
+            .arg(report_file)
+            .args(["touch"])
+            .arg(&marker)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The answer is immediate; a launcher blocked in open(2) is killed and fails here.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("mptcpize run --report-file {report_file:?} blocked");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.wait_with_output().unwrap()
+    };
+    // Without a reader, and with one (a reader that comes and goes would block or kill
+    // the program later).
+    let out = attempt(&fifo);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("is a FIFO") && err.contains("regular file"),
+        "{err}"
+    );
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let out = attempt(&fifo);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("is a FIFO"), "{err}");
+    drop(reader);
+    let socket = dir.0.join("report.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let out = attempt(&socket);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("is a socket"), "{err}");
+    let out = attempt(std::path::Path::new("/dev/null"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("is a device"), "{err}");
+    assert!(!marker.exists(), "the program ran");
+    // A regular file is accepted (created), and the program runs.
+    let file = dir.0.join("report.log");
+    let out = attempt(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(file.is_file() && marker.exists());
 }

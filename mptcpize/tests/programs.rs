@@ -57,16 +57,28 @@ fn http_case(tag: &str, bind: &str, url_host: &str, client: &str) {
     assert_mptcp_used(&ns, 1, &test);
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn curl_and_http_server_ipv4() {
     http_case("curl4", "127.0.0.1", "127.0.0.1", "curl");
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn curl_and_http_server_ipv6() {
     http_case("curl6", "::1", "[::1]", "curl");
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_wget)),
+    ignore = "needs root, netns, MPTCP, python3, wget"
+)]
 #[test]
 fn wget_and_http_server() {
     http_case("wget", "127.0.0.1", "127.0.0.1", "wget");
@@ -85,6 +97,10 @@ fn assert_iperf3_transfer(json: &str, test: &str) {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_iperf3)),
+    ignore = "needs root, netns, MPTCP, iperf3"
+)]
 #[test]
 fn iperf3_client_and_server() {
     let test = "iperf3 -s / iperf3 -c";
@@ -227,6 +243,10 @@ fn assert_client_plain_tcp(ns: &Netns, before: &BTreeMap<String, u64>, what: &st
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_nc_openbsd)),
+    ignore = "needs root, netns, MPTCP, nc.openbsd"
+)]
 #[test]
 fn netcat_listen_and_connect() {
     let test = "nc -l / nc";
@@ -255,6 +275,10 @@ fn netcat_listen_and_connect() {
 /// - `nc -6 -T af41` sets IPV6_TCLASS, advisory in general (OpenSSH goes on without it)
 ///   but fatal to nc: under `auto` nc exits with its error, as under Debian's shim;
 ///   `--refused-options=swap` gives it plain TCP and the transfer works.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_nc_openbsd)),
+    ignore = "needs root, netns, MPTCP, nc.openbsd"
+)]
 #[test]
 fn netcat_with_options_mptcp_refuses() {
     let test = "nc -M / nc -T";
@@ -521,6 +545,17 @@ fn ssh_and_sshd_keep_mptcp() {
     }
 }
 
+#[cfg_attr(
+    not(all(
+        mptcp_privileged,
+        has_python3,
+        has_curl,
+        has_wget,
+        has_iperf3,
+        has_nc_openbsd
+    )),
+    ignore = "needs root, netns, MPTCP, python3, curl, wget, iperf3, nc.openbsd"
+)]
 #[test]
 fn programs_still_work_with_mptcp_disabled() {
     let test = "fallback to TCP with net.mptcp.enabled=0";
@@ -587,6 +622,10 @@ fn programs_still_work_with_mptcp_disabled() {
     assert_no_mptcp(&ns, test);
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_nc_openbsd)),
+    ignore = "needs root, netns, MPTCP, nc.openbsd"
+)]
 #[test]
 fn udp_is_untouched() {
     let test = "nc -u";
@@ -646,6 +685,7 @@ fn udp_is_untouched() {
     assert!(!log.contains("rewritten"), "{log}");
 }
 
+#[cfg_attr(not(has_nc_openbsd), ignore = "needs nc.openbsd")]
 #[test]
 fn unix_sockets_are_untouched() {
     let test = "nc -U";

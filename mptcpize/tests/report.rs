@@ -205,6 +205,10 @@ fn present(test: &str, programs: &[&str]) -> bool {
 /// `mptcpize run --report`: each side reports one MPTCP connection with 2 subflows, one on
 /// each path, and the bytes curl and the server counted; `ss -Mni` taken during the
 /// transfer agrees on the subflows.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
     let test = "report: curl across two paths";
@@ -418,6 +422,10 @@ fn parallel_downloads_under_load_are_reported_byte_exact() {
 /// subflows, the bytes sent are what iperf3 counted (plus the 37-byte cookie iperf3 sends
 /// first on every stream), and the server's report of the same connection agrees as far as
 /// iperf3 lets it (see below); both sides' `ss -Mni` showed the extra subflow while it ran.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_iperf3)),
+    ignore = "needs root, netns, MPTCP, iperf3"
+)]
 #[test]
 fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
     let test = "report: iperf3 across two paths";
@@ -510,6 +518,10 @@ fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
 /// Against a plain TCP server (`python3 -m http.server` without mptcpize), curl's MPTCP
 /// socket falls back: reported as `fallback`, with the bytes curl counted; the kernel's
 /// counters show the MPTCP SYN and the SYN-ACK without MPTCP.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn plain_tcp_server_is_reported_as_fallback() {
     let test = "report: fallback against a plain TCP server";
@@ -551,6 +563,10 @@ fn plain_tcp_server_is_reported_as_fallback() {
 
 /// With `net.mptcp.enabled=0` the shim passes sockets through as TCP: both ends report
 /// `tcp`, with the same byte counts, and no MPTCP counter moves.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn mptcp_disabled_is_reported_as_tcp() {
     let test = "report: MPTCP disabled";
@@ -588,6 +604,10 @@ fn mptcp_disabled_is_reported_as_tcp() {
 /// A connection the program never closes is reported when it exits (`end=exit`); a child
 /// that inherited a connection over `fork()` and closed it does not report it (the parent
 /// does, once).
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_bash)),
+    ignore = "needs root, netns, MPTCP, python3, bash"
+)]
 #[test]
 fn open_at_exit_and_forked_children() {
     let test = "report: at exit, fork";
@@ -630,6 +650,10 @@ fn open_at_exit_and_forked_children() {
 /// The `--report` library is loaded only when asked for: a program run with plain
 /// `mptcpize run` has neither the library mapped nor `MPTCPIZE_REPORT` set, and prints no
 /// report line for its connections; the same program with `--report` has both.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3)),
+    ignore = "needs root, netns, MPTCP, python3"
+)]
 #[test]
 fn without_report_no_library_and_no_line() {
     let test = "report: not loaded unless asked";
@@ -676,6 +700,10 @@ fn without_report_no_library_and_no_line() {
 
 /// `--report-file` appends to the file (made absolute, created if missing), not to stderr;
 /// a file that cannot be opened is the launcher's error (125), before the program runs.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn report_file_is_appended_and_checked() {
     let test = "report: --report-file";
@@ -725,6 +753,10 @@ fn report_file_is_appended_and_checked() {
 
 /// A program that closed its stderr and got descriptor 2 back for a file of its own never
 /// finds a report line in that file; with `--report-file` the line still arrives.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3)),
+    ignore = "needs root, netns, MPTCP, python3"
+)]
 #[test]
 fn report_never_lands_in_the_programs_own_files() {
     let test = "report: stderr taken over by the program";
@@ -762,6 +794,10 @@ fn report_never_lands_in_the_programs_own_files() {
 
 /// A plain TCP client (curl without mptcpize) of a server run under `--report`: the kernel
 /// hands the server a plain TCP socket, and the server reports the fallback.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
     let test = "report: fallback seen by the server";
@@ -793,6 +829,10 @@ fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
 
 /// IPv6: both ends under `--report` over `::1` report the same MPTCP connection, with the
 /// peer and the subflow's addresses in IPv6 notation and the bytes curl counted.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn ipv6_connection_is_reported_by_both_ends() {
     let test = "report: IPv6";

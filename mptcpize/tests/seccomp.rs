@@ -159,6 +159,10 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_busybox)),
+    ignore = "needs root, netns, MPTCP, gcc, busybox"
+)]
 #[test]
 fn static_busybox_server_and_client_use_mptcp() {
     busybox_http_transfer(
@@ -169,6 +173,10 @@ fn static_busybox_server_and_client_use_mptcp() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_busybox)),
+    ignore = "needs root, netns, MPTCP, gcc, busybox"
+)]
 #[test]
 fn static_busybox_server_and_client_use_mptcp_over_ipv6() {
     busybox_http_transfer(
@@ -221,6 +229,10 @@ fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_busybox)),
+    ignore = "needs root, netns, MPTCP, gcc, busybox"
+)]
 #[test]
 fn static_nc_pair_exchanges_data_over_mptcp() {
     let test = "static_nc_pair_exchanges_data_over_mptcp";
@@ -257,6 +269,10 @@ fn static_nc_pair_exchanges_data_over_mptcp() {
 /// Every row of the socket() table, run by the kernel under the real filter: TCP stream
 /// requests (as `mptcp_policy::is_tcp_stream_request` defines them) come back as MPTCP with
 /// their SOCK_NONBLOCK/SOCK_CLOEXEC flags, every other row exactly as without mptcpize.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn kernel_filter_agrees_with_the_policy_table() {
     if !ready("kernel_filter_agrees_with_the_policy_table") {
@@ -292,6 +308,10 @@ fn kernel_filter_agrees_with_the_policy_table() {
     assert_eq!(converted, 2 * 4 * 2);
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn raw_syscall_is_intercepted() {
     if !ready("raw_syscall_is_intercepted") {
@@ -303,6 +323,10 @@ fn raw_syscall_is_intercepted() {
     assert_eq!(stdout(&out), "raw proto=262\nraw-high-bits proto=262\n");
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn sockets_from_many_threads_are_all_mptcp() {
     if !ready("sockets_from_many_threads_are_all_mptcp") {
@@ -326,6 +350,10 @@ fn sockets_from_many_threads_are_all_mptcp() {
 
 /// The supervisor's debug log going to a closed pipe costs it nothing but the log: the
 /// program still gets MPTCP for every socket and the launcher reports its exit.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn debug_log_to_a_closed_pipe_is_harmless() {
     if !ready("debug_log_to_a_closed_pipe_is_harmless") {
@@ -348,6 +376,10 @@ fn debug_log_to_a_closed_pipe_is_harmless() {
 /// back into the plain TCP socket the program asked for (bound address, flags and options
 /// kept), as the shim does; a socket the program asked MPTCP for itself stays MPTCP, and
 /// other sockets are untouched.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn refused_socket_options_give_plain_tcp_like_the_shim() {
     if !ready("refused_socket_options_give_plain_tcp_like_the_shim") {
@@ -388,6 +420,10 @@ fn refused_socket_options_give_plain_tcp_like_the_shim() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn forked_and_execd_children_are_covered() {
     if !ready("forked_and_execd_children_are_covered") {
@@ -402,6 +438,10 @@ fn forked_and_execd_children_are_covered() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn falls_back_to_tcp_when_mptcp_is_disabled() {
     if !ready("falls_back_to_tcp_when_mptcp_is_disabled") {
@@ -423,6 +463,10 @@ fn falls_back_to_tcp_when_mptcp_is_disabled() {
     assert_eq!(stdout(&out), "libc proto=262\n");
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn udp_unix_and_explicit_mptcp_are_untouched() {
     if !ready("udp_unix_and_explicit_mptcp_are_untouched") {
@@ -441,6 +485,10 @@ fn udp_unix_and_explicit_mptcp_are_untouched() {
 
 /// The socket is created in the network namespace of the calling process, which is not
 /// the launcher's when the program moved (here `ip netns exec` inside the target).
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn sockets_are_created_in_the_callers_namespace() {
     if !ready("sockets_are_created_in_the_callers_namespace") {
@@ -460,6 +508,10 @@ fn sockets_are_created_in_the_callers_namespace() {
     assert_eq!(moved(&on, &off), "libc proto=6\n");
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn exit_status_and_death_by_signal_are_reproduced() {
     if !ready("exit_status_and_death_by_signal_are_reproduced") {
@@ -497,6 +549,10 @@ fn exit_status_and_death_by_signal_are_reproduced() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn signals_sent_to_the_launcher_reach_the_program() {
     if !ready("signals_sent_to_the_launcher_reach_the_program") {
@@ -523,6 +579,10 @@ fn signals_sent_to_the_launcher_reach_the_program() {
 /// Ctrl-C on the terminal reaches the program once: the terminal signals the whole
 /// foreground process group, which the program shares with the launcher, and the launcher
 /// does not forward what the kernel generated (it would arrive twice).
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn terminal_ctrl_c_reaches_the_program_once() {
     if !ready("terminal_ctrl_c_reaches_the_program_once") {
@@ -615,6 +675,10 @@ fn open_pty() -> (std::fs::File, std::fs::File) {
 
 /// A child that outlives the program still gets MPTCP, the launcher returns when the
 /// program exits, and the lingering supervisor goes away with the last child.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn children_outliving_the_program_are_still_served() {
     if !ready("children_outliving_the_program_are_still_served") {
@@ -638,6 +702,10 @@ fn children_outliving_the_program_are_still_served() {
     wait_for("the lingering supervisor to exit", || ns.pids().is_empty());
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn a_second_supervisor_is_refused_with_a_clear_error() {
     if !ready("a_second_supervisor_is_refused_with_a_clear_error") {
@@ -662,6 +730,10 @@ fn a_second_supervisor_is_refused_with_a_clear_error() {
 /// Where seccomp(2) is refused (a container profile, an old kernel, a kernel without
 /// filters), the launcher says why and does not run the program at all: never silently on
 /// TCP.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn a_refused_filter_is_a_clear_error() {
     if !ready("a_refused_filter_is_a_clear_error") {
@@ -694,6 +766,10 @@ fn a_refused_filter_is_a_clear_error() {
     }
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
     if !ready("static_and_setuid_programs_choose_seccomp_mode_automatically") {
@@ -724,6 +800,10 @@ fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
 }
 
 /// Without CAP_SYS_ADMIN the filter is installed with no_new_privs, and works the same.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn works_for_an_unprivileged_user() {
     let test = "works_for_an_unprivileged_user";

@@ -1,6 +1,6 @@
 //! What a program sees under the shim, asked from inside the program: this test binary
-//! runs itself under `mptcpize run` (the `probe_*` tests below do nothing unless
-//! `MPTCPIZE_PROBE` says which probe to run) and reports what `socket()`, `getsockopt()` and
+//! runs itself under `mptcpize run` (the `probe_*` tests below are ignored on their own and
+//! do nothing unless `MPTCPIZE_PROBE` says which probe to run) and reports what `socket()`, `getsockopt()` and
 //! `setsockopt()` returned, as the program saw it.
 //!
 //! - the `SO_PROTOCOL` of every family × type × protocol combination, with and without
@@ -49,6 +49,7 @@ fn probe_with(ns: &Netns, name: &str, shim: bool, debug: bool) -> Vec<String> {
     cmd.args([
         &format!("probe_{name}"),
         "--exact",
+        "--ignored",
         "--nocapture",
         "--test-threads=1",
     ])
@@ -150,6 +151,7 @@ const PROTOCOLS: [c_int; 5] = [
 
 /// The table probe: one `ROW domain type protocol = result` line per combination.
 #[test]
+#[ignore = "a probe, run by the test beside it inside a program under mptcpize"]
 fn probe_table() {
     if !probing("table") {
         return;
@@ -211,6 +213,7 @@ fn table(rows: &[String]) -> BTreeMap<(c_int, c_int, c_int), String> {
         .collect()
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn so_protocol_table() {
     if !require_privileges("SO_PROTOCOL table") {
@@ -266,6 +269,7 @@ fn so_protocol_table() {
 
 /// Many threads create sockets at once; a forked child creates one too.
 #[test]
+#[ignore = "a probe, run by the test beside it inside a program under mptcpize"]
 fn probe_threads() {
     if !probing("threads") {
         return;
@@ -306,6 +310,7 @@ fn probe_threads() {
     println!("PROBE DONE");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn sockets_from_threads_and_forks() {
     if !require_privileges("threads and fork under the shim") {
@@ -441,6 +446,7 @@ fn exchange(fd: c_int, family: c_int, listener: c_int, port: u16, data: &[u8]) {
 
 /// Sets options MPTCP refuses on sockets the shim made MPTCP, and reports what happened.
 #[test]
+#[ignore = "a probe, run by the test beside it inside a program under mptcpize"]
 fn probe_refused() {
     if !probing("refused") {
         return;
@@ -534,6 +540,7 @@ fn probe_refused() {
     println!("PROBE DONE");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn refused_options_before_connect_give_plain_tcp() {
     if !require_privileges("options MPTCP refuses") {

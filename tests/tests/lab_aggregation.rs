@@ -4,7 +4,7 @@
 //! through the library's own subflow API.
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab, LinkStats, Side};
@@ -28,7 +28,11 @@ fn client_tx(lab: &Lab) -> Vec<LinkStats> {
 
 /// Checks, while the transfer runs, that the connection has one subflow per path: through
 /// `subflows()` (the library) and through `ss -Mni` (the kernel, from outside the program).
+/// Waits (up to 5 s) for the extra subflows to be established first.
 fn check_subflows(lab: &Lab, client: &MptcpStream) {
+    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(5), || {
+        client.subflows().is_ok_and(|s| s.len() == lab.paths())
+    });
     let subflows = client.subflows().unwrap();
     let mut locals: Vec<String> = subflows.iter().map(|s| s.local.ip().to_string()).collect();
     locals.sort();
@@ -57,6 +61,7 @@ fn check_subflows(lab: &Lab, client: &MptcpStream) {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn aggregation_two_equal_paths_native() {
     if !require_privileges("aggregation_two_equal_paths_native") {
@@ -66,7 +71,6 @@ fn aggregation_two_equal_paths_native() {
     let (_listener, client, server) = connect(&lab);
     let before = client_tx(&lab);
     let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(3)), |_| {
-        std::thread::sleep(Duration::from_millis(800));
         check_subflows(&lab, &client);
     })
     .unwrap();
@@ -106,6 +110,7 @@ fn aggregation_two_equal_paths_native() {
     assert!(s["MPTcpExtMPJoinAckRx"] >= 1, "{s:?}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn aggregation_asymmetric_80_20() {
     if !require_privileges("aggregation_asymmetric_80_20") {
@@ -122,7 +127,6 @@ fn aggregation_asymmetric_80_20() {
     client.as_socket().set_tcp_congestion(b"cubic").unwrap();
     let before = client_tx(&lab);
     let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(3)), |_| {
-        std::thread::sleep(Duration::from_millis(800));
         check_subflows(&lab, &client);
     })
     .unwrap();
@@ -158,6 +162,7 @@ fn aggregation_asymmetric_80_20() {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn server_signal_endpoints_give_a_subflow_per_path() {
     if !require_privileges("server_signal_endpoints_give_a_subflow_per_path") {
@@ -173,7 +178,10 @@ fn server_signal_endpoints_give_a_subflow_per_path() {
     let (_listener, client, server) = connect(&lab);
     let before = client_tx(&lab);
     let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(2)), |_| {
-        std::thread::sleep(Duration::from_millis(800));
+        // The join to the announced address, polled for up to 5 s.
+        mptcp_tests::wait_until(Instant::now() + Duration::from_secs(5), || {
+            client.subflows().is_ok_and(|s| s.len() == 2)
+        });
         let mut remotes: Vec<_> = client
             .subflows()
             .unwrap()

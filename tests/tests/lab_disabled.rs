@@ -11,6 +11,7 @@ use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn library_default_policy_falls_back_to_tcp_on_a_client_without_mptcp() {
     if !require_privileges("library_default_policy_falls_back_to_tcp_on_a_client_without_mptcp") {

@@ -29,6 +29,7 @@ fn payload_mbit(mbit: f64) -> f64 {
     mbit * 1448.0 / 1514.0
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn failover_when_a_path_is_cut_mid_transfer() {
     if !require_privileges("failover_when_a_path_is_cut_mid_transfer") {
@@ -81,6 +82,7 @@ fn failover_when_a_path_is_cut_mid_transfer() {
     );
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn backup_path_carries_data_only_when_the_primary_is_down() {
     if !require_privileges("backup_path_carries_data_only_when_the_primary_is_down") {
@@ -133,6 +135,7 @@ fn backup_path_carries_data_only_when_the_primary_is_down() {
     assert!(s["MPTcpExtMPJoinSynBackupRx"] >= 1, "{s:?}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn backup_flag_set_on_a_live_connection_moves_its_traffic() {
     if !require_privileges("backup_flag_set_on_a_live_connection_moves_its_traffic") {

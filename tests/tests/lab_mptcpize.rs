@@ -102,6 +102,10 @@ fn curl_result(out: &Output) -> (u64, f64) {
     (size, size as f64 * 8.0 / (total - first) / 1e6)
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn aggregation_under_mptcpize_http_server_and_curl() {
     if !require_privileges("aggregation_under_mptcpize_http_server_and_curl")
@@ -118,13 +122,23 @@ fn aggregation_under_mptcpize_http_server_and_curl() {
         .map(|p| lab.link_stats(Side::Server, p).unwrap())
         .collect();
     let out_file = dir.0.join("received.bin");
-    let child = curl(&lab, false, &out_file);
+    let mut child = curl(&lab, false, &out_file);
 
-    // While it runs: one MPTCP connection with one extra subflow, seen from both sides.
-    std::thread::sleep(Duration::from_millis(1000));
+    // While it runs: one MPTCP connection with one extra subflow, seen from both sides
+    // (polled until both show it, or curl has ended).
     let peer = format!("{}:{PORT}", lab.server_addr(1));
-    let client_ss = lab.client().mptcp_connections().unwrap();
-    let server_ss = lab.server().mptcp_connections().unwrap();
+    let (mut client_ss, mut server_ss) = (Vec::new(), Vec::new());
+    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(10), || {
+        client_ss = lab.client().mptcp_connections().unwrap();
+        server_ss = lab.server().mptcp_connections().unwrap();
+        let seen = client_ss
+            .iter()
+            .any(|c| c.peer == peer && c.extra_subflows == 1)
+            && server_ss
+                .iter()
+                .any(|c| c.state == "ESTAB" && c.extra_subflows == 1);
+        seen || child.try_wait().unwrap().is_some()
+    });
     let out = child.wait_with_output().unwrap();
     let (size, mbit) = curl_result(&out);
 
@@ -163,6 +177,10 @@ fn aggregation_under_mptcpize_http_server_and_curl() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn mptcpize_on_a_client_without_mptcp_falls_back_to_tcp() {
     if !require_privileges("mptcpize_on_a_client_without_mptcp_falls_back_to_tcp")

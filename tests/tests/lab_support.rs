@@ -4,7 +4,7 @@
 //! whatever the MPTCP library does.
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab, Side};
 use mptcp_tests::require_privileges;
@@ -64,6 +64,7 @@ fn tcp_goodput(lab: &Lab, path: usize, secs: f64) -> f64 {
     r.steady_mbit(Duration::from_millis(300))
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn lab_builds_shapes_and_cleans_up() {
     if !require_privileges("lab_builds_shapes_and_cleans_up") {
@@ -152,6 +153,7 @@ fn lab_builds_shapes_and_cleans_up() {
     assert_eq!(root_interfaces(), root_before);
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn two_labs_run_side_by_side() {
     if !require_privileges("two_labs_run_side_by_side") {
@@ -172,12 +174,14 @@ fn two_labs_run_side_by_side() {
     assert_eq!(ep.lines().count(), 3, "{ep}");
 }
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn lab_is_removed_when_the_test_panics() {
     if !require_privileges("lab_is_removed_when_the_test_panics") {
         return;
     }
     let mut names = Vec::new();
+    let mut sleeper_started = false;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let lab = Lab::builder()
             .endpoints(Endpoints::ServerSignal)
@@ -190,10 +194,14 @@ fn lab_is_removed_when_the_test_panics() {
         sleeper.arg("30");
         // Forgotten on purpose: the lab itself must stop what runs inside it.
         std::mem::forget(lab::Background::spawn(&mut sleeper).unwrap());
-        std::thread::sleep(Duration::from_millis(100));
+        // Running inside before the panic (checked after it: a panic here would be caught).
+        sleeper_started = mptcp_tests::wait_until(Instant::now() + Duration::from_secs(5), || {
+            !lab.server().pids().is_empty()
+        });
         panic!("test failure inside a lab");
     }));
     assert!(result.is_err());
+    assert!(sleeper_started, "the process left inside did not start");
     assert_eq!(names.len(), 2);
     for n in &names {
         assert!(!ns_exists(n), "{n} left behind after a panic");

@@ -1,6 +1,7 @@
 //! The support crate's own check: a namespace is created, usable, and removed.
 use mptcp_tests::{require_privileges, Netns};
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn netns_is_created_and_removed() {
     if !require_privileges("netns_is_created_and_removed") {

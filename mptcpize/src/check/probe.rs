@@ -1,13 +1,14 @@
 //! Connections that test MPTCP for real: the loopback self-test and `--connect HOST:PORT`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
 use serde_json::json;
 
-use super::report::{Finding, Status};
+use super::report::{command_line, Finding, Status};
 
 /// Bytes the self-test sends and expects back, byte for byte.
 const SELF_TEST_BYTES: usize = 256 * 1024;
@@ -162,21 +163,163 @@ fn run_self_test(timeout: Duration) -> io::Result<SelfTestOutcome> {
     })
 }
 
-/// `--connect HOST:PORT`: whether that path speaks MPTCP, fell back to TCP, or failed.
-pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Finding {
-    let addresses: Vec<SocketAddr> = match target.to_socket_addrs() {
-        Ok(addresses) => addresses.collect(),
-        Err(err) => {
-            return Finding::new(
-                "connect",
-                Status::Fail,
-                format!("{target}: cannot resolve: {err}"),
+/// A `--connect` target split into host and port: `HOST:PORT`, `[IPV6]:PORT`, and either
+/// with a `%ZONE` on a link-local address (`fe80::1%eth0:80`, `[fe80::1%eth0]:80`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The host as given, without brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    /// Parses `target`; the error says what form is expected.
+    pub fn parse(target: &str) -> Result<Target, String> {
+        let expected = || {
+            format!(
+                "{target:?} is not HOST:PORT (for IPv6: [ADDRESS]:PORT, e.g. [::1]:8001 or \
+                 [fe80::1%eth0]:80)"
             )
-            .fix(format!(
-                "getent ahosts {}",
-                target.rsplit_once(':').map(|(h, _)| h).unwrap_or(target)
-            ))
-            .data(json!({ "target": target, "result": "failed", "error": err.to_string() }));
+        };
+        let (host, port) = match target.strip_prefix('[') {
+            Some(rest) => {
+                let (host, after) = rest.split_once(']').ok_or_else(expected)?;
+                (host, after.strip_prefix(':').ok_or_else(expected)?)
+            }
+            // The last colon: `fe80::1%lo:80` is an address with a zone, then a port.
+            None => target.rsplit_once(':').ok_or_else(expected)?,
+        };
+        let port = port.parse::<u16>().map_err(|_| expected())?;
+        if host.is_empty() {
+            return Err(expected());
+        }
+        Ok(Target {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The address when the host is a literal IP address (IPv6 with an optional `%ZONE`,
+    /// an interface name or index, as `getaddrinfo(3)` takes it): no resolver is asked.
+    fn numeric(&self) -> Option<Result<SocketAddr, String>> {
+        if let Ok(v4) = self.host.parse::<Ipv4Addr>() {
+            return Some(Ok(SocketAddr::from((v4, self.port))));
+        }
+        let (address, zone) = match self.host.split_once('%') {
+            Some((address, zone)) => (address, Some(zone)),
+            None => (self.host.as_str(), None),
+        };
+        let v6 = address.parse::<Ipv6Addr>().ok()?;
+        let scope_id = match zone {
+            None => 0,
+            Some(zone) => match zone.parse::<u32>() {
+                Ok(index) => index,
+                Err(_) => {
+                    let name = std::ffi::CString::new(zone).unwrap_or_default();
+                    // SAFETY: a NUL-terminated string.
+                    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+                        0 => {
+                            return Some(Err(format!(
+                                "no interface {zone:?} here for the zone of {}",
+                                self.host
+                            )))
+                        }
+                        index => index,
+                    }
+                }
+            },
+        };
+        Some(Ok(SocketAddr::V6(SocketAddrV6::new(
+            v6, self.port, 0, scope_id,
+        ))))
+    }
+}
+
+/// Why a target has no address.
+enum ResolveError {
+    /// The resolver answered with an error.
+    Failed(String),
+    /// The resolver did not answer within the timeout.
+    TimedOut,
+}
+
+/// The addresses of `target`, asking the resolver (`getaddrinfo(3)`, through std) on a
+/// thread of its own so that the answer is waited for at most `timeout`: glibc's resolver
+/// retries an unanswering name server for 10 s and more, whatever `--timeout` says. A
+/// thread that has not answered is left behind; the process ends soon after.
+fn resolve(target: &Target, timeout: Duration) -> Result<Vec<SocketAddr>, ResolveError> {
+    if let Some(numeric) = target.numeric() {
+        return numeric.map(|a| vec![a]).map_err(ResolveError::Failed);
+    }
+    // A Mutex and Condvar rather than a channel: std's channels import `sched_yield`, one
+    // more symbol the dynamic loader binds at every start of the launcher.
+    type Answer = Option<Result<Vec<SocketAddr>, String>>;
+    let slot = Arc::new((Mutex::new(Answer::None), Condvar::new()));
+    let query = (target.host.clone(), target.port);
+    let resolver_slot = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let answer = query
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>)
+                .map_err(|e| e.to_string());
+            let (answered, ready) = &*resolver_slot;
+            *answered.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+            ready.notify_one();
+        });
+    if let Err(e) = spawned {
+        return Err(ResolveError::Failed(format!("cannot start a thread: {e}")));
+    }
+    let (answered, ready) = &*slot;
+    let guard = answered.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut guard, _) = ready
+        .wait_timeout_while(guard, timeout, |answer| answer.is_none())
+        .unwrap_or_else(|e| e.into_inner());
+    match guard.take() {
+        Some(Ok(addresses)) if addresses.is_empty() => {
+            Err(ResolveError::Failed("no address".to_string()))
+        }
+        Some(Ok(addresses)) => Ok(addresses),
+        Some(Err(e)) => Err(ResolveError::Failed(e)),
+        None => Err(ResolveError::TimedOut),
+    }
+}
+
+/// `--connect HOST:PORT`: whether that path speaks MPTCP, fell back to TCP, or failed.
+/// Resolving the name and each connection attempt are each bounded by `timeout`.
+pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Finding {
+    let parsed = match Target::parse(target) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            return Finding::new("connect", Status::Fail, err.clone())
+                .fix(command_line([
+                    "mptcpize",
+                    "check",
+                    "--connect",
+                    "HOST:PORT",
+                ]))
+                .note("HOST a name or an address; an IPv6 address in brackets")
+                .data(json!({ "target": target, "result": "failed", "error": err }));
+        }
+    };
+    let addresses: Vec<SocketAddr> = match resolve(&parsed, timeout) {
+        Ok(addresses) => addresses,
+        Err(err) => {
+            let (summary, error) = match err {
+                ResolveError::Failed(e) => (format!("{target}: cannot resolve: {e}"), e),
+                ResolveError::TimedOut => {
+                    let e = format!(
+                        "the name resolver did not answer within {} s (--timeout)",
+                        timeout.as_secs()
+                    );
+                    (format!("{target}: cannot resolve: {e}"), e)
+                }
+            };
+            return Finding::new("connect", Status::Fail, summary)
+                .fix(command_line(["getent", "ahosts", &parsed.host]))
+                .note("how this host's resolver answers for the name: /etc/hosts, then the name servers of /etc/resolv.conf")
+                .data(json!({ "target": target, "result": "failed", "error": error }));
         }
     };
     if !mptcp_available {
@@ -238,9 +381,77 @@ pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Findin
         Status::Fail,
         format!("{target}: could not connect: {}", errors.join("; ")),
     )
-    .fix(format!(
-        "check that something listens there and is reachable: nc -vz {}",
-        target.replace(':', " ")
-    ))
+    .fix(command_line([
+        "nc",
+        "-vz",
+        &parsed.host,
+        &parsed.port.to_string(),
+    ]))
+    .note("whether something listens there and is reachable")
     .data(json!({ "target": target, "result": "failed", "error": errors.join("; ") }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str, port: u16) -> Result<Target, String> {
+        Ok(Target {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    #[test]
+    fn targets_parse_with_and_without_brackets() {
+        assert_eq!(Target::parse("example.org:443"), target("example.org", 443));
+        assert_eq!(Target::parse("10.0.0.1:80"), target("10.0.0.1", 80));
+        assert_eq!(Target::parse("[::1]:8001"), target("::1", 8001));
+        assert_eq!(Target::parse("[fe80::1%lo]:80"), target("fe80::1%lo", 80));
+        assert_eq!(Target::parse("fe80::1%lo:80"), target("fe80::1%lo", 80));
+        for bad in [
+            "nocolon",
+            "[::1]8001",
+            "[::1",
+            "host:",
+            "host:x",
+            ":80",
+            "[]:80",
+            "h:70000",
+        ] {
+            let err = Target::parse(bad).unwrap_err();
+            assert!(err.contains("is not HOST:PORT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn literal_addresses_need_no_resolver() {
+        let numeric = |t: &str| Target::parse(t).unwrap().numeric();
+        assert_eq!(
+            numeric("[::1]:8001").unwrap().unwrap(),
+            "[::1]:8001".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            numeric("127.0.0.1:9").unwrap().unwrap(),
+            "127.0.0.1:9".parse::<SocketAddr>().unwrap()
+        );
+        // SAFETY: a NUL-terminated string.
+        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        assert!(lo > 0);
+        for form in [
+            "[fe80::1%lo]:80",
+            "fe80::1%lo:80",
+            &format!("[fe80::1%{lo}]:80"),
+        ] {
+            match numeric(form).unwrap().unwrap() {
+                SocketAddr::V6(a) => {
+                    assert_eq!((a.scope_id(), a.port()), (lo, 80), "{form}");
+                    assert_eq!(a.ip(), &"fe80::1".parse::<Ipv6Addr>().unwrap());
+                }
+                other => panic!("{form}: {other}"),
+            }
+        }
+        assert!(numeric("[fe80::1%no-such-if0]:80").unwrap().is_err());
+        assert!(numeric("example.org:80").is_none());
+    }
 }

@@ -51,8 +51,9 @@ pub struct Finding {
     pub check: &'static str,
     pub status: Status,
     pub summary: String,
-    /// The next command to run when this is a problem: a shell command line (where no command
-    /// can fix it, as for a kernel without MPTCP, the next step in words).
+    /// The next command to run when this is a problem: a shell command line, every value in
+    /// it quoted ([`command_line`]); where no command can fix it (a kernel without MPTCP),
+    /// the next step in words.
     pub fix: Option<String>,
     /// A remark on the fix (how to make it permanent, what a placeholder means).
     pub note: Option<String>,
@@ -91,6 +92,15 @@ impl Finding {
         self.data = data;
         self
     }
+}
+
+/// `words` as one shell command line, each quoted where the shell would otherwise read it
+/// differently (`shlex::try_quote`, POSIX rules): a value that came from the user or the
+/// system (a `--connect` host, an interface name, which may hold `;` or `$`) stays one
+/// word and runs nothing. A NUL, which no argument can hold, is dropped.
+pub fn command_line<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
+    let words: Vec<String> = words.into_iter().map(|w| w.replace('\0', "")).collect();
+    shlex::try_join(words.iter().map(String::as_str)).expect("no NUL left to refuse")
 }
 
 /// The overall answer, from the worst finding.
@@ -262,5 +272,27 @@ mod tests {
         assert_eq!(json["exit_status"], 2);
         assert_eq!(json["findings"][1]["fix"], "ip mptcp endpoint add …");
         assert_eq!(json["findings"][0]["fix"], Value::Null);
+    }
+
+    #[test]
+    fn command_lines_quote_what_the_shell_would_read() {
+        assert_eq!(
+            command_line(["ip", "link", "set", "eth0", "up"]),
+            "ip link set eth0 up"
+        );
+        let evil = "x;touch${IFS}/tmp/f;#";
+        let line = command_line(["getent", "ahosts", evil]);
+        assert_eq!(line, "getent ahosts 'x;touch${IFS}/tmp/f;#'");
+        assert_eq!(
+            shlex::split(&line).unwrap(),
+            ["getent", "ahosts", evil],
+            "one word, as given"
+        );
+        assert_eq!(
+            command_line(["nc", "-vz", "::1", "8001"]),
+            "nc -vz ::1 8001"
+        );
+        assert_eq!(command_line(["a'b", ""]), r#""a'b" ''"#);
+        assert_eq!(command_line(["a\0b"]), "ab");
     }
 }

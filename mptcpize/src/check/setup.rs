@@ -9,7 +9,7 @@ use mptcp_socket::{available, Availability, Unavailable};
 use serde_json::{json, Value};
 
 use super::interfaces::{default_route_interfaces, interfaces, Interface};
-use super::report::{Finding, Report, Status};
+use super::report::{command_line, Finding, Report, Status};
 
 /// Where the kernel publishes the `net.mptcp.*` sysctls of the caller's network namespace.
 const SYSCTL_DIR: &str = "/proc/sys/net/mptcp";
@@ -106,7 +106,8 @@ pub fn check_kernel(report: &mut Report) -> bool {
                     Status::Fail,
                     format!("could not create a test socket: {err}"),
                 )
-                .fix("ulimit -n (too many open files?) and retry")
+                .fix("ulimit -n")
+                .note("if it says too many open files: raise this limit and retry")
                 .data(data),
             );
             false
@@ -200,16 +201,14 @@ pub fn check_limits_and_endpoints(report: &mut Report) {
     let pm = match PathManager::new() {
         Ok(pm) => pm,
         Err(err) => {
-            let fix = err
-                .hint()
-                .unwrap_or_else(|| "ip mptcp limits show".to_string());
             report.push(
                 Finding::new(
                     "limits",
                     Status::Fail,
                     format!("cannot read the path manager: {err}"),
                 )
-                .fix(fix),
+                .fix("ip mptcp limits show")
+                .note_opt(err.hint().as_deref()),
             );
             return;
         }
@@ -342,12 +341,27 @@ fn endpoint_suggestions(interfaces: &[Interface]) -> Vec<String> {
                 .usable_addresses()
                 .find(IpAddr::is_ipv4)
                 .or_else(|| i.usable_addresses().next())?;
-            Some(format!(
-                "ip mptcp endpoint add {address} dev {} subflow",
-                i.name
-            ))
+            Some(command_line([
+                "ip",
+                "mptcp",
+                "endpoint",
+                "add",
+                &address.to_string(),
+                "dev",
+                &i.name,
+                "subflow",
+            ]))
         })
         .collect()
+}
+
+/// `ip mptcp endpoint add ADDRESS dev INTERFACE FLAGS…`, quoted.
+fn endpoint_add(address: IpAddr, interface: &str, flags: EndpointFlags) -> String {
+    let address = address.to_string();
+    let mut words = vec!["ip", "mptcp", "endpoint", "add", &address, "dev", interface];
+    let names = flags.names();
+    words.extend(names.iter().map(String::as_str));
+    command_line(words)
 }
 
 /// A problem with one endpoint: a warning, the command that fixes it, and the endpoint.
@@ -431,7 +445,7 @@ fn check_endpoints(
                     problems += 1;
                     report.push(endpoint_problem(
                         format!("{what}: interface {} is down", interface.name),
-                        format!("ip link set {} up", interface.name),
+                        command_line(["ip", "link", "set", &interface.name, "up"]),
                         data,
                     ));
                 }
@@ -442,17 +456,29 @@ fn check_endpoints(
                         .find(|a| a.is_ipv4() == e.address.is_ipv4());
                     let fix = match replacement {
                         Some(address) => format!(
-                            "ip mptcp endpoint delete id {id} && ip mptcp endpoint add {address} dev {name} {flags}",
-                            id = e.id,
-                            name = interface.name,
-                            flags = e.flags,
+                            "{} && {}",
+                            command_line([
+                                "ip",
+                                "mptcp",
+                                "endpoint",
+                                "delete",
+                                "id",
+                                &e.id.to_string()
+                            ]),
+                            endpoint_add(address, &interface.name, e.flags),
                         ),
-                        None => format!(
-                            "ip address add {}/{} dev {}",
-                            e.address,
-                            if e.address.is_ipv4() { 24 } else { 64 },
-                            interface.name
-                        ),
+                        None => command_line([
+                            "ip",
+                            "address",
+                            "add",
+                            &format!(
+                                "{}/{}",
+                                e.address,
+                                if e.address.is_ipv4() { 24 } else { 64 }
+                            ),
+                            "dev",
+                            &interface.name,
+                        ]),
                     };
                     report.push(endpoint_problem(
                         format!(
@@ -468,7 +494,7 @@ fn check_endpoints(
                     problems += 1;
                     report.push(endpoint_problem(
                         format!("{what}: interface {} is up but has no carrier (cable, Wi-Fi or peer down)", interface.name),
-                        format!("ip link show {}", interface.name),
+                        command_line(["ip", "link", "show", &interface.name]),
                         data,
                     ));
                 }
@@ -488,24 +514,29 @@ fn check_endpoints(
                     Some(owner) if !owner.up => {
                         problems += 1;
                         report.push(endpoint_problem(
-                            format!("{what}: interface {} (which has the address) is down", owner.name),
-                            format!("ip link set {} up", owner.name),
+                            format!(
+                                "{what}: interface {} (which has the address) is down",
+                                owner.name
+                            ),
+                            command_line(["ip", "link", "set", &owner.name, "up"]),
                             data,
                         ));
                     }
-                    Some(owner) if e.flags.contains(EndpointFlags::SUBFLOW) => report.push(
-                        Finding::new(
-                            "endpoints",
-                            Status::Info,
-                            format!(
+                    Some(owner) if e.flags.contains(EndpointFlags::SUBFLOW) => {
+                        report.push(
+                            Finding::new(
+                                "endpoints",
+                                Status::Info,
+                                format!(
                                 "{what}: without `dev {}` routing picks the subflow's interface, \
                                  maybe the first subflow's: two subflows on one path (to pin it: \
-                                 `ip mptcp endpoint delete id {} && ip mptcp endpoint add {} dev {} {}`)",
-                                owner.name, e.id, e.address, owner.name, e.flags
+                                 `ip mptcp endpoint delete id {} && {}`)",
+                                owner.name, e.id, endpoint_add(e.address, &owner.name, e.flags)
                             ),
+                            )
+                            .data(data),
                         )
-                        .data(data),
-                    ),
+                    }
                     Some(_) => report.push(Finding::new("endpoints", Status::Ok, what).data(data)),
                 }
             }
