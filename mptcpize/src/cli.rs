@@ -50,6 +50,10 @@ pub enum Command {
     /// Exit status: 0 MPTCP works, 1 it works with a limit worth fixing (one path only, a
     /// fallback), 2 it does not work.
     Check(crate::check::CheckArgs),
+    /// Show the MPTCP connections of this machine live, per connection and per path
+    /// (owner, subflows, throughput, RTT, backup), for any running program; read from the
+    /// kernel's socket tables (sock_diag), no restart. `--json --once` for scripts.
+    Watch(crate::watch::WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +163,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Enable(args) => crate::systemd::enable(&args.unit, args.root.as_deref()),
         Command::Disable(args) => crate::systemd::disable(&args.unit, args.root.as_deref()),
         Command::Check(args) => crate::check::run(&args),
+        Command::Watch(args) => crate::watch::run(&args),
     }
 }
 

@@ -24,6 +24,7 @@ mod run;
 mod seccomp;
 mod shim;
 mod systemd;
+mod watch;
 
 use clap::Parser;
 

@@ -16,22 +16,21 @@ pub struct Process {
     pub comm: String,
 }
 
-/// Socket inode → owning process, read from `/proc/*/fd`.
+/// Socket inode → the processes holding it, read from `/proc/*/fd`.
 #[derive(Clone, Debug, Default)]
 pub struct ProcessTable {
-    owners: HashMap<u32, Process>,
+    owners: HashMap<u32, Vec<Process>>,
 }
 
 impl ProcessTable {
     /// Reads `/proc/*/fd` (every process the caller may read; `readlink(2)` of each fd).
-    /// A socket held by several processes (after `fork`) is given to the lowest pid.
     pub fn scan() -> io::Result<ProcessTable> {
         Self::scan_root(Path::new("/proc"))
     }
 
     /// As [`ProcessTable::scan`], for a proc file system mounted at `root`.
     pub fn scan_root(root: &Path) -> io::Result<ProcessTable> {
-        let mut owners: HashMap<u32, Process> = HashMap::new();
+        let mut owners: HashMap<u32, Vec<Process>> = HashMap::new();
         let mut pids: Vec<u32> = fs::read_dir(root)?
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .collect();
@@ -62,10 +61,14 @@ impl ProcessTable {
                         .map(|c| c.trim_end_matches('\n').to_owned())
                         .unwrap_or_default()
                 });
-                owners.entry(inode).or_insert_with(|| Process {
-                    pid,
-                    comm: comm.clone(),
-                });
+                let holders = owners.entry(inode).or_default();
+                // The same socket in several fds of one process: listed once.
+                if holders.last().map_or(true, |p| p.pid != pid) {
+                    holders.push(Process {
+                        pid,
+                        comm: comm.clone(),
+                    });
+                }
             }
             link.pop();
             link.pop();
@@ -73,9 +76,15 @@ impl ProcessTable {
         Ok(ProcessTable { owners })
     }
 
-    /// The process holding the socket with this inode, if the caller could see it.
+    /// The process holding the socket with this inode, if the caller could see it: the
+    /// lowest pid where several hold it (a parent and the children it forked).
     pub fn owner(&self, inode: u32) -> Option<&Process> {
-        self.owners.get(&inode)
+        self.owners.get(&inode)?.first()
+    }
+
+    /// Every process holding the socket with this inode, by ascending pid.
+    pub fn holders(&self, inode: u32) -> &[Process] {
+        self.owners.get(&inode).map_or(&[], Vec::as_slice)
     }
 
     /// Whether the table knows this socket inode.
