@@ -136,7 +136,10 @@ impl Sampler {
         let mut views = Vec::with_capacity(conns.len());
         let mut live_paths = HashSet::new();
         let mut live_conns = HashSet::new();
-        for conn in conns {
+        for mut conn in conns {
+            // The initial subflow first, then the joined ones by address: a stable order
+            // across refreshes (the kernel's table order is its hash order).
+            conn.subflows.sort_by_key(|sf| (sf.joined(), sf.local));
             let holders = self.processes.holders(conn.inode);
             if let Some(pids) = &pids {
                 if !holders.iter().any(|p| pids.contains(&p.pid)) {

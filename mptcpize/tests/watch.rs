@@ -1,0 +1,381 @@
+//! `mptcpize watch` against real programs: an iperf3 transfer across the two-path lab (both
+//! subflows listed with their bytes, then path 1 cut: its subflow goes idle or away while
+//! the other's bytes keep rising), a static busybox under seccomp mode and a native
+//! `MptcpStream` program side by side, `--pid`/`--port` filters, and the live view under
+//! tmux (on screen, `q` quits, the terminal restored).
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mptcp_socket::MptcpStream;
+use mptcp_tests::{require_privileges, require_program, Lab, Netns};
+use serde_json::Value;
+use support::{mptcpize, spawn, wait_listening, Background};
+
+const PORT: u16 = 5201;
+
+/// `mptcpize watch --json --once ARGS…` in `ns`: one JSON object per connection.
+fn snapshot(ns: &Netns, args: &[&str]) -> Vec<Value> {
+    let mut cmd = ns.command(mptcpize());
+    cmd.args(["watch", "--json", "--once"]).args(args);
+    let out = support::output_ok(&mut cmd, "mptcpize watch --json --once");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Snapshots until `pick` finds what it waits for, or panics after `limit` with the last
+/// snapshot.
+fn wait_snapshot<T>(
+    ns: &Netns,
+    args: &[&str],
+    limit: Duration,
+    what: &str,
+    mut pick: impl FnMut(&[Value]) -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        let snap = snapshot(ns, args);
+        if let Some(found) = pick(&snap) {
+            return found;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {what}; last snapshot:\n{}",
+            snap.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn u64_of(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+fn subflows(conn: &Value) -> &[Value] {
+    conn["subflows"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// `bytes_acked` of each subflow of connection `cookie`, by local address.
+fn acked_by_path(snap: &[Value], cookie: u64) -> Option<HashMap<String, u64>> {
+    let conn = snap.iter().find(|c| u64_of(c, "cookie") == cookie)?;
+    Some(
+        subflows(conn)
+            .iter()
+            .map(|sf| (ip_of(str_of(sf, "local")), u64_of(sf, "bytes_acked")))
+            .collect(),
+    )
+}
+
+fn ip_of(addr: &str) -> String {
+    addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).to_owned()
+}
+
+/// The lab with `mptcpize run iperf3 -s` in the server namespace and a long
+/// `mptcpize run iperf3 -c` in the client namespace (killed on drop).
+struct Iperf {
+    client: Background,
+    _server: Background,
+    lab: Lab,
+}
+
+fn iperf_in_lab() -> Iperf {
+    let lab = Lab::builder().paths([20, 20]).build().unwrap();
+    let mut server = lab.server().command(mptcpize());
+    server.args(["run", "iperf3", "-s", "-1", "-p", &PORT.to_string()]);
+    let server = spawn(server);
+    wait_listening(lab.server(), PORT);
+    let mut client = lab.client().command(mptcpize());
+    client
+        .args(["run", "iperf3", "-c"])
+        .arg(lab.server_addr(1).to_string())
+        .args(["-p", &PORT.to_string(), "-t", "60"]);
+    let client = spawn(client);
+    Iperf {
+        client,
+        _server: server,
+        lab,
+    }
+}
+
+/// The iperf3 data connection: comm iperf3, kind mptcp, two subflows on distinct local
+/// addresses, each with more than 64 KiB acknowledged. Returns (cookie, pid).
+fn iperf3_data_connection(snap: &[Value]) -> Option<(u64, u64)> {
+    snap.iter().find_map(|c| {
+        let sfs = subflows(c);
+        let ok = str_of(c, "comm") == "iperf3"
+            && str_of(c, "kind") == "mptcp"
+            && sfs.len() == 2
+            && ip_of(str_of(&sfs[0], "local")) != ip_of(str_of(&sfs[1], "local"))
+            && sfs
+                .iter()
+                .all(|sf| u64_of(sf, "bytes_sent") > 64 << 10 && u64_of(sf, "bytes_acked") > 0);
+        ok.then(|| (u64_of(c, "cookie"), u64_of(c, "pid")))
+    })
+}
+
+#[test]
+fn iperf3_paths_listed_and_followed_through_a_cut() {
+    let test = "iperf3_paths_listed_and_followed_through_a_cut";
+    if !require_privileges(test) || !require_program(test, "iperf3") {
+        return;
+    }
+    let mut run = iperf_in_lab();
+    let lab = &run.lab;
+    let port = PORT.to_string();
+    let filter = ["--port", port.as_str()];
+    let (cookie, pid) = wait_snapshot(
+        lab.client(),
+        &filter,
+        Duration::from_secs(30),
+        "iperf3's connection with two loaded subflows",
+        iperf3_data_connection,
+    );
+    // `mptcpize run` execs iperf3: the launcher's pid is iperf3's.
+    assert_eq!(pid, u64::from(run.client.0.id()), "owner pid");
+    let snap = snapshot(lab.client(), &filter);
+    let conn = snap.iter().find(|c| u64_of(c, "cookie") == cookie).unwrap();
+    assert_eq!(
+        str_of(conn, "remote"),
+        format!("{}:{PORT}", lab.server_addr(1))
+    );
+    assert!(conn["token"].as_u64().is_some(), "token: {conn}");
+    for sf in subflows(conn) {
+        // Each subflow on its own path: address and interface of path 1 or path 2.
+        let local = ip_of(str_of(sf, "local"));
+        let path = (1..=2)
+            .find(|&p| local == lab.client_addr(p).to_string())
+            .unwrap_or_else(|| panic!("subflow on an unknown address: {sf}"));
+        assert_eq!(str_of(sf, "interface"), lab.client_if(path), "{sf}");
+        assert!(sf["rtt_us"].as_u64().is_some() && !sf["backup"].as_bool().unwrap());
+    }
+    // The server namespace sees the other end, owned by the server iperf3.
+    let server_side = snapshot(lab.server(), &filter);
+    assert!(
+        server_side
+            .iter()
+            .any(|c| str_of(c, "comm") == "iperf3" && subflows(c).len() == 2),
+        "server side: {server_side:?}"
+    );
+
+    // Cut path 1: its subflow must go away or stop advancing, while path 2 carries on.
+    lab.path_down(1).unwrap();
+    let (p1, p2) = (
+        lab.client_addr(1).to_string(),
+        lab.client_addr(2).to_string(),
+    );
+    let mut previous: Option<HashMap<String, u64>> = None;
+    let mut settled = 0;
+    let start = Instant::now();
+    loop {
+        let snap = snapshot(lab.client(), &filter);
+        let now = acked_by_path(&snap, cookie).expect("the connection survives the cut");
+        if let Some(before) = &previous {
+            let p1_idle = now.get(&p1).map_or(true, |b| before.get(&p1) == Some(b));
+            let p2_rising = match (before.get(&p2), now.get(&p2)) {
+                (Some(b), Some(n)) => n > b,
+                _ => false,
+            };
+            settled = if p1_idle && p2_rising { settled + 1 } else { 0 };
+            // Three refreshes in a row: not a pause between two bursts.
+            if settled == 3 {
+                break;
+            }
+        }
+        previous = Some(now);
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "after cutting path 1, path 1 did not go idle while path 2 kept rising: \
+             {previous:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    run.client.0.kill().unwrap();
+}
+
+#[test]
+fn static_seccomp_program_and_native_program_both_appear() {
+    let test = "static_seccomp_program_and_native_program_both_appear";
+    if !require_privileges(test) || !require_program(test, "busybox") {
+        return;
+    }
+    let ns = Netns::new("watch-sc").unwrap();
+    // A statically linked busybox nc listening, under seccomp mode.
+    let mut server = ns.command(mptcpize());
+    server.args(["run", "--seccomp", "busybox", "nc", "-l", "-p", "9000"]);
+    let server = spawn(server);
+    wait_listening(&ns, 9000);
+    // This test program is the native one: an MptcpStream made inside the namespace.
+    let client = ns
+        .enter(|| MptcpStream::connect("127.0.0.1:9000"))
+        .unwrap()
+        .unwrap();
+    let local = client.local_addr().unwrap().to_string();
+    let me = u64::from(std::process::id());
+    let snap = wait_snapshot(
+        &ns,
+        &["--port", "9000"],
+        Duration::from_secs(10),
+        "both ends of the busybox connection",
+        |snap| {
+            let ours = snap
+                .iter()
+                .any(|c| str_of(c, "local") == local && u64_of(c, "pid") == me);
+            let theirs = snap
+                .iter()
+                .any(|c| str_of(c, "remote") == local && str_of(c, "comm") == "busybox");
+            (ours && theirs).then(|| snap.to_vec())
+        },
+    );
+    for conn in &snap {
+        assert_eq!(str_of(conn, "kind"), "mptcp", "{conn}");
+        assert_eq!(subflows(conn).len(), 1, "{conn}");
+    }
+    // --pid LAUNCHER: the supervisor's child busybox is a descendant; this test is not.
+    let launcher = server.0.id().to_string();
+    let only_busybox = snapshot(&ns, &["--pid", &launcher]);
+    assert_eq!(only_busybox.len(), 1, "{only_busybox:?}");
+    assert_eq!(str_of(&only_busybox[0], "comm"), "busybox");
+    assert_eq!(str_of(&only_busybox[0], "remote"), local);
+    // --port of another port: nothing.
+    assert!(snapshot(&ns, &["--port", "9001"]).is_empty());
+    drop(client);
+}
+
+/// A tmux server of the test's own (`tmux -L NAME`), killed on drop.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.0)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "watch"])
+    }
+
+    fn wait_screen(&self, what: &str, mut ok: impl FnMut(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
+    let test = "live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal";
+    if !require_privileges(test)
+        || !require_program(test, "iperf3")
+        || !require_program(test, "tmux")
+    {
+        return;
+    }
+    let run = iperf_in_lab();
+    let lab = &run.lab;
+    wait_snapshot(
+        lab.client(),
+        &["--port", &PORT.to_string()],
+        Duration::from_secs(30),
+        "iperf3's two subflows",
+        iperf3_data_connection,
+    );
+    let tmux = Tmux(format!("mptcpize-watch-{}", std::process::id()));
+    // The shell prints a marker when watch has returned, and stays for the checks.
+    let line = format!(
+        "ip netns exec {} {} watch --port {PORT}; echo WATCH-EXITED $?; sleep 600",
+        lab.client().name(),
+        mptcpize().display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "watch",
+        "-x",
+        "80",
+        "-y",
+        "40",
+        &line,
+    ]);
+    let (p1, p2) = (
+        lab.client_addr(1).to_string(),
+        lab.client_addr(2).to_string(),
+    );
+    let screen = tmux.wait_screen("the connection and its two paths", |s| {
+        s.contains("iperf3[")
+            && s.contains("MPTCP")
+            && s.contains(&format!("{} {p1}:", lab.client_if(1)))
+            && s.contains(&format!("{} {p2}:", lab.client_if(2)))
+            && s.contains("Mb/s")
+    });
+    eprintln!("the live view:\n{screen}");
+    assert!(
+        tmux.cmd(&["display", "-p", "-t", "watch", "#{alternate_on}"])
+            .trim()
+            == "1",
+        "the live view uses the alternate screen"
+    );
+    // 80 columns: nothing was cut at the right edge that would not fit.
+    assert!(screen.lines().all(|l| l.chars().count() <= 80));
+    tmux.cmd(&["send-keys", "-t", "watch", "q"]);
+    let after = tmux.wait_screen("watch to exit", |s| s.contains("WATCH-EXITED"));
+    assert!(after.contains("WATCH-EXITED 0"), "exit status: {after}");
+    // The terminal is restored: main screen back, cursor visible.
+    let state = tmux.cmd(&[
+        "display",
+        "-p",
+        "-t",
+        "watch",
+        "#{alternate_on} #{cursor_flag}",
+    ]);
+    assert_eq!(
+        state.trim(),
+        "0 1",
+        "alternate screen / cursor flag after q"
+    );
+    assert!(
+        !after.contains("iperf3["),
+        "the live view is gone:\n{after}"
+    );
+}
