@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
-use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+use serde::Serialize;
 
 use super::sample::{kind_name, state_name, ConnectionView, PathView, Refresh};
 
@@ -15,54 +17,93 @@ pub fn ndjson(refresh: &Refresh) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(refresh.connections.len() * 512);
     for conn in &refresh.connections {
-        let mut obj = connection_json(conn);
-        obj["time"] = json!(time);
-        obj["subflows_matched"] = json!(refresh.subflows_matched);
-        out.push_str(&obj.to_string());
-        out.push('\n');
+        let obj = ConnectionJson {
+            time,
+            pid: conn.pid,
+            comm: conn.comm.as_deref(),
+            uid: conn.uid,
+            kind: kind_name(conn.kind),
+            state: state_name(conn.state),
+            local: conn.local,
+            remote: conn.remote,
+            token: conn.token,
+            cookie: conn.cookie,
+            age_s: conn.age_known.then_some(conn.seen.as_secs_f64()),
+            seen_s: conn.seen.as_secs_f64(),
+            bytes_sent: conn.bytes_sent,
+            bytes_received: conn.bytes_received,
+            subflows_matched: refresh.subflows_matched,
+            subflows: conn.paths.iter().map(PathJson::from).collect(),
+        };
+        // Serializing plain structs into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &obj);
+        out.push(b'\n');
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn connection_json(conn: &ConnectionView) -> Value {
-    json!({
-        "pid": conn.pid,
-        "comm": conn.comm,
-        "uid": conn.uid,
-        "kind": kind_name(conn.kind),
-        "state": state_name(conn.state),
-        "local": conn.local.to_string(),
-        "remote": conn.remote.to_string(),
-        "token": conn.token,
-        // The kernel's socket cookie: the same connection across refreshes.
-        "cookie": conn.cookie,
-        // Seconds since watch first saw it; null when it was already open at the start.
-        "age_s": conn.age_known.then_some(conn.seen.as_secs_f64()),
-        "seen_s": conn.seen.as_secs_f64(),
-        "bytes_sent": conn.bytes_sent,
-        "bytes_received": conn.bytes_received,
-        "subflows": conn.paths.iter().map(path_json).collect::<Vec<_>>(),
-    })
+/// The NDJSON object of one connection (field order as written).
+#[derive(Serialize)]
+struct ConnectionJson<'a> {
+    /// Unix time of the refresh, in seconds.
+    time: f64,
+    pid: Option<u32>,
+    comm: Option<&'a str>,
+    uid: u32,
+    kind: &'static str,
+    state: &'static str,
+    local: SocketAddr,
+    remote: SocketAddr,
+    token: Option<u32>,
+    /// The kernel's socket cookie: the same connection across refreshes.
+    cookie: u64,
+    /// Seconds since watch first saw it; null when it was already open at the start.
+    age_s: Option<f64>,
+    seen_s: f64,
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    /// False when the kernel did not say which connection each subflow belongs to.
+    subflows_matched: bool,
+    subflows: Vec<PathJson<'a>>,
 }
 
-fn path_json(path: &PathView) -> Value {
-    json!({
-        "local": path.local.to_string(),
-        "remote": path.remote.to_string(),
-        "interface": path.interface,
-        "state": state_name(path.state),
-        "bytes_sent": path.bytes_sent,
-        "bytes_acked": path.bytes_acked,
-        "bytes_received": path.bytes_received,
-        "send_bytes_per_s": path.send_rate,
-        "recv_bytes_per_s": path.recv_rate,
-        "rtt_us": path.rtt_us,
-        "cwnd": path.cwnd,
-        "retransmits": path.retransmits,
-        "backup": path.backup,
-    })
+#[derive(Serialize)]
+struct PathJson<'a> {
+    local: SocketAddr,
+    remote: SocketAddr,
+    interface: Option<&'a str>,
+    state: &'static str,
+    bytes_sent: Option<u64>,
+    bytes_acked: Option<u64>,
+    bytes_received: Option<u64>,
+    send_bytes_per_s: Option<f64>,
+    recv_bytes_per_s: Option<f64>,
+    rtt_us: Option<u32>,
+    cwnd: Option<u32>,
+    retransmits: Option<u32>,
+    backup: bool,
+}
+
+impl<'a> From<&'a PathView> for PathJson<'a> {
+    fn from(path: &'a PathView) -> Self {
+        PathJson {
+            local: path.local,
+            remote: path.remote,
+            interface: path.interface.as_deref(),
+            state: state_name(path.state),
+            bytes_sent: path.bytes_sent,
+            bytes_acked: path.bytes_acked,
+            bytes_received: path.bytes_received,
+            send_bytes_per_s: path.send_rate,
+            recv_bytes_per_s: path.recv_rate,
+            rtt_us: path.rtt_us,
+            cwnd: path.cwnd,
+            retransmits: path.retransmits,
+            backup: path.backup,
+        }
+    }
 }
 
 /// The plain-text form: one line per connection, one indented line per path.
