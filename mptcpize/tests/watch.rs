@@ -323,7 +323,7 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
     let tmux = Tmux(format!("mptcpize-watch-{}", std::process::id()));
     // The shell prints a marker when watch has returned, and stays for the checks.
     let line = format!(
-        "ip netns exec {} {} watch --port {PORT}; echo WATCH-EXITED $?; sleep 600",
+        "ip netns exec {} {} watch --interval 0.5 --port {PORT}; echo WATCH-EXITED $?; sleep 600",
         lab.client().name(),
         mptcpize().display()
     );
@@ -342,12 +342,24 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
         lab.client_addr(1).to_string(),
         lab.client_addr(2).to_string(),
     );
-    let screen = tmux.wait_screen("the connection and its two paths", |s| {
+    tmux.wait_screen("the connection and its two paths", |s| {
         s.contains("iperf3[")
             && s.contains("MPTCP")
             && s.contains(&format!("{} {p1}:", lab.client_if(1)))
             && s.contains(&format!("{} {p2}:", lab.client_if(2)))
             && s.contains("Mb/s")
+    });
+    // The per-path history fills up: three bars on each path's line.
+    let bars = |line: &str| {
+        line.chars()
+            .filter(|c| ('\u{2581}'..='\u{2588}').contains(c))
+            .count()
+    };
+    let screen = tmux.wait_screen("three throughput bars on both paths", |s| {
+        s.lines()
+            .filter(|l| l.contains("rtt") && bars(l) >= 3)
+            .count()
+            >= 2
     });
     eprintln!("the live view:\n{screen}");
     assert!(
@@ -356,8 +368,16 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
             == "1",
         "the live view uses the alternate screen"
     );
-    // 80 columns: nothing was cut at the right edge that would not fit.
-    assert!(screen.lines().all(|l| l.chars().count() <= 80));
+    // 80 columns are enough: no path line and no statistics line is cut at the edge.
+    let server = format!("→ {}:{PORT}", lab.server_addr(1));
+    for line in screen.lines() {
+        if line.starts_with("  ├ ") || line.starts_with("  └ ") {
+            assert!(line.contains(&server), "path line cut: {line:?}");
+        }
+        if line.contains("rtt") {
+            assert!(line.contains(" rtx "), "statistics cut: {line:?}");
+        }
+    }
     tmux.cmd(&["send-keys", "-t", "watch", "q"]);
     let after = tmux.wait_screen("watch to exit", |s| s.contains("WATCH-EXITED"));
     assert!(after.contains("WATCH-EXITED 0"), "exit status: {after}");
