@@ -323,7 +323,8 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
     let tmux = Tmux(format!("mptcpize-watch-{}", std::process::id()));
     // The shell prints a marker when watch has returned, and stays for the checks.
     let line = format!(
-        "ip netns exec {} {} watch --interval 0.5 --port {PORT}; echo WATCH-EXITED $?; sleep 600",
+        "W='ip netns exec {} {} watch --interval 0.5 --port {PORT}'; \
+         $W; echo WATCH-EXITED $?; read go; $W; echo WATCH-TERMINATED $?; sleep 600",
         lab.client().name(),
         mptcpize().display()
     );
@@ -398,4 +399,44 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
         !after.contains("iperf3["),
         "the live view is gone:\n{after}"
     );
+
+    // The second watch, ended by SIGTERM: the terminal is restored all the same.
+    tmux.cmd(&["send-keys", "-t", "watch", "go", "Enter"]);
+    tmux.wait_screen("the second live view", |s| s.contains("iperf3["));
+    let shell: u32 = tmux
+        .cmd(&["display", "-p", "-t", "watch", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap();
+    let watch = child_named(shell, "mptcpize").expect("the second watch process");
+    // SAFETY: a process this test started (through tmux).
+    assert_eq!(unsafe { libc::kill(watch as i32, libc::SIGTERM) }, 0);
+    let after = tmux.wait_screen("watch to end on SIGTERM", |s| {
+        s.contains("WATCH-TERMINATED")
+    });
+    assert!(after.contains("WATCH-TERMINATED 0"), "exit status: {after}");
+    let state = tmux.cmd(&[
+        "display",
+        "-p",
+        "-t",
+        "watch",
+        "#{alternate_on} #{cursor_flag}",
+    ]);
+    assert_eq!(
+        state.trim(),
+        "0 1",
+        "alternate screen / cursor flag after SIGTERM"
+    );
+}
+
+/// The pid of a child of `parent` whose command is `comm` (`/proc/*/stat`).
+fn child_named(parent: u32, comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (head, tail) = stat.rsplit_once(')')?;
+        let name = head.split_once('(')?.1;
+        let ppid: u32 = tail.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == parent && name == comm).then_some(pid)
+    })
 }

@@ -215,12 +215,7 @@ impl SockDiag {
             match result {
                 Ok(()) => {}
                 Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        "this kernel has no MPTCP socket diagnostics: listing MPTCP \
-                         connections needs Linux 5.9 or later built with \
-                         CONFIG_INET_MPTCP_DIAG (module mptcp_diag: try `modprobe mptcp_diag`)",
-                    ));
+                    return Err(no_mptcp_diag());
                 }
                 // A kernel without IPv6 has no AF_INET6 table: nothing to list there.
                 Err(err) if family == libc::AF_INET6 && is_no_family(&err) => {}
@@ -309,17 +304,18 @@ impl SockDiag {
                     continue;
                 }
                 match msg.message_type() {
-                    wire::NLMSG_DONE => return Ok(()),
-                    wire::NLMSG_ERROR => {
-                        let payload = msg.payload();
-                        let code = payload
+                    // A dump's error (no handler for the protocol: ENOENT) comes either as
+                    // NLMSG_ERROR or in NLMSG_DONE's payload (netlink_dump_done()).
+                    wire::NLMSG_DONE | wire::NLMSG_ERROR => {
+                        let code = msg
+                            .payload()
                             .get(..4)
                             .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                            .unwrap_or(-libc::EIO);
-                        if code == 0 {
-                            return Ok(());
+                            .unwrap_or(0);
+                        if code < 0 {
+                            return Err(io::Error::from_raw_os_error(-code));
                         }
-                        return Err(io::Error::from_raw_os_error(-code));
+                        return Ok(());
                     }
                     wire::SOCK_DIAG_BY_FAMILY => {
                         if let Some(diag) = wire::parse_diag_message(msg.payload()) {
@@ -333,6 +329,17 @@ impl SockDiag {
     }
 }
 
+/// The error for a kernel whose sock_diag has no MPTCP handler (`ENOENT` from
+/// `inet_diag_lock_handler()`).
+fn no_mptcp_diag() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this kernel has no MPTCP socket diagnostics: listing MPTCP connections needs \
+         Linux 5.9 or later built with CONFIG_INET_MPTCP_DIAG (module mptcp_diag: try \
+         `modprobe mptcp_diag`)",
+    )
+}
+
 fn is_no_family(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
@@ -343,4 +350,35 @@ fn is_no_family(err: &io::Error) -> bool {
 /// One snapshot with a fresh [`SockDiag`]; for repeated readings keep a `SockDiag`.
 pub fn connections(sockets: Sockets) -> io::Result<Snapshot> {
     SockDiag::new()?.snapshot(sockets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a kernel without `mptcp_diag` answers, shown with a protocol that has no diag
+    /// handler on any kernel (UDP-Lite's 136 has one, 253 is for experiments): ENOENT,
+    /// which [`SockDiag::snapshot`] turns into [`no_mptcp_diag`]. The wide-protocol form
+    /// (attribute, sdiag_protocol 0) too.
+    #[test]
+    fn protocol_without_handler_is_enoent() {
+        let mut diag = SockDiag::new().unwrap();
+        for protocol in [253, 263] {
+            let err = diag
+                .dump(libc::AF_INET as u8, protocol, |_| {})
+                .unwrap_err();
+            assert_eq!(
+                err.raw_os_error(),
+                Some(libc::ENOENT),
+                "protocol {protocol}"
+            );
+        }
+        // The socket stays usable after an error answer.
+        diag.snapshot(Sockets::Mptcp).unwrap();
+        let msg = no_mptcp_diag().to_string();
+        assert!(
+            msg.contains("Linux 5.9") && msg.contains("mptcp_diag"),
+            "{msg}"
+        );
+    }
 }

@@ -61,10 +61,11 @@ pub fn dump_request(family: u8, protocol: u32, seq: u32) -> Vec<u8> {
     req.extend_from_slice(&seq.to_ne_bytes());
     req.extend_from_slice(&0u32.to_ne_bytes());
     // struct inet_diag_req_v2. A protocol above 255 goes in INET_DIAG_REQ_PROTOCOL, which
-    // the kernel prefers over sdiag_protocol (inet_diag_get_protocol()); the low byte is
-    // what ss puts here too.
+    // the kernel prefers over sdiag_protocol (inet_diag_get_protocol()). sdiag_protocol is
+    // then 0, not the low byte: a kernel without the attribute (before 5.9) reads 0, has no
+    // handler for it and answers ENOENT, where 262's low byte (6) would dump TCP sockets.
     req.push(family);
-    req.push(protocol as u8);
+    req.push(if wide { 0 } else { protocol as u8 });
     req.push(1 << (INET_DIAG_INFO - 1));
     req.push(0);
     req.extend_from_slice(&CONNECTION_STATES.to_ne_bytes());

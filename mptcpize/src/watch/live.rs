@@ -43,7 +43,20 @@ fn catch_stop_signals() {
 /// kernel without MPTCP diagnostics is printed before the screen is taken over).
 pub fn run(mut sampler: Sampler, first: Refresh, interval: Duration) -> io::Result<()> {
     catch_stop_signals();
-    let mut terminal = ratatui::try_init()?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(err) => {
+            restore_terminal();
+            return Err(err);
+        }
+    };
+    // ratatui's hook (set by try_init) leaves raw mode and the alternate screen; the cursor
+    // is shown again only when the Terminal is dropped, which `panic = "abort"` never does.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        show_cursor();
+        hook(info);
+    }));
     let result = (|| -> io::Result<()> {
         let mut refresh = first;
         let mut scroll: u16 = 0;
@@ -92,8 +105,18 @@ pub fn run(mut sampler: Sampler, first: Refresh, interval: Duration) -> io::Resu
             refresh = sampler.refresh()?;
         }
     })();
-    ratatui::restore();
+    restore_terminal();
     result
+}
+
+/// Leaves raw mode and the alternate screen, and shows the cursor.
+fn restore_terminal() {
+    ratatui::restore();
+    show_cursor();
+}
+
+fn show_cursor() {
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), ratatui::crossterm::cursor::Show);
 }
 
 fn draw(frame: &mut Frame, refresh: &Refresh, interval: Duration, scroll: &mut u16) {
