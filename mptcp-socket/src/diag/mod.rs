@@ -172,9 +172,11 @@ impl SockDiag {
         })
     }
 
-    /// Reads the socket tables: the MPTCP sockets (IPv4 and IPv6) and the TCP sockets,
-    /// and joins the subflows to their connection by token. Listening and TIME_WAIT
-    /// sockets are not listed.
+    /// Reads the socket tables: four `SOCK_DIAG_BY_FAMILY` dumps with `INET_DIAG_INFO`
+    /// (`AF_INET` and `AF_INET6`; `IPPROTO_MPTCP` through `INET_DIAG_REQ_PROTOCOL`, then
+    /// `IPPROTO_TCP`), and joins the subflows to their connection by token
+    /// (`MPTCP_SUBFLOW_ATTR_TOKEN_LOC` = `mptcpi_token`). Listening and TIME_WAIT sockets
+    /// are not listed.
     ///
     /// Fails with an error naming the kernel requirement when the kernel has no MPTCP
     /// socket diagnostics (`mptcp_diag`, Linux 5.9+).
