@@ -19,7 +19,11 @@ const PORT: u16 = 5201;
 
 /// `mptcpize watch --json --once ARGS…` in `ns`: one JSON object per connection.
 fn snapshot(ns: &Netns, args: &[&str]) -> Vec<Value> {
-    let mut cmd = ns.command(mptcpize());
+    snapshot_of(ns.command(mptcpize()), args)
+}
+
+/// `mptcpize watch --json --once ARGS…` run by `cmd`.
+fn snapshot_of(mut cmd: Command, args: &[&str]) -> Vec<Value> {
     cmd.args(["watch", "--json", "--once"]).args(args);
     let out = support::output_ok(&mut cmd, "mptcpize watch --json --once");
     String::from_utf8(out.stdout)
@@ -439,4 +443,120 @@ fn child_named(parent: u32, comm: &str) -> Option<u32> {
         let ppid: u32 = tail.split_whitespace().nth(1)?.parse().ok()?;
         (ppid == parent && name == comm).then_some(pid)
     })
+}
+
+/// A cgroup `system.slice/NAME.service` made for the test in systemd's hierarchy (the
+/// unified one where it is cgroup v2 only), removed on drop with `system.slice` if the test
+/// made that too.
+struct UnitCgroup {
+    dir: std::path::PathBuf,
+    made_slice: bool,
+}
+
+impl UnitCgroup {
+    fn new(name: &str) -> Option<UnitCgroup> {
+        let root = ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(std::path::Path::new)
+            .find(|r| r.join("cgroup.procs").exists())?;
+        let slice = root.join("system.slice");
+        let made_slice = !slice.exists();
+        let dir = slice.join(name);
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(UnitCgroup { dir, made_slice })
+    }
+
+    fn add(&self, pid: u32) {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for UnitCgroup {
+    fn drop(&mut self) {
+        // The processes must be gone first: wait for the cgroup to empty.
+        let start = Instant::now();
+        while std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .is_ok_and(|p| !p.trim().is_empty())
+            && start.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+        if self.made_slice {
+            let _ = std::fs::remove_dir(self.dir.parent().unwrap());
+        }
+    }
+}
+
+#[test]
+fn unit_filter_follows_the_units_cgroup() {
+    let test = "unit_filter_follows_the_units_cgroup";
+    if !require_privileges(test)
+        || !require_program(test, "busybox")
+        || !require_program(test, "nsenter")
+    {
+        return;
+    }
+    let unit = format!("mptcpize-watch-test-{}", std::process::id());
+    let cgroup = UnitCgroup::new(&format!("{unit}.service"));
+    if !skip_without_cgroup(test, cgroup.is_none()) {
+        return;
+    }
+    let cgroup = cgroup.unwrap();
+    let ns = Netns::new("watch-unit").unwrap();
+    // The "service": a shell put into the unit's cgroup before it execs the server, so
+    // that every process of it is in the cgroup, as systemd starts a unit.
+    let mut shell = ns.command("sh");
+    shell
+        .args([
+            "-c",
+            "read go; exec \"$0\" run --seccomp busybox nc -l -p 9200",
+        ])
+        .arg(mptcpize())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut service = Background(shell.spawn().unwrap());
+    cgroup.add(service.0.id());
+    {
+        use std::io::Write;
+        let mut stdin = service.0.stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+    }
+    wait_listening(&ns, 9200);
+    let client = ns
+        .enter(|| MptcpStream::connect("127.0.0.1:9200"))
+        .unwrap()
+        .unwrap();
+    let local = client.local_addr().unwrap().to_string();
+    // Both ends without the filter (ours and the service's) …
+    wait_snapshot(&ns, &[], Duration::from_secs(10), "both ends", |snap| {
+        (snap.len() == 2).then_some(())
+    });
+    // … only the service's with it. `ip netns exec` mounts a sysfs of its own, without
+    // the cgroup file systems: nsenter enters the network namespace alone.
+    let in_ns = || {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", ns.name()))
+            .arg(mptcpize());
+        cmd
+    };
+    let only = snapshot_of(in_ns(), &["--unit", &unit]);
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(str_of(&only[0], "comm"), "busybox");
+    assert_eq!(str_of(&only[0], "remote"), local);
+    // `NAME.service` works the same as `NAME`.
+    let with_suffix = format!("{unit}.service");
+    assert_eq!(snapshot_of(in_ns(), &["--unit", &with_suffix]).len(), 1);
+    drop(client);
+    drop(service);
+    drop(cgroup);
+}
+
+/// Skips (see `mptcp_tests::skip_unless`) when no cgroup could be made.
+fn skip_without_cgroup(test: &str, no_cgroup: bool) -> bool {
+    mptcp_tests::skip_unless(
+        test,
+        no_cgroup.then_some("cannot create a cgroup under /sys/fs/cgroup/systemd/system.slice"),
+    )
 }

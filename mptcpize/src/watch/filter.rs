@@ -109,7 +109,7 @@ pub fn unit_cgroup(unit: &str) -> io::Result<PathBuf> {
         format!(
             "unit {name} has no cgroup (looked for {}): is it running? \
              (`systemctl status {name}`)",
-            candidates[0]
+            candidates.join(", ")
         ),
     ))
 }
