@@ -210,3 +210,103 @@ pub fn parse_subflow_attrs(bytes: &[u8]) -> SubflowAttrs {
     }
     attrs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(value);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    /// An AF_INET6 `inet_diag_msg` with an IPv4-mapped local address, `INET_DIAG_INFO` and
+    /// `INET_DIAG_ULP_INFO` { NAME "mptcp", MPTCP { TOKEN_LOC, FLAGS, ID_LOC } }.
+    fn message() -> Vec<u8> {
+        let mut msg = vec![0u8; DIAG_MSG_LEN];
+        msg[0] = libc::AF_INET6 as u8;
+        msg[1] = 1; // ESTABLISHED
+        msg[4..6].copy_from_slice(&5201u16.to_be_bytes());
+        msg[6..8].copy_from_slice(&40000u16.to_be_bytes());
+        let mapped: Ipv6Addr = "::ffff:10.31.1.1".parse().unwrap();
+        msg[8..24].copy_from_slice(&mapped.octets());
+        let remote: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        msg[24..40].copy_from_slice(&remote.octets());
+        msg[40..44].copy_from_slice(&7u32.to_ne_bytes());
+        msg[44..48].copy_from_slice(&0x1234u32.to_ne_bytes());
+        msg[48..52].copy_from_slice(&1u32.to_ne_bytes());
+        msg[64..68].copy_from_slice(&1000u32.to_ne_bytes());
+        msg[68..72].copy_from_slice(&4242u32.to_ne_bytes());
+        msg.extend(nla(INET_DIAG_INFO, &[9; 10]));
+        let mut mptcp = nla(
+            mptcp_sys::MPTCP_SUBFLOW_ATTR_TOKEN_LOC,
+            &0xabcdu32.to_ne_bytes(),
+        );
+        mptcp.extend(nla(
+            mptcp_sys::MPTCP_SUBFLOW_ATTR_FLAGS,
+            &mptcp_sys::MPTCP_SUBFLOW_FLAG_BKUP_LOC.to_ne_bytes(),
+        ));
+        mptcp.extend(nla(mptcp_sys::MPTCP_SUBFLOW_ATTR_ID_LOC, &[2]));
+        let mut ulp = nla(INET_ULP_INFO_NAME, b"mptcp\0");
+        ulp.extend(nla(INET_ULP_INFO_MPTCP, &mptcp));
+        msg.extend(nla(INET_DIAG_ULP_INFO, &ulp));
+        msg
+    }
+
+    #[test]
+    fn parses_a_subflow_message() {
+        let bytes = message();
+        let msg = parse_diag_message(&bytes).unwrap();
+        assert_eq!(msg.state, 1);
+        assert_eq!(msg.local, "10.31.1.1:5201".parse().unwrap());
+        assert_eq!(msg.remote, "[2001:db8::2]:40000".parse().unwrap());
+        assert_eq!(msg.interface, 7);
+        assert_eq!(msg.cookie, 0x1_0000_1234);
+        assert_eq!((msg.uid, msg.inode), (1000, 4242));
+        assert_eq!(msg.info, Some(&[9u8; 10][..]));
+        assert_eq!(msg.ulp_name, Some(&b"mptcp"[..]));
+        let attrs = parse_subflow_attrs(msg.ulp_mptcp.unwrap());
+        assert_eq!(attrs.token_local, Some(0xabcd));
+        assert_eq!(attrs.token_remote, None);
+        assert_eq!(attrs.flags, mptcp_sys::MPTCP_SUBFLOW_FLAG_BKUP_LOC);
+        assert_eq!(attrs.id_local, Some(2));
+    }
+
+    #[test]
+    fn short_or_malformed_input_is_not_a_panic() {
+        let bytes = message();
+        for len in 0..bytes.len() {
+            let _ = parse_diag_message(&bytes[..len]);
+        }
+        assert!(parse_diag_message(&bytes[..DIAG_MSG_LEN - 1]).is_none());
+        let mut unknown = bytes.clone();
+        unknown[0] = 99;
+        assert!(parse_diag_message(&unknown).is_none());
+        // An attribute claiming more bytes than there are ends the attributes, quietly.
+        let mut bad = bytes[..DIAG_MSG_LEN].to_vec();
+        bad.extend_from_slice(&200u16.to_ne_bytes());
+        bad.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+        assert!(parse_diag_message(&bad).unwrap().info.is_none());
+    }
+
+    #[test]
+    fn request_layout() {
+        let req = dump_request(libc::AF_INET as u8, 262, 7);
+        assert_eq!(req.len(), NLMSG_HDRLEN + REQ_V2_LEN + 8);
+        assert_eq!(u32_at(&req, 0) as usize, req.len());
+        assert_eq!(req[16], libc::AF_INET as u8);
+        assert_eq!(req[17], 0, "wide protocols go in the attribute only");
+        assert_eq!(req[18], 1 << (INET_DIAG_INFO - 1));
+        assert_eq!(u32_at(&req, 20), CONNECTION_STATES);
+        assert_eq!(u32_at(&req, NLMSG_HDRLEN + REQ_V2_LEN + 4), 262);
+        let tcp = dump_request(libc::AF_INET6 as u8, 6, 8);
+        assert_eq!(tcp.len(), NLMSG_HDRLEN + REQ_V2_LEN);
+        assert_eq!(tcp[17], 6);
+    }
+}
