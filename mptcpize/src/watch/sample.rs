@@ -28,7 +28,7 @@ pub struct ConnectionView {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub token: Option<u32>,
-    /// How long `watch` has seen the connection; `known_since_start` is false when it was
+    /// How long `watch` has seen the connection; `age_known` is false when it was
     /// already there at the first refresh (then it is at least that old).
     pub seen: Duration,
     pub age_known: bool,
