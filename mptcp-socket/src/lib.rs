@@ -28,6 +28,8 @@
 //! `MPTCP_FULL_INFO` since 6.5, `TCP_IS_MPTCP` since 6.10 (older kernels are handled).
 #![deny(missing_docs)]
 
+#[cfg(feature = "diag")]
+pub mod diag;
 mod fallback;
 mod info;
 mod kind;

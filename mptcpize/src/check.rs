@@ -11,7 +11,7 @@
 //! Exit status: 0 MPTCP works, 1 it works with a limit worth fixing (one path only, a
 //! fallback), 2 it does not work; 125 for a usage error (as for `run`).
 
-mod interfaces;
+pub(crate) mod interfaces;
 mod probe;
 mod report;
 mod setup;

@@ -62,6 +62,10 @@ pub enum Command {
     /// Write the man pages and the bash, zsh and fish completions into DIR (for packagers).
     #[command(hide = true)]
     GenerateAssets(crate::assets::AssetsArgs),
+    /// Show the MPTCP connections of this machine live, per connection and per path
+    /// (owner, subflows, throughput, RTT, backup), for any running program; read from the
+    /// kernel's socket tables (sock_diag), no restart. `--json --once` for scripts.
+    Watch(crate::watch::WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +225,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Disable(args) => crate::systemd::disable(&args.unit, args.systemd_options()),
         Command::Check(args) => crate::check::run(&args),
         Command::GenerateAssets(args) => crate::assets::generate(&args),
+        Command::Watch(args) => crate::watch::run(&args),
     }
 }
 

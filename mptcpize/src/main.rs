@@ -52,6 +52,7 @@ mod run;
 mod seccomp;
 mod shim;
 mod systemd;
+mod watch;
 
 use clap::Parser;
 
