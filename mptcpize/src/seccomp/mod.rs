@@ -46,6 +46,8 @@
 
 mod detect;
 mod filter;
+mod handover;
+mod identity;
 mod launch;
 mod notify;
 mod plain_tcp;
@@ -57,50 +59,11 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 
-/// How the target ended, to be reproduced by the launcher with [`Exit::exit`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// The target called `exit(code)`.
-    Code(i32),
-    /// The target was killed by this signal.
-    Signal(i32),
-}
-
-impl Exit {
-    /// Ends the launcher the way the target ended: `exit(code)`, or death by the same
-    /// signal (default action restored and the signal unblocked first, core dumps of the
-    /// launcher itself disabled, as `timeout(1)` does), so a shell sees the same `$?`.
-    pub fn exit(self) -> ! {
-        match self {
-            Exit::Code(code) => std::process::exit(code),
-            Exit::Signal(sig) => {
-                let no_core = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                // SAFETY: plain system calls on this process; `set` is initialised by
-                // sigemptyset before use.
-                unsafe {
-                    libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-                    libc::signal(sig, libc::SIG_DFL);
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::sigemptyset(&mut set);
-                    libc::sigaddset(&mut set, sig);
-                    libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                    libc::kill(libc::getpid(), sig);
-                }
-                // Only reached for a signal whose default action does not terminate.
-                std::process::exit(128 + sig)
-            }
-        }
-    }
-}
-
 /// Why seccomp mode could not start. [`Error::exit_code`] follows the `env(1)` convention.
 #[derive(Debug)]
 pub enum Error {
-    /// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)` failed in the
-    /// child with this errno.
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)` failed with
+    /// this errno.
     SeccompRefused(i32),
     /// The running kernel is older than 5.14.
     KernelTooOld(String),
@@ -172,13 +135,17 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Runs `program args…` with its TCP stream sockets created as MPTCP by a seccomp
-/// supervisor, and returns once it has ended, with how it ended: call [`Exit::exit`] on
-/// the result. `debug` logs each decision to stderr. Call from the launcher's main thread,
-/// before starting any other thread (the supervisor blocks the signals it forwards).
-pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Error> {
-    let abi = filter::NATIVE.ok_or(Error::UnsupportedArch)?;
-    check_kernel()?;
+/// Replaces the launcher with `program args…` (same process id), its TCP stream sockets
+/// created as MPTCP by a supervisor process started beside it. Returns only when that
+/// failed, with why. `debug` logs each decision to stderr. Call from the launcher's main
+/// thread, before starting any other thread (it forks).
+pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> Error {
+    let Some(abi) = filter::NATIVE else {
+        return Error::UnsupportedArch;
+    };
+    if let Err(e) = check_kernel() {
+        return e;
+    }
     let privileged = has_cap_sys_admin();
     if !privileged {
         if let Some(Reason::SetId { path, .. }) = needs_seccomp(program) {
@@ -188,9 +155,7 @@ pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Erro
             );
         }
     }
-    let signals = supervisor::Signals::block()?;
-    let target = launch::spawn(program, args, abi, privileged, signals.original())?;
-    supervisor::Supervisor::new(target, signals, abi, program, debug)?.run()
+    launch::exec(program, args, abi, privileged, debug)
 }
 
 /// The launcher's choice: seccomp mode when `forced` (`--seccomp`), or when
@@ -209,19 +174,15 @@ pub fn chosen(program: &OsStr, forced: bool) -> bool {
     }
 }
 
-/// [`run`], then ends the launcher as the target ended ([`Exit::exit`]), or with
-/// [`Error::exit_code`] after one `mptcpize: …` line. `debug` is also turned on by
-/// `MPTCPIZE_DEBUG` (any value but empty and `0`), as for the shim.
+/// [`exec`]; when it fails, ends the launcher with [`Error::exit_code`] after one
+/// `mptcpize: …` line. `debug` is also turned on by `MPTCPIZE_DEBUG` (any value but empty
+/// and `0`), as for the shim.
 pub fn run_and_exit(program: &OsStr, args: &[OsString], debug: bool) -> ! {
     let debug =
         debug || std::env::var_os("MPTCPIZE_DEBUG").is_some_and(|v| !v.is_empty() && v != "0");
-    match run(program, args, debug) {
-        Ok(exit) => exit.exit(),
-        Err(e) => {
-            eprintln!("mptcpize: {e}");
-            std::process::exit(e.exit_code())
-        }
-    }
+    let e = exec(program, args, debug);
+    eprintln!("mptcpize: {e}");
+    std::process::exit(e.exit_code())
 }
 
 /// `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14) installs the socket and answers the call in one

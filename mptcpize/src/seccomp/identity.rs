@@ -1,0 +1,244 @@
+//! Acting as the caller: what the supervisor does for a program is done with the calling
+//! thread's identity, never with the supervisor's own.
+//!
+//! - A socket's owner (`fstat().st_uid`, `ss -e` `uid:`, `meta skuid`, `--uid-owner`,
+//!   `ip rule uidrange`) is the filesystem uid and gid of the task that creates it
+//!   (`sock_alloc` takes `current_fsuid()`). The supervisor takes the caller's with
+//!   `setfsuid(2)`/`setfsgid(2)`, which are per-thread system calls (glibc's wrappers are
+//!   not broadcast to other threads, and the supervisor has one thread anyway).
+//! - A socket option is checked against the effective capabilities of the task that sets
+//!   it (`ns_capable(…, CAP_NET_ADMIN)` for `TCP_REPAIR`, `capable(CAP_NET_ADMIN)` before
+//!   `TCP_ULP` loads a module). The supervisor lowers its own effective set to the caller's
+//!   with `capset(2)`, also per thread, and raises it again afterwards (its permitted set is
+//!   untouched).
+//!
+//! The caller's credentials are read from `/proc/TID/status` while its notification is
+//! pending (its thread is blocked in the system call and cannot change them), and trusted
+//! only if `SECCOMP_IOCTL_NOTIF_ID_VALID` says the notification is still pending afterwards
+//! (otherwise the thread id may have been reused). What is not taken: the security module
+//! label (SELinux, AppArmor: the supervisor's, which is the launcher's), and the cgroup
+//! (the supervisor is forked from the launcher and stays in its cgroup, which is the
+//! program's unless the program moves itself).
+
+use std::io;
+
+/// The credentials of a calling thread that matter for the sockets made for it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Caller {
+    /// Filesystem uid (the fourth field of `Uid:`), as seen from the supervisor's user
+    /// namespace.
+    pub fsuid: u32,
+    /// Filesystem gid (the fourth field of `Gid:`).
+    pub fsgid: u32,
+    /// Effective capabilities (`CapEff:`), meaningful in the caller's user namespace.
+    pub cap_eff: u64,
+    /// The caller lives in another user namespace than the supervisor: its capabilities
+    /// are not capabilities in the supervisor's namespace.
+    pub foreign_user_ns: bool,
+}
+
+impl Caller {
+    /// Reads thread `tid`'s credentials from `/proc/TID/status` and compares its user
+    /// namespace with ours (`/proc/TID/ns/user`). Check the notification is still pending
+    /// after this.
+    pub(super) fn read(tid: u32) -> io::Result<Caller> {
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+        let mut caller = Caller::parse(&status).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/TID/status")
+        })?;
+        let ns =
+            |path: &str| std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        caller.foreign_user_ns = ns(&format!("/proc/{tid}/ns/user"))? != ns("/proc/self/ns/user")?;
+        Ok(caller)
+    }
+
+    /// The `Uid:`, `Gid:` and `CapEff:` lines of a `/proc/PID/status` text.
+    fn parse(status: &str) -> Option<Caller> {
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
+        // "Uid:\treal\teffective\tsaved\tfilesystem"
+        let fs_id = |name: &str| field(name)?.split_whitespace().nth(3)?.parse().ok();
+        Some(Caller {
+            fsuid: fs_id("Uid:")?,
+            fsgid: fs_id("Gid:")?,
+            cap_eff: u64::from_str_radix(field("CapEff:")?.trim(), 16).ok()?,
+            foreign_user_ns: false,
+        })
+    }
+}
+
+/// The calling thread acting as a [`Caller`] until dropped: filesystem uid and gid
+/// switched, and with [`AsCaller::with_capabilities`] the effective capabilities lowered.
+pub(super) struct AsCaller {
+    fsuid: u32,
+    fsgid: u32,
+    /// Our effective capabilities before they were lowered, to raise them again.
+    lowered: Option<CapData>,
+}
+
+impl AsCaller {
+    /// Takes the caller's filesystem uid and gid. Fails (with nothing changed) when the
+    /// kernel does not let us (no `CAP_SETUID`/`CAP_SETGID` and another user): a socket made
+    /// then would carry the wrong owner.
+    pub(super) fn ids(caller: &Caller) -> io::Result<AsCaller> {
+        let fsuid = setfsuid(caller.fsuid);
+        let fsgid = setfsgid(caller.fsgid);
+        let switched = AsCaller {
+            fsuid,
+            fsgid,
+            lowered: None,
+        };
+        // setfsuid/setfsgid return the previous value and report no error: read back.
+        if setfsuid(u32::MAX) != caller.fsuid || setfsgid(u32::MAX) != caller.fsgid {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        Ok(switched)
+    }
+
+    /// [`AsCaller::ids`], and the effective capabilities lowered to those the caller has
+    /// (none when it lives in another user namespace, where its capabilities mean something
+    /// else): an option is then refused to us exactly when it would be refused to the
+    /// caller.
+    pub(super) fn with_capabilities(caller: &Caller) -> io::Result<AsCaller> {
+        let mut switched = AsCaller::ids(caller)?;
+        let ours = capget()?;
+        let theirs = if caller.foreign_user_ns {
+            0
+        } else {
+            caller.cap_eff
+        };
+        let mut lowered = ours;
+        lowered.set_effective(ours.effective() & theirs);
+        capset(&lowered)?;
+        switched.lowered = Some(ours);
+        Ok(switched)
+    }
+}
+
+impl Drop for AsCaller {
+    fn drop(&mut self) {
+        // Capabilities first: setfsuid needs CAP_SETUID back to return to uid 0.
+        if let Some(ours) = &self.lowered {
+            if capset(ours).is_err() {
+                // Cannot happen (raising within our permitted set); a supervisor left with
+                // the caller's capabilities would act wrongly from now on.
+                std::process::abort();
+            }
+        }
+        setfsgid(self.fsgid);
+        setfsuid(self.fsuid);
+    }
+}
+
+/// `setfsuid(2)`, the raw per-thread system call; returns the previous fsuid.
+fn setfsuid(uid: u32) -> u32 {
+    // SAFETY: plain system call with an integer argument.
+    unsafe { libc::syscall(libc::SYS_setfsuid, uid) as u32 }
+}
+
+/// `setfsgid(2)`, the raw per-thread system call; returns the previous fsgid.
+fn setfsgid(gid: u32) -> u32 {
+    // SAFETY: plain system call with an integer argument.
+    unsafe { libc::syscall(libc::SYS_setfsgid, gid) as u32 }
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit capability sets, two `CapData` words.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+/// `struct __user_cap_data_struct[2]` (low and high 32 bits of each set).
+#[repr(C)]
+#[derive(Copy, Clone, Default)]
+struct CapWord {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+#[derive(Copy, Clone, Default)]
+struct CapData([CapWord; 2]);
+
+impl CapData {
+    fn effective(&self) -> u64 {
+        u64::from(self.0[0].effective) | u64::from(self.0[1].effective) << 32
+    }
+    fn set_effective(&mut self, caps: u64) {
+        self.0[0].effective = caps as u32;
+        self.0[1].effective = (caps >> 32) as u32;
+    }
+}
+
+/// `capget(2)` of the calling thread.
+fn capget() -> io::Result<CapData> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = CapData::default();
+    // SAFETY: a version-3 header and room for two words.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.0.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(data)
+}
+
+/// `capset(2)` of the calling thread (pid 0: this thread only).
+fn capset(data: &CapData) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: a version-3 header and two words.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.0.as_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_are_read() {
+        let status = "Name:\tx\nUid:\t0\t65534\t0\t65533\nGid:\t1\t2\t3\t4\nCapInh:\t0000000000000000\nCapEff:\t0000000000001000\n";
+        assert_eq!(
+            Caller::parse(status),
+            Some(Caller {
+                fsuid: 65533,
+                fsgid: 4,
+                cap_eff: 0x1000,
+                foreign_user_ns: false
+            })
+        );
+        assert_eq!(Caller::parse("Uid:\t0\n"), None);
+    }
+
+    #[test]
+    fn own_credentials_are_read() {
+        let me = Caller::read(std::process::id()).unwrap();
+        // SAFETY: getuid/getgid cannot fail.
+        assert_eq!(me.fsuid, unsafe { libc::geteuid() });
+        assert_eq!(me.fsgid, unsafe { libc::getegid() });
+        assert!(!me.foreign_user_ns);
+        assert_eq!(me.cap_eff, capget().unwrap().effective());
+    }
+}
