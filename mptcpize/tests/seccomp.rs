@@ -12,6 +12,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use mptcp_policy::is_tcp_stream_request;
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
 use mptcp_tests::{require_privileges, require_program, Netns};
@@ -752,4 +754,108 @@ fn works_for_an_unprivileged_user() {
         text.starts_with("before-connect rc=0 errno=0 proto=6 timeout=12345"),
         "{text}"
     );
+}
+
+/// The live supervisors of the run whose launcher had `MPTCPIZE_TEST_TAG=tag` in its
+/// environment (they are forked from it, not exec'd): (pid, `mptcpize-serve` or
+/// `mptcpize-spare`).
+fn supervisors(tag: &str) -> Vec<(i32, String)> {
+    let marker = format!("MPTCPIZE_TEST_TAG={tag}\0");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if !comm.starts_with("mptcpize-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if !zombie && String::from_utf8_lossy(&environ).contains(&marker) {
+            found.push((pid, comm.trim().to_owned()));
+        }
+    }
+    found
+}
+
+/// Waits for one serving and one standby supervisor; returns (serving, standby).
+fn supervisor_pair(tag: &str) -> (i32, i32) {
+    let mut pair = (0, 0);
+    wait_for("a serving and a standby supervisor", || {
+        let found = supervisors(tag);
+        let pid = |name: &str| found.iter().find(|(_, c)| c == name).map(|(p, _)| *p);
+        match (pid("mptcpize-serve"), pid("mptcpize-spare"), found.len()) {
+            (Some(serve), Some(spare), 2) => {
+                pair = (serve, spare);
+                true
+            }
+            _ => false,
+        }
+    });
+    pair
+}
+
+/// A supervisor killed with SIGKILL (the serving one, the standby, the serving one again)
+/// while the program and its child run: their next socket() calls are answered, MPTCP, by
+/// the survivor, which starts a new standby; never ENOSYS. When the program ends, both
+/// supervisors end.
+#[test]
+fn a_killed_supervisor_is_replaced_without_failing_the_program() {
+    let test = "a_killed_supervisor_is_replaced_without_failing_the_program";
+    if !ready(test) {
+        return;
+    }
+    let ns = Netns::new("sc-kill").unwrap();
+    let dir = support::TempDir::new("sc-kill");
+    let program = support::build_c_program(&dir, "identity.c", support::Linking::Static);
+    let tag = format!("kill-{}", std::process::id());
+    let mut child = seccomp_command(&ns, &["-d"], &program, &["family"])
+        .env("MPTCPIZE_TEST_TAG", &tag)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = child.id() as i32;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_two = || {
+        let mut two = [lines.next(), lines.next()]
+            .map(|l| l.expect("program output").expect("program output"));
+        two.sort();
+        two
+    };
+    assert_eq!(next_two(), ["ready child", "ready parent"]);
+    // Each of the two processes makes one TCP socket().
+    let mut round = |what: &str| {
+        // SAFETY: kill(2) of the program's process group.
+        assert_eq!(unsafe { libc::kill(-group, libc::SIGUSR1) }, 0);
+        assert_eq!(
+            next_two(),
+            ["child proto=262", "parent proto=262"],
+            "{what}"
+        );
+    };
+    let kill9 = |pid: i32| {
+        // SAFETY: kill(2) of a supervisor of this test's run.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    };
+    round("both supervisors alive");
+    let (serving, standby) = supervisor_pair(&tag);
+    kill9(serving);
+    round("the serving supervisor just killed");
+    let (serving, new_standby) = supervisor_pair(&tag);
+    assert_eq!(serving, standby, "the standby took over");
+    kill9(new_standby);
+    round("the standby just killed");
+    let (serving, _) = supervisor_pair(&tag);
+    kill9(serving);
+    round("the new serving supervisor just killed");
+    supervisor_pair(&tag);
+    // SAFETY: kill(2) of the program's process group.
+    assert_eq!(unsafe { libc::kill(-group, libc::SIGTERM) }, 0);
+    assert!(wait_child(&mut child).success());
+    wait_for("both supervisors to end", || supervisors(&tag).is_empty());
 }
