@@ -21,6 +21,7 @@
 //! program's unless the program moves itself).
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 
 /// The credentials of a calling thread that matter for the sockets made for it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -46,9 +47,12 @@ impl Caller {
         let mut caller = Caller::parse(&status).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/TID/status")
         })?;
-        let ns =
-            |path: &str| std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-        caller.foreign_user_ns = ns(&format!("/proc/{tid}/ns/user"))? != ns("/proc/self/ns/user")?;
+        // Our own user namespace does not change: read once.
+        static OWN_USER_NS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        let ns = |path: &str| std::fs::metadata(path).map(|m| m.ino());
+        let own = *OWN_USER_NS.get_or_init(|| ns("/proc/self/ns/user").ok());
+        let own = own.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        caller.foreign_user_ns = ns(&format!("/proc/{tid}/ns/user"))? != own;
         Ok(caller)
     }
 
@@ -69,8 +73,8 @@ impl Caller {
 /// The calling thread acting as a [`Caller`] until dropped: filesystem uid and gid
 /// switched, and with [`AsCaller::with_capabilities`] the effective capabilities lowered.
 pub(super) struct AsCaller {
-    fsuid: u32,
-    fsgid: u32,
+    /// Our filesystem uid and gid, to return to; `None` when they were not switched.
+    ids: Option<(u32, u32)>,
     /// Our effective capabilities before they were lowered, to raise them again.
     lowered: Option<CapData>,
 }
@@ -80,11 +84,20 @@ impl AsCaller {
     /// kernel does not let us (no `CAP_SETUID`/`CAP_SETGID` and another user): a socket made
     /// then would carry the wrong owner.
     pub(super) fn ids(caller: &Caller) -> io::Result<AsCaller> {
+        // Ours are the launcher's effective ids, and are always restored: when the caller
+        // has the same (the common case), there is nothing to switch.
+        // SAFETY: geteuid/getegid cannot fail.
+        let ours = unsafe { (libc::geteuid(), libc::getegid()) };
+        if (caller.fsuid, caller.fsgid) == ours {
+            return Ok(AsCaller {
+                ids: None,
+                lowered: None,
+            });
+        }
         let fsuid = setfsuid(caller.fsuid);
         let fsgid = setfsgid(caller.fsgid);
         let switched = AsCaller {
-            fsuid,
-            fsgid,
+            ids: Some((fsuid, fsgid)),
             lowered: None,
         };
         // setfsuid/setfsgid return the previous value and report no error: read back.
@@ -124,8 +137,10 @@ impl Drop for AsCaller {
                 std::process::abort();
             }
         }
-        setfsgid(self.fsgid);
-        setfsuid(self.fsuid);
+        if let Some((fsuid, fsgid)) = self.ids {
+            setfsgid(fsgid);
+            setfsuid(fsuid);
+        }
     }
 }
 
