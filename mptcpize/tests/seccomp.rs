@@ -859,3 +859,57 @@ fn a_killed_supervisor_is_replaced_without_failing_the_program() {
     assert!(wait_child(&mut child).success());
     wait_for("both supervisors to end", || supervisors(&tag).is_empty());
 }
+
+/// The serving supervisor killed again and again while the program and its child create
+/// sockets in a loop, so that a kill often lands while a call is being answered: every
+/// call succeeds, MPTCP, or plain TCP for a call the dead supervisor had received and not
+/// answered (its survivor lets it run as the program made it); none fails.
+#[test]
+fn calls_in_flight_when_a_supervisor_is_killed_still_succeed() {
+    let test = "calls_in_flight_when_a_supervisor_is_killed_still_succeed";
+    if !ready(test) {
+        return;
+    }
+    let ns = Netns::new("sc-churn").unwrap();
+    let dir = support::TempDir::new("sc-churn");
+    let program = support::build_c_program(&dir, "identity.c", support::Linking::Static);
+    let tag = format!("churn-{}", std::process::id());
+    let mut child = seccomp_command(&ns, &["-d"], &program, &["churn"])
+        .env("MPTCPIZE_TEST_TAG", &tag)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = child.id() as i32;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..2 {
+        assert!(lines.next().unwrap().unwrap().starts_with("ready "));
+    }
+    for _ in 0..10 {
+        let (serving, standby) = supervisor_pair(&tag);
+        // SAFETY: kill(2) of a supervisor of this test's run.
+        assert_eq!(unsafe { libc::kill(serving, libc::SIGKILL) }, 0);
+        wait_for("the standby to serve", || {
+            supervisors(&tag)
+                .iter()
+                .any(|(pid, comm)| *pid == standby && comm == "mptcpize-serve")
+        });
+    }
+    // SAFETY: kill(2) of the program's process group.
+    assert_eq!(unsafe { libc::kill(-group, libc::SIGTERM) }, 0);
+    let mut results: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    results.sort();
+    assert!(wait_child(&mut child).success());
+    assert_eq!(results.len(), 2, "{results:?}");
+    for line in &results {
+        assert!(line.contains(" failed=0 "), "{results:?}");
+        let mptcp: u64 = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("mptcp="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(mptcp > 0, "{results:?}");
+    }
+    wait_for("both supervisors to end", || supervisors(&tag).is_empty());
+}

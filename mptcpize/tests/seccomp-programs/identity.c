@@ -14,6 +14,9 @@
  *       forks a child; both print "ready"; on each SIGUSR1 each of them makes a TCP
  *       socket() and prints "parent proto=P" / "child proto=P" (or "… errno=E"); SIGTERM
  *       ends both.
+ *   identity churn
+ *       forks a child; both print "ready", then make TCP socket()s in a loop until SIGTERM,
+ *       and then print "<who> mptcp=N tcp=N failed=N first-errno=E".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -172,6 +175,51 @@ static int family(void)
 	return 0;
 }
 
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int churn(void)
+{
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	pid_t child = fork();
+	const char *who = child == 0 ? "child" : "parent";
+	char line[128];
+	int n = snprintf(line, sizeof(line), "ready %s\n", who);
+	if (write(1, line, n) != n)
+		_exit(3);
+	long mptcp = 0, tcp = 0, failed = 0;
+	int first_errno = 0;
+	while (!stop) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			if (!failed++)
+				first_errno = errno;
+			continue;
+		}
+		if (protocol_of(fd) == IPPROTO_MPTCP)
+			mptcp++;
+		else
+			tcp++;
+		close(fd);
+	}
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	n = snprintf(line, sizeof(line), "%s mptcp=%ld tcp=%ld failed=%ld first-errno=%d\n", who,
+		     mptcp, tcp, failed, first_errno);
+	if (write(1, line, n) != n)
+		_exit(3);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -181,6 +229,8 @@ int main(int argc, char **argv)
 		return signals(argc, argv);
 	if (!strcmp(mode, "family"))
 		return family();
-	fprintf(stderr, "usage: identity owner [drop] | signals FILE | family\n");
+	if (!strcmp(mode, "churn"))
+		return churn();
+	fprintf(stderr, "usage: identity owner [drop] | signals FILE | family | churn\n");
 	return 2;
 }
