@@ -182,7 +182,7 @@ impl Notifier {
             // only reached if they ever diverge: then the original call is the safe answer.
             return self.continue_call(n.id, "not a TCP stream request");
         }
-        let (netns, caller) = match self.caller_context(n) {
+        let (netns, caller) = match self.caller_context(n, false) {
             Ok(context) => context,
             Err(outcome) => return outcome,
         };
@@ -216,7 +216,7 @@ impl Notifier {
 
     /// Runs `f` in network namespace `netns` (the caller's, when not ours), and back.
     /// `None` when that namespace cannot be entered.
-    fn in_namespace<T>(&self, netns: Option<&File>, f: impl FnOnce() -> T) -> Option<T> {
+    fn in_namespace<T>(&self, netns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Option<T> {
         if let Some(ns) = netns {
             // SAFETY: setns on a namespace fd; the supervisor is single-threaded and moves
             // back right after.
@@ -234,29 +234,50 @@ impl Notifier {
 
     /// The caller's network namespace when it is not ours (`None` when it is: the socket
     /// must live where the program would have created it, which is the supervisor's own
-    /// namespace unless the program moved with `unshare`/`setns`), and its credentials.
-    fn caller_context(&mut self, n: &seccomp_notif) -> Result<(Option<File>, Caller), Outcome> {
-        let path = format!("/proc/{}/ns/net", n.pid);
-        let theirs = std::fs::metadata(&path).map(|m| (m.dev(), m.ino()));
-        let file = match theirs {
-            Ok(id) if id == self.own_netns_id => None,
-            Ok(_) => match File::open(&path) {
-                Ok(f) => Some(f),
-                Err(_) => {
-                    return Err(self.continue_call(n.id, "cannot enter its network namespace"))
-                }
-            },
-            Err(_) => None,
+    /// namespace unless the program moved with `unshare`/`setns`), and its credentials
+    /// (`capabilities`: also its effective capabilities, which only `/proc/TID/status`
+    /// has, slowly).
+    ///
+    /// Through a pidfd for the calling thread where the kernel has them (`PIDFD_THREAD`,
+    /// Linux 6.9; `PIDFD_GET_NET_NAMESPACE`, 6.11; `PIDFD_GET_INFO`, 6.13): a few system
+    /// calls instead of paths looked up and a text generated under `/proc`.
+    fn caller_context(
+        &mut self,
+        n: &seccomp_notif,
+        capabilities: bool,
+    ) -> Result<(Option<OwnedFd>, Caller), Outcome> {
+        let thread = plain_tcp::pidfd_open(n.pid as libc::pid_t, plain_tcp::PIDFD_THREAD).ok();
+        let netns = match thread.as_ref().map(netns_of) {
+            Some(Ok(ns)) => Ok(ns),
+            _ => self.netns_from_proc(n.pid),
         };
-        let caller = Caller::read(n.pid);
-        // The thread id may have been reused after the caller died: only trust what /proc
-        // said if the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID).
+        let netns = match netns {
+            Ok(ns) => ns.filter(|ns| fd_id(ns) != Some(self.own_netns_id)),
+            Err(()) => return Err(self.continue_call(n.id, "cannot enter its network namespace")),
+        };
+        let caller = match capabilities {
+            true => Caller::read(n.pid),
+            false => Caller::fs_ids(n.pid, thread.as_ref()),
+        };
+        // The thread id may have been reused after the caller died: only trust what was
+        // read if the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID).
         if !self.id_valid(n.id) {
             return Err(Outcome::Gone);
         }
         match caller {
-            Ok(caller) => Ok((file, caller)),
+            Ok(caller) => Ok((netns, caller)),
             Err(_) => Err(self.continue_call(n.id, "cannot read its credentials")),
+        }
+    }
+
+    /// The network namespace of thread `tid` through `/proc/TID/ns/net` (kernels without
+    /// `PIDFD_GET_NET_NAMESPACE`); `Ok(None)` when it is ours or the thread is gone.
+    fn netns_from_proc(&self, tid: u32) -> Result<Option<OwnedFd>, ()> {
+        let path = format!("/proc/{tid}/ns/net");
+        match std::fs::metadata(&path).map(|m| (m.dev(), m.ino())) {
+            Ok(id) if id == self.own_netns_id => Ok(None),
+            Ok(_) => File::open(&path).map(|f| Some(f.into())).map_err(drop),
+            Err(_) => Ok(None),
         }
     }
 
@@ -337,7 +358,7 @@ impl Notifier {
         let Ok(value) = plain_tcp::read_memory(pid, value, len as u32 as usize) else {
             return self.continue_call(n.id, "the value cannot be read");
         };
-        let (netns, caller) = match self.caller_context(n) {
+        let (netns, caller) = match self.caller_context(n, true) {
             Ok(context) => context,
             Err(outcome) => return outcome,
         };
@@ -473,6 +494,26 @@ impl Notifier {
             ) == 0
         }
     }
+}
+
+/// `PIDFD_GET_NET_NAMESPACE` (`_IO(0xFF, 4)`, Linux 6.11): an fd for the network namespace
+/// of the task `pidfd` refers to.
+fn netns_of(pidfd: &OwnedFd) -> io::Result<Option<OwnedFd>> {
+    const PIDFD_GET_NET_NAMESPACE: libc::c_ulong = (0xFF << 8) | 4;
+    // SAFETY: an ioctl without argument that returns a new fd.
+    let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// (device, inode) of an open file (`fstat`), which identifies a namespace.
+fn fd_id(fd: &OwnedFd) -> Option<(u64, u64)> {
+    // SAFETY: fstat fills the zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 /// The inode number of a socket (`fstat`), which identifies it for as long as it is open.
