@@ -105,8 +105,10 @@ impl AsCaller {
     pub(super) fn ids(caller: &Caller) -> io::Result<AsCaller> {
         // Ours are the launcher's effective ids, and are always restored: when the caller
         // has the same (the common case), there is nothing to switch.
+        // The supervisor never changes them: read once.
+        static OURS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
         // SAFETY: geteuid/getegid cannot fail.
-        let ours = unsafe { (libc::geteuid(), libc::getegid()) };
+        let ours = *OURS.get_or_init(|| unsafe { (libc::geteuid(), libc::getegid()) });
         if (caller.fsuid, caller.fsgid) == ours {
             return Ok(AsCaller {
                 ids: None,
