@@ -744,8 +744,8 @@ fn works_for_an_unprivileged_user() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success());
     let text = stdout(&out);
-    // Sockets made MPTCP, and (ptrace access as the program's parent) the swap to plain
-    // TCP for a refused option works as well.
+    // Sockets made MPTCP, and (ptrace access to a process of the same user: no Yama
+    // restriction on Debian) the swap to plain TCP for a refused option works as well.
     assert!(
         text.contains("listen-connect connected=1 client-proto=262\n"),
         "{text}"

@@ -13,6 +13,10 @@
 //! (stdin, stdout and, unless debugging, stderr on `/dev/null`; every other inherited fd
 //! closed), so a reader of the program's output is not kept waiting by it.
 //!
+//! One exception: where the program is PID 1 (of a container) or a child subreaper
+//! (`PR_SET_CHILD_SUBREAPER`), the orphaned supervisor is re-parented to the program, as
+//! every orphan below it is, and the program reaps it when it ends.
+//!
 //! When it ends. When the listener reports `POLLHUP`: the kernel's "no task uses this
 //! filter any more", which happens once the program and every process it started (daemons,
 //! `cmd &`) have exited and been reaped.
