@@ -4,8 +4,8 @@
 //!
 //! How it works:
 //! 1. The launcher forks the supervisor ([`supervisor`]): through an intermediate process
-//!    that calls `setsid` and exits, so the supervisor is in a session and process group of
-//!    its own and is nobody's child. It is forked before the filter exists and so is not
+//!    that makes a new process group and exits, so the supervisor is in a background
+//!    process group of its own and is nobody's child. It is forked before the filter exists and so is not
 //!    under it; it stays in the launcher's cgroup.
 //! 2. The launcher installs a seccomp filter ([`filter`]) in itself, which sends only
 //!    `socket(AF_INET | AF_INET6, SOCK_STREAM [| flags], 0 | IPPROTO_TCP)`, and `setsockopt`
@@ -28,7 +28,7 @@
 //!    MPTCP ([`mptcp_policy::Unavailable`]) it lets the original call run
 //!    (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`): the program gets TCP, as with the shim.
 //! 4. No signal is forwarded, because none needs to be: the supervisor gets neither the
-//!    program's process-group signals nor its terminal's, and the program gets each signal
+//!    program's process-group signals nor the terminal's (sent to the foreground group), and the program gets each signal
 //!    once, from its sender. The supervisor ignores the signals that would end it and ends
 //!    when the listener reports `POLLHUP` (no task uses the filter: the program and every
 //!    process it left running have exited).

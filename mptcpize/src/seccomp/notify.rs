@@ -500,8 +500,8 @@ impl Notifier {
 /// of the task `pidfd` refers to.
 fn netns_of(pidfd: &OwnedFd) -> io::Result<Option<OwnedFd>> {
     const PIDFD_GET_NET_NAMESPACE: libc::c_ulong = (0xFF << 8) | 4;
-    // SAFETY: an ioctl without argument that returns a new fd.
-    let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE) };
+    // SAFETY: an ioctl that returns a new fd. Its argument must be 0 (EINVAL otherwise).
+    let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -1,11 +1,16 @@
 //! The supervisor processes: two of them, beside the program, never its parent or child.
 //!
-//! Where they live. The launcher forks an intermediate process, which calls `setsid` and
-//! forks the supervisor, then exits (the launcher reaps it before the exec). So the
-//! supervisor is in its own session and process group, without a controlling terminal:
-//! signals sent to the program's process group (`kill -- -PGID`, `timeout`, a shell's job
-//! control) and the terminal's (Ctrl-C, Ctrl-\, hang-up) never reach it, and it is nobody's
-//! child that the program could `wait()` for. Nothing is forwarded: every signal reaches
+//! Where they live. The launcher forks an intermediate process, which makes itself a new
+//! process group (`setpgid(0, 0)`) and forks the supervisor, then exits (the launcher reaps
+//! it before the exec). So the supervisor is in a process group of its own, in the
+//! background: signals sent to the program's process group (`kill -- -PGID`, `timeout`, a
+//! shell's job control) and those the terminal sends to its foreground group (Ctrl-C,
+//! Ctrl-\, Ctrl-Z) never reach it, and it is nobody's child that the program could
+//! `wait()` for. It stays in the session: with a session of its own (`setsid`) the
+//! scheduler's autogroups (`kernel.sched_autogroup_enabled`) would give it a CPU share of
+//! its own, apart from the program whose every `socket()` waits for it; a terminal
+//! hang-up's SIGHUP goes to the session leader and the foreground group, and would be
+//! ignored anyway. Nothing is forwarded: every signal reaches
 //! the program exactly once, from whoever sent it, and the program's exit status or death
 //! by signal is seen by its parent directly. The supervisor ignores the signals that end a
 //! process by default (only `SIGKILL` ends it), and stays in the launcher's cgroup, so a
@@ -75,7 +80,7 @@ const IGNORED: [c_int; 15] = [
     libc::SIGTTOU,
 ];
 
-/// Forks the supervisor (through an intermediate process that starts a new session and
+/// Forks the supervisor (through an intermediate process that starts a new process group and
 /// exits) with `channel`, on which it waits for the listener. Call from the single-threaded
 /// launcher. Returns in the launcher only.
 pub(super) fn spawn(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> Result<(), Error> {
@@ -89,7 +94,7 @@ pub(super) fn spawn(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> 
             // SAFETY: plain system calls in the intermediate process, which only forks and
             // exits. If the second fork fails, the channel closes and the launcher says so.
             unsafe {
-                libc::setsid();
+                libc::setpgid(0, 0);
                 if libc::fork() == 0 {
                     first(channel, abi, debug, program);
                 }
