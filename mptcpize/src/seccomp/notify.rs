@@ -382,36 +382,45 @@ impl Notifier {
             // The kernel runs the call again, as the caller, and fails it the same way.
             return refused_outcome(self, "not an error of MPTCP's");
         }
+        // A socket the program asked MPTCP for itself gets MPTCP's answer, as without
+        // mptcpize.
+        if !inode_of(&sock).is_some_and(|i| self.handover.made_mptcp(i)) {
+            return refused_outcome(self, "the program asked for MPTCP itself");
+        }
         // MPTCP refuses the option. Would plain TCP take it, from this caller? Asked on the
         // TCP socket that would replace this one, made and set as the caller, in its
         // network namespace.
         let candidate = self.in_namespace(netns.as_ref(), || {
-            let _as_caller = AsCaller::with_capabilities(&caller)?;
-            let candidate = plain_tcp::prepare(&sock)?;
-            plain_tcp::set_option(&candidate.tcp, level, name, &value).map(|()| candidate)
+            let Ok(as_caller) = AsCaller::with_capabilities(&caller) else {
+                return Err(None);
+            };
+            let candidate = plain_tcp::prepare(&sock).map_err(|_| None)?;
+            let set = plain_tcp::set_option(&candidate.tcp, level, name, &value);
+            drop(as_caller);
+            match set {
+                Ok(()) => Ok(candidate),
+                Err(e) => Err(Some(e.raw_os_error().unwrap_or(libc::EIO))),
+            }
         });
         let candidate = match candidate {
             None => return refused_outcome(self, "cannot enter its network namespace"),
+            Some(Err(None)) => return refused_outcome(self, "cannot make a TCP socket as it"),
             Some(Ok(candidate)) => candidate,
             // Its capabilities mean nothing in our namespace, so "no privilege" from us
             // proves nothing: the program gets MPTCP's answer.
-            Some(Err(e)) if caller.foreign_user_ns && e.raw_os_error() == Some(libc::EPERM) => {
+            Some(Err(Some(libc::EPERM))) if caller.foreign_user_ns => {
                 return refused_outcome(self, "its privileges live in another user namespace")
             }
-            Some(Err(e)) => {
+            Some(Err(Some(errno))) => {
                 // TCP refuses it too (EPERM for an option needing a capability the caller
                 // lacks, EINVAL for a bad value, …): the program gets TCP's answer, as it
                 // would without mptcpize, and keeps its MPTCP socket.
-                let errno = e.raw_os_error().unwrap_or(libc::EIO);
                 return match self.fail(n.id, errno) {
                     Outcome::Failed(_) => Outcome::RefusedByBoth(refused, errno),
                     gone => gone,
                 };
             }
         };
-        if !inode_of(&sock).is_some_and(|i| self.handover.made_mptcp(i)) {
-            return refused_outcome(self, "the program asked for MPTCP itself");
-        }
         if !plain_tcp::never_connected(&sock) {
             return refused_outcome(self, "it has connected or listened already");
         }
