@@ -288,6 +288,58 @@ fn dropping_to_nobody_through_setpriv_in_shim_mode() {
     assert_dropped_to_nobody(&ns, cmd, Mode::Shim, "shim, setpriv");
 }
 
+/// `identity bad-values` in `mode`, as root: what the program printed.
+fn bad_values(ns: &Netns, programs: &Programs, mode: Mode) -> String {
+    let out = programs
+        .command(ns, mode, false, &["bad-values"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{mode:?}: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// An option value plain TCP refuses (`TCP_REPAIR` 5, `TCP_USER_TIMEOUT` -1: EINVAL from
+/// TCP, before any privilege check passes): the program gets TCP's EINVAL, as without
+/// mptcpize, not MPTCP's "option not supported", and its socket stays MPTCP.
+#[test]
+fn values_tcp_refuses_get_tcps_errno_in_seccomp_mode() {
+    if !ready("values_tcp_refuses_get_tcps_errno_in_seccomp_mode") {
+        return;
+    }
+    let ns = Netns::new("id-val").unwrap();
+    let programs = Programs::build("id-val");
+    let einval = libc::EINVAL;
+    let reference = format!("repair=-1/{einval} user-timeout=-1/{einval}");
+    assert_eq!(
+        bad_values(&ns, &programs, Mode::Without),
+        format!("{reference} proto=6")
+    );
+    for mode in [Mode::Seccomp, Mode::StaticSeccomp] {
+        assert_eq!(
+            bad_values(&ns, &programs, mode),
+            format!("{reference} proto=262"),
+            "{mode:?}"
+        );
+    }
+}
+
+/// The same in shim mode.
+#[test]
+fn values_tcp_refuses_get_tcps_errno_in_shim_mode() {
+    if !ready("values_tcp_refuses_get_tcps_errno_in_shim_mode") {
+        return;
+    }
+    let ns = Netns::new("id-valsh").unwrap();
+    let programs = Programs::build("id-valsh");
+    let einval = libc::EINVAL;
+    assert_eq!(
+        bad_values(&ns, &programs, Mode::Shim),
+        format!("repair=-1/{einval} user-timeout=-1/{einval} proto=262")
+    );
+}
+
 /// `identity signals FILE` started in `mode`; stdout piped.
 struct Counted {
     child: Child,

@@ -14,6 +14,10 @@
  *       forks a child; both print "ready"; on each SIGUSR1 each of them makes a TCP
  *       socket() and prints "parent proto=P" / "child proto=P" (or "… errno=E"); SIGTERM
  *       ends both.
+ *   identity bad-values
+ *       socket(AF_INET, SOCK_STREAM, 0), then setsockopt with values plain TCP refuses:
+ *       TCP_REPAIR 5 and TCP_USER_TIMEOUT -1; prints
+ *       "repair=RC/ERRNO user-timeout=RC/ERRNO proto=P" (SO_PROTOCOL after both).
  *   identity churn
  *       forks a child; both print "ready", then make TCP socket()s in a loop until SIGTERM,
  *       and then print "<who> mptcp=N tcp=N failed=N first-errno=E".
@@ -175,6 +179,23 @@ static int family(void)
 	return 0;
 }
 
+static int bad_values(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0) {
+		printf("socket errno=%d\n", errno);
+		return 1;
+	}
+	int five = 5, minus_one = -1;
+	int repair = setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &five, sizeof(five));
+	int repair_errno = repair ? errno : 0;
+	int timeout = setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &minus_one, sizeof(minus_one));
+	int timeout_errno = timeout ? errno : 0;
+	printf("repair=%d/%d user-timeout=%d/%d proto=%d\n", repair, repair_errno, timeout,
+	       timeout_errno, protocol_of(fd));
+	return 0;
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_stop(int sig)
@@ -229,8 +250,10 @@ int main(int argc, char **argv)
 		return signals(argc, argv);
 	if (!strcmp(mode, "family"))
 		return family();
+	if (!strcmp(mode, "bad-values"))
+		return bad_values();
 	if (!strcmp(mode, "churn"))
 		return churn();
-	fprintf(stderr, "usage: identity owner [drop] | signals FILE | family | churn\n");
+	fprintf(stderr, "usage: identity owner [drop] | signals FILE | family | bad-values | churn\n");
 	return 2;
 }
