@@ -58,21 +58,14 @@ impl Caller {
         Ok(caller)
     }
 
-    /// Only the filesystem uid and gid of thread `tid` (its capabilities count as none):
-    /// `PIDFD_GET_INFO` (Linux 6.13) on `thread`, a pidfd for that thread, or else
-    /// [`Caller::read`]. Check the notification is still pending after this.
-    pub(super) fn fs_ids(tid: u32, thread: Option<&OwnedFd>) -> io::Result<Caller> {
-        if let Some(info) = thread.and_then(pidfd_info) {
-            if info.mask & PIDFD_INFO_CREDS != 0 {
-                return Ok(Caller {
-                    fsuid: info.fsuid,
-                    fsgid: info.fsgid,
-                    cap_eff: 0,
-                    foreign_user_ns: true,
-                });
-            }
+    /// The filesystem ids `PIDFD_GET_INFO` gave; no capabilities.
+    fn from_pidfd_info(info: &PidfdInfo) -> Caller {
+        Caller {
+            fsuid: info.fsuid,
+            fsgid: info.fsgid,
+            cap_eff: 0,
+            foreign_user_ns: true,
         }
-        Caller::read(tid)
     }
 
     /// The `Uid:`, `Gid:` and `CapEff:` lines of a `/proc/PID/status` text.
@@ -87,6 +80,83 @@ impl Caller {
             foreign_user_ns: false,
         })
     }
+}
+
+/// How many threads' pidfds [`Threads`] keeps open.
+const KEPT_THREADS: usize = 64;
+
+/// The filesystem ids of calling threads, through pidfds kept open for the threads that
+/// made calls recently: `PIDFD_GET_INFO` (Linux 6.13) on an open pidfd is one cheap system
+/// call, where `pidfd_open` + `close` for every call would cost more than the rest of the
+/// answer, and `/proc/TID/status` far more (BENCHMARKS.md).
+///
+/// A kept pidfd always refers to the thread it was opened for: while that thread lives
+/// (or is an unreaped zombie) its id cannot be reused, and once it is gone
+/// `PIDFD_GET_INFO` fails with `ESRCH` and the pidfd is replaced. So a successful answer
+/// for `tid` is the credentials of the thread that now has that id.
+pub(super) struct Threads {
+    kept: Vec<(u32, OwnedFd)>,
+    /// Next slot to reuse when full.
+    next: usize,
+    /// `PIDFD_THREAD` or `PIDFD_GET_INFO` is missing (Linux < 6.13): `/proc` only.
+    unsupported: bool,
+}
+
+impl Threads {
+    pub(super) fn new() -> Threads {
+        Threads {
+            kept: Vec::with_capacity(KEPT_THREADS),
+            next: 0,
+            unsupported: false,
+        }
+    }
+
+    /// The filesystem uid and gid of thread `tid` (its capabilities count as none; see
+    /// [`Caller::read`] for them). Check the notification is still pending after this.
+    pub(super) fn fs_ids(&mut self, tid: u32) -> io::Result<Caller> {
+        if !self.unsupported {
+            if let Some(i) = self.kept.iter().position(|(t, _)| *t == tid) {
+                if let Ok(info) = pidfd_info(&self.kept[i].1) {
+                    return Ok(Caller::from_pidfd_info(&info));
+                }
+                // The thread this pidfd was opened for is gone; the id was reused.
+                self.kept.swap_remove(i);
+            }
+            match pidfd_open_thread(tid).and_then(|fd| pidfd_info(&fd).map(|info| (fd, info))) {
+                Ok((fd, info)) => {
+                    self.keep(tid, fd);
+                    return Ok(Caller::from_pidfd_info(&info));
+                }
+                // EINVAL: no PIDFD_THREAD (< 6.9); ENOTTY: no PIDFD_GET_INFO (< 6.13).
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTTY)) => {
+                    self.unsupported = true;
+                }
+                Err(_) => {}
+            }
+        }
+        Caller::read(tid)
+    }
+
+    fn keep(&mut self, tid: u32, fd: OwnedFd) {
+        if self.kept.len() < KEPT_THREADS {
+            self.kept.push((tid, fd));
+        } else {
+            self.kept[self.next] = (tid, fd);
+            self.next = (self.next + 1) % KEPT_THREADS;
+        }
+    }
+}
+
+/// `pidfd_open(tid, PIDFD_THREAD)` (Linux 6.9).
+fn pidfd_open_thread(tid: u32) -> io::Result<OwnedFd> {
+    const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
+    // SAFETY: plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid as libc::pid_t, PIDFD_THREAD) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// The calling thread acting as a [`Caller`] until dropped: filesystem uid and gid
@@ -194,16 +264,21 @@ const _: () = assert!(size_of::<PidfdInfo>() == 64);
 const PIDFD_GET_INFO: libc::c_ulong =
     (3 << 30) | ((size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
 
-/// The credentials of the task a pidfd refers to (ids as seen from our user namespace);
-/// `None` before Linux 6.13 (`ENOTTY`) or when the task is gone (`ESRCH`).
-fn pidfd_info(pidfd: &OwnedFd) -> Option<PidfdInfo> {
+/// The credentials of the task a pidfd refers to (ids as seen from our user namespace):
+/// `PIDFD_GET_INFO`. `ENOTTY` before Linux 6.13, `ESRCH` when the task is gone.
+fn pidfd_info(pidfd: &OwnedFd) -> io::Result<PidfdInfo> {
     let mut info = PidfdInfo {
         mask: PIDFD_INFO_CREDS,
         ..PidfdInfo::default()
     };
     // SAFETY: the ioctl reads and writes one 64-byte struct pidfd_info.
-    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info) };
-    (r == 0).then_some(info)
+    if unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if info.mask & PIDFD_INFO_CREDS == 0 {
+        return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+    }
+    Ok(info)
 }
 
 /// `setfsuid(2)`, the raw per-thread system call; returns the previous fsuid.
@@ -317,10 +392,14 @@ mod tests {
         assert_eq!(me.fsgid, unsafe { libc::getegid() });
         assert!(!me.foreign_user_ns);
         assert_eq!(me.cap_eff, capget().unwrap().effective());
-        let thread = super::super::plain_tcp::pidfd_of_thread(std::process::id()).unwrap();
-        let ids = Caller::fs_ids(std::process::id(), Some(&thread)).unwrap();
-        assert_eq!((ids.fsuid, ids.fsgid), (me.fsuid, me.fsgid));
-        // Capabilities are not read: none assumed.
-        assert_eq!((ids.cap_eff, ids.foreign_user_ns), (0, true));
+        let mut threads = Threads::new();
+        for _ in 0..2 {
+            // Opened, then kept.
+            let ids = threads.fs_ids(std::process::id()).unwrap();
+            assert_eq!((ids.fsuid, ids.fsgid), (me.fsuid, me.fsgid));
+            // Capabilities are not read: none assumed.
+            assert_eq!((ids.cap_eff, ids.foreign_user_ns), (0, true));
+        }
+        assert!(threads.kept.len() == 1 || threads.unsupported);
     }
 }

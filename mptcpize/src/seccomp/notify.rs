@@ -23,7 +23,7 @@ use mptcpize_preload_support::names::{socket_call, Sink};
 
 use super::filter::{is_watched_option, Abi};
 use super::handover::Handover;
-use super::identity::{AsCaller, Caller};
+use super::identity::{AsCaller, Caller, Threads};
 use super::plain_tcp;
 
 /// Answers the notifications of one listener.
@@ -42,6 +42,8 @@ pub(super) struct Notifier {
     addfd_refused: bool,
     /// The system-call numbers of this ABI.
     abi: Abi,
+    /// Pidfds of the threads that called recently, for their credentials.
+    threads: Threads,
     /// The last notification received, and the inode numbers of the sockets the
     /// supervisors made MPTCP: only those may be swapped for plain TCP (a program that asked
     /// for MPTCP itself keeps it), as in the shim. Shared with the standby supervisor.
@@ -125,6 +127,7 @@ impl Notifier {
             debug,
             addfd_refused: false,
             abi,
+            threads: Threads::new(),
             handover,
         })
     }
@@ -234,30 +237,23 @@ impl Notifier {
 
     /// The caller's network namespace when it is not ours (`None` when it is: the socket
     /// must live where the program would have created it, which is the supervisor's own
-    /// namespace unless the program moved with `unshare`/`setns`), and its credentials
-    /// (`capabilities`: also its effective capabilities, which only `/proc/TID/status`
-    /// has, slowly).
-    ///
-    /// Through a pidfd for the calling thread where the kernel has them (`PIDFD_THREAD`,
-    /// Linux 6.9; `PIDFD_GET_NET_NAMESPACE`, 6.11; `PIDFD_GET_INFO`, 6.13): a few system
-    /// calls instead of paths looked up and a text generated under `/proc`.
+    /// namespace unless the program moved with `unshare`/`setns`), and its credentials:
+    /// its filesystem ids ([`Threads`]), and with `capabilities` also its effective
+    /// capabilities, which only `/proc/TID/status` has, slowly.
     fn caller_context(
         &mut self,
         n: &seccomp_notif,
         capabilities: bool,
     ) -> Result<(Option<OwnedFd>, Caller), Outcome> {
-        let thread = plain_tcp::pidfd_open(n.pid as libc::pid_t, plain_tcp::PIDFD_THREAD).ok();
-        let netns = match thread.as_ref().map(netns_of) {
-            Some(Ok(ns)) => Ok(ns),
-            _ => self.netns_from_proc(n.pid),
-        };
-        let netns = match netns {
-            Ok(ns) => ns.filter(|ns| fd_id(ns) != Some(self.own_netns_id)),
+        // One path lookup: PIDFD_GET_NET_NAMESPACE on a pidfd measured slower (an fd for
+        // the namespace is made and closed each time).
+        let netns = match self.netns_from_proc(n.pid) {
+            Ok(ns) => ns,
             Err(()) => return Err(self.continue_call(n.id, "cannot enter its network namespace")),
         };
         let caller = match capabilities {
             true => Caller::read(n.pid),
-            false => Caller::fs_ids(n.pid, thread.as_ref()),
+            false => self.threads.fs_ids(n.pid),
         };
         // The thread id may have been reused after the caller died: only trust what was
         // read if the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID).
@@ -503,26 +499,6 @@ impl Notifier {
             ) == 0
         }
     }
-}
-
-/// `PIDFD_GET_NET_NAMESPACE` (`_IO(0xFF, 4)`, Linux 6.11): an fd for the network namespace
-/// of the task `pidfd` refers to.
-fn netns_of(pidfd: &OwnedFd) -> io::Result<Option<OwnedFd>> {
-    const PIDFD_GET_NET_NAMESPACE: libc::c_ulong = (0xFF << 8) | 4;
-    // SAFETY: an ioctl that returns a new fd. Its argument must be 0 (EINVAL otherwise).
-    let fd = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new fd owned by nobody else.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
-}
-
-/// (device, inode) of an open file (`fstat`), which identifies a namespace.
-fn fd_id(fd: &OwnedFd) -> Option<(u64, u64)> {
-    // SAFETY: fstat fills the zeroed struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 /// The inode number of a socket (`fstat`), which identifies it for as long as it is open.

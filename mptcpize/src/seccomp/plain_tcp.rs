@@ -25,6 +25,7 @@ pub(super) const MAX_VALUE: usize = 1024;
 /// (Linux 6.9), or else a pidfd for its process, found through `Tgid:` in
 /// `/proc/TID/status` (older kernels open process ids only).
 pub(super) fn pidfd_of_thread(tid: u32) -> io::Result<OwnedFd> {
+    const PIDFD_THREAD: c_int = libc::O_EXCL;
     match pidfd_open(tid as pid_t, PIDFD_THREAD) {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             let tgid = std::fs::read_to_string(format!("/proc/{tid}/status"))?
@@ -38,11 +39,8 @@ pub(super) fn pidfd_of_thread(tid: u32) -> io::Result<OwnedFd> {
     }
 }
 
-/// `PIDFD_THREAD` (Linux 6.9): `pidfd_open` of a thread id, not only of a process.
-pub(super) const PIDFD_THREAD: c_int = libc::O_EXCL;
-
 /// `pidfd_open(2)`.
-pub(super) fn pidfd_open(pid: pid_t, flags: c_int) -> io::Result<OwnedFd> {
+fn pidfd_open(pid: pid_t, flags: c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain system call with integer arguments.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
     if fd < 0 {
