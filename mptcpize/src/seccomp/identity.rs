@@ -43,7 +43,7 @@ impl Caller {
     /// Reads thread `tid`'s credentials from `/proc/TID/status` and compares its user
     /// namespace with ours (`/proc/TID/ns/user`). Check the notification is still pending
     /// after this. (Reading `status` is slow, tens of microseconds on a busy machine: for a
-    /// `socket()`, which needs only the filesystem ids, [`Caller::fs_ids`].)
+    /// `socket()`, which needs only the filesystem ids, [`Threads::fs_ids`].)
     pub(super) fn read(tid: u32) -> io::Result<Caller> {
         let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
         let mut caller = Caller::parse(&status).ok_or_else(|| {
