@@ -489,6 +489,18 @@ fn timeout_is_counted_once_in_every_mode() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let ready = lines.next().unwrap().unwrap();
         assert!(ready.starts_with("ready pid="), "{mode:?}: {ready}");
+        // GNU timeout (9.1) learns its command's pid when fork returns in the parent; a
+        // signal it gets before that makes it exit without passing it on, and the
+        // command may be running (and print "ready") first. So wait for timeout itself to
+        // be waiting for its command (in sigsuspend or wait4).
+        let wchan = format!("/proc/{}/wchan", child.id());
+        wait_until(
+            &format!("{mode:?}: timeout waiting for its command"),
+            || {
+                let at = std::fs::read_to_string(&wchan).unwrap_or_default();
+                at.contains("sigsuspend") || at.contains("wait") || at.contains("sigtimedwait")
+            },
+        );
         kill(child.id() as i32, libc::SIGTERM); // timeout relays it
         let status = wait(&mut child, &format!("{mode:?}"));
         // timeout ends as its command did: killed by SIGTERM (or 128 + 15).
