@@ -846,6 +846,23 @@ fn a_killed_supervisor_is_replaced_without_failing_the_program() {
     };
     round("both supervisors alive");
     let (serving, standby) = supervisor_pair(&tag, &[]);
+    // Both stay in the program's cgroup (a service manager stopping the unit stops them),
+    // and ask the OOM killer to spare them where allowed (CAP_SYS_RESOURCE, bit 24: root
+    // has it, unless a container took it away).
+    let read =
+        |pid: i32, what: &str| std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap();
+    let may_lower_oom_score = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 24) != 0);
+    for pid in [serving, standby] {
+        assert_eq!(read(pid, "cgroup"), read(group, "cgroup"));
+        if may_lower_oom_score {
+            assert_eq!(read(pid, "oom_score_adj").trim(), "-1000");
+        }
+    }
     kill9(serving);
     round("the serving supervisor just killed");
     let (serving, new_standby) = supervisor_pair(&tag, &[serving]);
