@@ -40,9 +40,10 @@
 //!    the shared page stays shared in the child).
 //!
 //! When the standby dies, the serving one forks a new one. If both are killed at the same
-//! instant (`kill -9` of both pids, or of their whole cgroup), nobody is left to answer:
-//! the program's calls then fail with `ENOSYS` until it exits, as in any design where the
-//! supervisor can be killed separately.
+//! instant (`kill -9` of both pids, or the serving one killed in the moment between its
+//! standby's death and the fork of the next), nobody is left to answer: the program's
+//! intercepted calls then fail with `ENOSYS` until it exits, as in any design where the
+//! supervisor can be killed separately. (Killing the whole cgroup kills the program too.)
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
