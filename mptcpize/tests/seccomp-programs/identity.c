@@ -244,6 +244,8 @@ static int churn(void)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	/* Never outlive a test that died before ending it: SIGALRM's default action. */
+	alarm(120);
 	if (!strcmp(mode, "owner"))
 		return owner(argc, argv);
 	if (!strcmp(mode, "signals"))
