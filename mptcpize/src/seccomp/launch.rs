@@ -1,12 +1,12 @@
-//! Starting the target under the filter: fork, install the filter in the child, hand the
-//! listener to the parent, exec.
+//! Starting the program under the filter: the launcher starts the supervisor beside it,
+//! installs the filter in itself, hands the listener to the supervisor, and execs the
+//! program, which so keeps the launcher's process id (systemd's `MainPID`, `Type=notify`,
+//! `kill $!`, and the exit status seen by the caller are the program's own).
 //!
-//! The listener travels over a `socketpair` with `SCM_RIGHTS` rather than being fetched
-//! with `pidfd_getfd(2)`: that needs ptrace access to the child, which Yama
-//! (`kernel.yama.ptrace_scope` ≥ 2) or a container profile may refuse, while passing an
-//! fd to one's own parent always works. The same channel tells the parent *why* the
-//! filter was refused, which `std::process::Command` alone (one errno for the whole
-//! child setup) could not tell apart from an exec failure.
+//! The listener travels over a `socketpair` with `SCM_RIGHTS`: the supervisor is not the
+//! program's parent, and passing an fd needs no ptrace access, which Yama
+//! (`kernel.yama.ptrace_scope`) or a container profile may refuse. The same channel brings
+//! back the supervisor's "ready" (or why it could not start) before the program runs.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -14,75 +14,122 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use libc::{c_int, pid_t, sock_filter};
+use libc::c_int;
 
 use super::filter::{self, Abi};
-use super::supervisor::Original;
+use super::supervisor;
 use super::Error;
 
-/// The running target and the listener of its filter.
-pub(super) struct Target {
-    /// Its process id (a child of the launcher).
-    pub pid: pid_t,
-    /// The seccomp listener fd (`SECCOMP_FILTER_FLAG_NEW_LISTENER`).
-    pub listener: OwnedFd,
-}
+/// Launcher → supervisor: "the filter is installed, here is its listener" (`SCM_RIGHTS`).
+pub(super) const MSG_LISTENER: u8 = b'L';
+/// Supervisor → launcher: "serving", the program may start.
+pub(super) const MSG_READY: u8 = b'S';
+/// Supervisor → launcher: "cannot serve", followed by the errno.
+pub(super) const MSG_FAILED: u8 = b'F';
 
-/// Child → parent: "the filter is installed, here is its listener" (with `SCM_RIGHTS`).
-const MSG_LISTENER: u8 = b'L';
-/// Child → parent: "seccomp(2) refused the filter", followed by the errno.
-const MSG_REFUSED: u8 = b'R';
-
-/// Starts `program args…` with the filter for `abi` installed. `privileged`: try without
-/// `no_new_privs` first, so setuid programs keep their privileges. `signals`: the signal
-/// state the target must start with (the launcher's, before the supervisor's changes).
-pub(super) fn spawn(
+/// Replaces the launcher with `program args…`, its TCP `socket()` calls served by a
+/// supervisor process started here. `privileged`: install the filter without
+/// `no_new_privs` where the kernel allows it, so setuid programs keep their privileges.
+/// Returns only on failure; the supervisor then ends on its own (its channel closes, or
+/// the listener reports that nobody uses the filter).
+pub(super) fn exec(
     program: &OsStr,
     args: &[OsString],
     abi: Abi,
     privileged: bool,
-    signals: Original,
-) -> Result<Target, Error> {
-    let (parent_end, child_end) = socketpair().map_err(|e| Error::Setup("socketpair", e))?;
-    let insns = filter::program(abi);
+    debug: bool,
+) -> Error {
+    let (launcher_end, supervisor_end) = match socketpair() {
+        Ok(pair) => pair,
+        Err(e) => return Error::Setup("socketpair", e),
+    };
     // SAFETY: getpid cannot fail.
-    let launcher = unsafe { libc::getpid() };
-    let child_fd = child_end.as_raw_fd();
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    // SAFETY: the closure makes only async-signal-safe system calls and does not allocate,
-    // as required between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || setup_child(&insns, child_fd, launcher, privileged, &signals));
+    let program_pid = unsafe { libc::getpid() };
+    // The supervisor is forked before the filter exists, so it is not under it.
+    if let Err(e) = supervisor::spawn(supervisor_end, abi, debug, program_pid) {
+        return e;
     }
-    let spawned = cmd.spawn();
-    drop(child_end);
-    let message = receive(&parent_end);
-    match (spawned, message) {
-        (Ok(child), Ok(Message::Listener(listener))) => Ok(Target {
-            pid: child.id() as pid_t,
-            listener,
-        }),
-        (_, Ok(Message::Refused(errno))) => Err(Error::SeccompRefused(errno)),
-        // The filter was installed, so what failed is the exec itself.
-        (Err(e), Ok(Message::Listener(_))) => Err(Error::Exec(program.to_owned(), e)),
-        (Err(e), Err(_)) => Err(Error::Setup("start the program", e)),
-        (Ok(child), Err(e)) => {
-            // Cannot happen (the child sends before it execs), but never leave a target
-            // whose socket() calls nobody answers.
-            // SAFETY: kill/waitpid on our own child.
-            unsafe {
-                libc::kill(child.id() as pid_t, libc::SIGKILL);
-                libc::waitpid(child.id() as pid_t, std::ptr::null_mut(), 0);
-            }
-            Err(Error::Setup("receive the seccomp listener", e))
+    let listener = match install_filter(abi, privileged) {
+        Ok(listener) => listener,
+        // Dropping `launcher_end` tells the supervisor to go.
+        Err(errno) => return Error::SeccompRefused(errno),
+    };
+    // From here on the filter is installed: the program must not start unless somebody
+    // answers its calls.
+    let sent = send(
+        launcher_end.as_raw_fd(),
+        MSG_LISTENER,
+        0,
+        Some(listener.as_raw_fd()),
+    );
+    drop(listener); // the program must not hold the listener
+    if let Err(e) = sent {
+        return Error::Setup("hand the listener to the supervisor", e);
+    }
+    match receive(&launcher_end) {
+        Ok(Message::Ready) => {}
+        Ok(Message::Failed(errno)) => {
+            return Error::Setup("start the supervisor", io::Error::from_raw_os_error(errno))
+        }
+        Ok(Message::Listener(_)) => {
+            return Error::Setup(
+                "start the supervisor",
+                io::Error::from(io::ErrorKind::InvalidData),
+            )
+        }
+        Err(e) => return Error::Setup("start the supervisor", e),
+    }
+    drop(launcher_end);
+    let e = Command::new(program).args(args).exec();
+    Error::Exec(program.to_owned(), e)
+}
+
+/// Installs the filter in the launcher itself (inherited by the program through `execve`,
+/// and by everything it forks) and returns its listener, or the errno of `seccomp(2)`.
+fn install_filter(abi: Abi, privileged: bool) -> Result<OwnedFd, i32> {
+    let insns = filter::program(abi);
+    let prog = filter::fprog(&insns);
+    // WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has read a notification, only a
+    // fatal signal interrupts the call, so socket() never fails with EINTR after the
+    // supervisor has created the socket.
+    let mut flags =
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    let mut no_new_privs = false;
+    if !privileged {
+        set_no_new_privs()?;
+        no_new_privs = true;
+    }
+    loop {
+        // SAFETY: prog points at the filter's instructions, which outlive the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a new fd (close-on-exec, made so by the kernel) owned by nobody else.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if errno == libc::EINVAL && flags & libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
+            // Linux < 5.19 does not know the flag; the filter works without it.
+            flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+        } else if errno == libc::EACCES && !no_new_privs {
+            // CapEff said CAP_SYS_ADMIN but the kernel disagrees (user namespace).
+            set_no_new_privs()?;
+            no_new_privs = true;
+        } else {
+            return Err(errno);
         }
     }
 }
 
 fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as c_int; 2];
-    // SAFETY: fds has room for two descriptors. CLOEXEC: the target must not inherit them.
+    // SAFETY: fds has room for two descriptors. CLOEXEC: the program must not inherit them.
     let r = unsafe {
         libc::socketpair(
             libc::AF_UNIX,
@@ -98,77 +145,13 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Runs in the forked child before `execve`: async-signal-safe calls only.
-fn setup_child(
-    insns: &[sock_filter],
-    sock: RawFd,
-    launcher: pid_t,
-    privileged: bool,
-    signals: &Original,
-) -> io::Result<()> {
-    // The target starts with the launcher's original signal state, not the supervisor's.
-    signals.restore();
-    // SAFETY: system calls on this process with valid pointers.
-    unsafe {
-        // If the supervisor dies (SIGKILL), nobody would answer the target's socket()
-        // calls, which would then fail with ENOSYS: die with it, as a program that the
-        // launcher had exec'd would.
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::getppid() != launcher {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-    }
-    let prog = filter::fprog(insns);
-    // WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has read a notification, only a
-    // fatal signal interrupts the call, so socket() never fails with EINTR after the
-    // supervisor has created the socket.
-    let mut flags =
-        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-    let mut no_new_privs = false;
-    if !privileged {
-        set_no_new_privs()?;
-        no_new_privs = true;
-    }
-    let listener = loop {
-        // SAFETY: prog points at the filter's instructions, which outlive the call.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                flags,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if fd >= 0 {
-            break fd as RawFd;
-        }
-        let err = io::Error::last_os_error();
-        let errno = err.raw_os_error().unwrap_or(0);
-        if errno == libc::EINVAL && flags & libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
-            // Linux < 5.19 does not know the flag; the filter works without it.
-            flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-        } else if errno == libc::EACCES && !no_new_privs {
-            // CapEff said CAP_SYS_ADMIN but the kernel disagrees (user namespace).
-            set_no_new_privs()?;
-            no_new_privs = true;
-        } else {
-            send(sock, MSG_REFUSED, errno, None)?;
-            return Err(err);
-        }
-    };
-    let sent = send(sock, MSG_LISTENER, 0, Some(listener));
-    // SAFETY: our own copy; the parent has its own now. (The kernel created it O_CLOEXEC,
-    // closing it here just does not depend on that.)
-    unsafe { libc::close(listener) };
-    sent
-}
-
-fn set_no_new_privs() -> io::Result<()> {
+/// `PR_SET_NO_NEW_PRIVS`; the errno on failure.
+fn set_no_new_privs() -> Result<(), i32> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
+        return Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EPERM));
     }
     Ok(())
 }
@@ -179,7 +162,7 @@ type ControlBuf = [u64; 4];
 
 /// Sends `[tag, 0, 0, 0, errno (native endian)]`, with `fd` attached when given.
 /// Async-signal-safe (one `sendmsg`, no allocation).
-fn send(sock: RawFd, tag: u8, errno: i32, fd: Option<RawFd>) -> io::Result<()> {
+pub(super) fn send(sock: RawFd, tag: u8, errno: i32, fd: Option<RawFd>) -> io::Result<()> {
     let mut body = [0u8; 8];
     body[0] = tag;
     body[4..].copy_from_slice(&errno.to_ne_bytes());
@@ -210,14 +193,19 @@ fn send(sock: RawFd, tag: u8, errno: i32, fd: Option<RawFd>) -> io::Result<()> {
     Ok(())
 }
 
-enum Message {
+/// One message on the launcher–supervisor channel.
+pub(super) enum Message {
+    /// [`MSG_LISTENER`].
     Listener(OwnedFd),
-    Refused(i32),
+    /// [`MSG_READY`].
+    Ready,
+    /// [`MSG_FAILED`] and its errno.
+    Failed(i32),
 }
 
-/// Reads the child's one message. Blocks only until the child has exec'd or died: its end
-/// of the socketpair is close-on-exec and the parent's copy is already closed.
-fn receive(sock: &OwnedFd) -> io::Result<Message> {
+/// Reads one message. Ends with an error when the other side has closed its end (each
+/// side holds only its own end).
+pub(super) fn receive(sock: &OwnedFd) -> io::Result<Message> {
     let mut body = [0u8; 8];
     let mut iov = libc::iovec {
         iov_base: body.as_mut_ptr().cast(),
@@ -251,12 +239,13 @@ fn receive(sock: &OwnedFd) -> io::Result<Message> {
         }
         match (n, body[0], fd) {
             (8, MSG_LISTENER, Some(fd)) => Ok(Message::Listener(fd)),
-            (8, MSG_REFUSED, _) => Ok(Message::Refused(i32::from_ne_bytes(
+            (8, MSG_READY, _) => Ok(Message::Ready),
+            (8, MSG_FAILED, _) => Ok(Message::Failed(i32::from_ne_bytes(
                 body[4..].try_into().unwrap(),
             ))),
             _ => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "the child ended before installing the seccomp filter",
+                "the other side of the channel ended",
             )),
         }
     }

@@ -3,23 +3,41 @@
 //! through seccomp user notification.
 //!
 //! How it works:
-//! 1. The launcher forks. The child installs a seccomp filter ([`filter`]) that sends only
+//! 1. The launcher forks the supervisor ([`supervisor`]): through an intermediate process
+//!    that makes a new process group and exits, so the supervisor is in a background
+//!    process group of its own and is nobody's child. It is forked before the filter exists and so is not
+//!    under it; it stays in the launcher's cgroup.
+//! 2. The launcher installs a seccomp filter ([`filter`]) in itself, which sends only
 //!    `socket(AF_INET | AF_INET6, SOCK_STREAM [| flags], 0 | IPPROTO_TCP)`, and `setsockopt`
 //!    of the options MPTCP refuses, to a listener (`SECCOMP_RET_USER_NOTIF`) and allows
-//!    everything else inside the kernel, passes the
-//!    listener fd to the parent over a socketpair (`SCM_RIGHTS`) and execs the target.
-//!    Filters are inherited across `fork`, `clone` and `execve`, so the target's whole
-//!    process tree is covered.
-//! 2. The parent, the supervisor, answers each notification: it creates the socket with
-//!    `IPPROTO_MPTCP` in the caller's network namespace, keeping `SOCK_NONBLOCK` and
-//!    `SOCK_CLOEXEC`, and installs it in the caller as the call's result
+//!    everything else inside the kernel; it passes the listener to the supervisor over a
+//!    socketpair (`SCM_RIGHTS`), waits for its "ready", closes its own copy, and execs the
+//!    program ([`launch`]). The program so keeps the process id the launcher was started
+//!    with, as in shim mode: systemd's `MainPID`, `Type=notify`, `kill $!` and a parent's
+//!    `wait` see the program itself, with its own exit status or death by signal. Filters
+//!    are inherited across `fork`, `clone` and `execve`: the program's whole process tree is
+//!    covered.
+//! 3. The supervisor answers each notification ([`notify`]) **as the calling thread**
+//!    ([`identity`]): it reads the caller's credentials from `/proc/TID/status` while the
+//!    call is pending (checked with `SECCOMP_IOCTL_NOTIF_ID_VALID` after), creates the
+//!    socket with `IPPROTO_MPTCP` in the caller's network namespace with the caller's
+//!    filesystem uid and gid (`setfsuid`/`setfsgid`: the socket's owner, for `fstat`,
+//!    `ss -e`, `meta skuid`, `--uid-owner`, `ip rule uidrange`), keeping `SOCK_NONBLOCK`
+//!    and `SOCK_CLOEXEC`, and installs it in the caller as the call's result
 //!    (`SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`). When the kernel refuses
 //!    MPTCP ([`mptcp_policy::Unavailable`]) it lets the original call run
 //!    (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`): the program gets TCP, as with the shim.
-//! 3. The supervisor stays invisible: it reproduces the target's exit status or its death by
-//!    signal ([`Exit::exit`]), forwards the signals sent to it, leaves the terminal and the
-//!    process group alone, and exits when the target does (see [`supervisor`] for children
-//!    that outlive the target).
+//! 4. No signal is forwarded, because none needs to be: the supervisor gets neither the
+//!    program's process-group signals nor the terminal's (sent to the foreground group), and the program gets each signal
+//!    once, from its sender. The supervisor ignores the signals that would end it and ends
+//!    when the listener reports `POLLHUP` (no task uses the filter: the program and every
+//!    process it left running have exited).
+//! 5. If a supervisor is killed (`SIGKILL`, the OOM killer; both set `oom_score_adj` to
+//!    -1000 where allowed), the program does not lose its TCP sockets: two supervisors
+//!    hold the listener, one serving and one standing by, and the survivor lets the one call
+//!    the dead one had received run as plain TCP, serves on, and starts a new standby
+//!    ([`supervisor`]). Only if both die at the same instant do the program's intercepted
+//!    calls fail with `ENOSYS`, until it exits.
 //!
 //! Requirements: Linux 5.14 or later (`SECCOMP_ADDFD_FLAG_SEND`), x86_64 or aarch64, and
 //! no other seccomp listener already watching the launcher (the kernel allows one per
@@ -27,17 +45,29 @@
 //! `no_new_privs`, which makes `execve` ignore setuid/setgid bits.
 //!
 //! Differences from the shim, and what this mode does not reach:
-//! - The supervisor creates the sockets, so they carry its credentials: its uid for
-//!   `ip rule uidrange` and `meta skuid`, its cgroup for cgroup-BPF and `socket cgroupv2`
-//!   matches, its security label. For a setuid target run by root, that is root's.
-//! - Like the shim, it swaps an MPTCP socket it made for plain TCP when `setsockopt` fails
-//!   on an option MPTCP refuses before the socket connects, but only for the options MPTCP
-//!   refuses on Linux 6.18 ([`filter`]'s list: the filter cannot see the error), and only
-//!   where it has ptrace access to the program (`pidfd_getfd`, `process_vm_readv`): always
-//!   as root, as its parent otherwise (Yama's default); elsewhere the program sees MPTCP's
-//!   error. As with the shim, other references to the old socket (a `dup`ed fd, an epoll
-//!   registration made before the swap) keep the MPTCP socket. Each watched `setsockopt` costs a round trip to the supervisor, also on UDP
-//!   sockets (`IP_TTL`, `IP_RECVERR`, `IP_MTU_DISCOVER`, …).
+//! - The sockets carry the caller's user and group, and (the supervisor staying in the
+//!   launcher's cgroup) the program's cgroup unless the program moves itself to another;
+//!   the security label (SELinux, AppArmor) is the supervisor's, which is the launcher's.
+//!   An unprivileged supervisor cannot take another user's uid; a caller of another user
+//!   (not possible under `no_new_privs` without privileges) gets plain TCP instead.
+//! - A watched `setsockopt` is applied with the caller's effective capabilities (the
+//!   supervisor lowers its own, per thread, with `capset`), never with the supervisor's.
+//!   When MPTCP refuses the option, the supervisor tries it on a plain TCP socket made as
+//!   the caller: if TCP refuses it too (EPERM for `TCP_REPAIR` without `CAP_NET_ADMIN`,
+//!   EINVAL for a bad value), the call fails with TCP's errno and the socket stays MPTCP,
+//!   as a program gets without mptcpize; otherwise, on a socket the supervisor made MPTCP
+//!   that has not connected or listened, that TCP socket takes its place at the same fd
+//!   number, with the options the program set carried over, as the shim does. A caller in
+//!   another user namespace is given no capabilities for that test (its own mean nothing in
+//!   ours); where that makes TCP say EPERM, it gets MPTCP's error instead.
+//! - The swap needs ptrace access to the program (`pidfd_getfd`, `process_vm_readv`):
+//!   root always has it; an unprivileged user has it for its own dumpable processes under
+//!   Yama's `ptrace_scope` 0, not under 1 or more (the supervisor is not the program's
+//!   ancestor). Without it the call runs unchanged and the program sees MPTCP's error. As
+//!   with the shim, other references to the old socket (a `dup`ed fd, an epoll
+//!   registration made before the swap) keep the MPTCP socket. Each watched `setsockopt`
+//!   costs a round trip to the supervisor, also on UDP sockets (`IP_TTL`, `IP_RECVERR`,
+//!   `IP_MTU_DISCOVER`, …).
 //! - Not intercepted: `io_uring`'s `IORING_OP_SOCKET` (io_uring bypasses seccomp), 32-bit
 //!   programs on x86_64 (their `socketcall(2)` passes its arguments in memory a filter cannot
 //!   read), and programs that install their own seccomp listener (`EBUSY` for them).
@@ -46,6 +76,8 @@
 
 mod detect;
 mod filter;
+mod handover;
+mod identity;
 mod launch;
 mod notify;
 mod plain_tcp;
@@ -57,50 +89,11 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 
-/// How the target ended, to be reproduced by the launcher with [`Exit::exit`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// The target called `exit(code)`.
-    Code(i32),
-    /// The target was killed by this signal.
-    Signal(i32),
-}
-
-impl Exit {
-    /// Ends the launcher the way the target ended: `exit(code)`, or death by the same
-    /// signal (default action restored and the signal unblocked first, core dumps of the
-    /// launcher itself disabled, as `timeout(1)` does), so a shell sees the same `$?`.
-    pub fn exit(self) -> ! {
-        match self {
-            Exit::Code(code) => std::process::exit(code),
-            Exit::Signal(sig) => {
-                let no_core = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                // SAFETY: plain system calls on this process; `set` is initialised by
-                // sigemptyset before use.
-                unsafe {
-                    libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-                    libc::signal(sig, libc::SIG_DFL);
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::sigemptyset(&mut set);
-                    libc::sigaddset(&mut set, sig);
-                    libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                    libc::kill(libc::getpid(), sig);
-                }
-                // Only reached for a signal whose default action does not terminate.
-                std::process::exit(128 + sig)
-            }
-        }
-    }
-}
-
 /// Why seccomp mode could not start. [`Error::exit_code`] follows the `env(1)` convention.
 #[derive(Debug)]
 pub enum Error {
-    /// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)` failed in the
-    /// child with this errno.
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)` failed with
+    /// this errno.
     SeccompRefused(i32),
     /// The running kernel is older than 5.14.
     KernelTooOld(String),
@@ -172,13 +165,17 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Runs `program args…` with its TCP stream sockets created as MPTCP by a seccomp
-/// supervisor, and returns once it has ended, with how it ended: call [`Exit::exit`] on
-/// the result. `debug` logs each decision to stderr. Call from the launcher's main thread,
-/// before starting any other thread (the supervisor blocks the signals it forwards).
-pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Error> {
-    let abi = filter::NATIVE.ok_or(Error::UnsupportedArch)?;
-    check_kernel()?;
+/// Replaces the launcher with `program args…` (same process id), its TCP stream sockets
+/// created as MPTCP by a supervisor process started beside it. Returns only when that
+/// failed, with why. `debug` logs each decision to stderr. Call from the launcher's main
+/// thread, before starting any other thread (it forks).
+pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> Error {
+    let Some(abi) = filter::NATIVE else {
+        return Error::UnsupportedArch;
+    };
+    if let Err(e) = check_kernel() {
+        return e;
+    }
     let privileged = has_cap_sys_admin();
     if !privileged {
         if let Some(Reason::SetId { path, .. }) = needs_seccomp(program) {
@@ -188,9 +185,7 @@ pub fn run(program: &OsStr, args: &[OsString], debug: bool) -> Result<Exit, Erro
             );
         }
     }
-    let signals = supervisor::Signals::block()?;
-    let target = launch::spawn(program, args, abi, privileged, signals.original())?;
-    supervisor::Supervisor::new(target, signals, abi, program, debug)?.run()
+    launch::exec(program, args, abi, privileged, debug)
 }
 
 /// The launcher's choice: seccomp mode when `forced` (`--seccomp`), or when
@@ -209,19 +204,15 @@ pub fn chosen(program: &OsStr, forced: bool) -> bool {
     }
 }
 
-/// [`run`], then ends the launcher as the target ended ([`Exit::exit`]), or with
-/// [`Error::exit_code`] after one `mptcpize: …` line. `debug` is also turned on by
-/// `MPTCPIZE_DEBUG` (any value but empty and `0`), as for the shim.
+/// [`exec`]; when it fails, ends the launcher with [`Error::exit_code`] after one
+/// `mptcpize: …` line. `debug` is also turned on by `MPTCPIZE_DEBUG` (any value but empty
+/// and `0`), as for the shim.
 pub fn run_and_exit(program: &OsStr, args: &[OsString], debug: bool) -> ! {
     let debug =
         debug || std::env::var_os("MPTCPIZE_DEBUG").is_some_and(|v| !v.is_empty() && v != "0");
-    match run(program, args, debug) {
-        Ok(exit) => exit.exit(),
-        Err(e) => {
-            eprintln!("mptcpize: {e}");
-            std::process::exit(e.exit_code())
-        }
-    }
+    let e = exec(program, args, debug);
+    eprintln!("mptcpize: {e}");
+    std::process::exit(e.exit_code())
 }
 
 /// `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14) installs the socket and answers the call in one

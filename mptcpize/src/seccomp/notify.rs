@@ -1,12 +1,17 @@
 //! Answering one seccomp notification.
 //!
+//! Everything is done as the caller ([`identity`](super::identity)): sockets with its
+//! filesystem uid and gid, options with its effective capabilities.
+//!
 //! - `socket()`: create the MPTCP socket and install it in the caller, let the original
 //!   call run (TCP) when MPTCP is unavailable, or fail it with the errno.
-//! - `setsockopt()` of an option MPTCP may refuse: set it on the caller's socket; if MPTCP
-//!   refuses it on a socket the supervisor made MPTCP that has not connected yet, put a
-//!   plain TCP socket in its place (the `plain_tcp` module) and set it there.
+//! - `setsockopt()` of an option MPTCP may refuse: set it on the caller's socket, as the
+//!   caller. If MPTCP refuses it, try it on a plain TCP socket, as the caller: if TCP
+//!   refuses it too, the call fails with TCP's errno and the socket stays MPTCP (a program
+//!   that dropped its privileges gets EPERM for `TCP_REPAIR`, as without mptcpize);
+//!   otherwise, on a socket the supervisor made MPTCP that has not connected yet, that TCP
+//!   socket takes its place (the `plain_tcp` module).
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -18,6 +23,8 @@ use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
 use mptcpize_preload_support::names::{socket_call, Sink};
 
 use super::filter::{is_watched_option, Abi};
+use super::handover::Handover;
+use super::identity::{AsCaller, Caller, Threads};
 use super::plain_tcp;
 
 /// The user's choice for options MPTCP refuses and plain TCP accepts, read once from
@@ -30,11 +37,6 @@ fn refused_options() -> RefusedOptions {
             .unwrap_or_default()
     })
 }
-
-/// At most this many sockets are remembered as made MPTCP by the supervisor (their inode
-/// numbers, 8 bytes each); past it the set starts again, and an older socket is then treated
-/// as one the program asked MPTCP for (left as it is).
-const REMEMBERED_SOCKETS: usize = 1 << 16;
 
 /// Answers the notifications of one listener.
 pub(super) struct Notifier {
@@ -52,9 +54,12 @@ pub(super) struct Notifier {
     addfd_refused: bool,
     /// The system-call numbers of this ABI.
     abi: Abi,
-    /// Inode numbers of the sockets the supervisor made MPTCP: only those may be swapped
-    /// for plain TCP (a program that asked for MPTCP itself keeps it), as in the shim.
-    made_mptcp: HashSet<u64>,
+    /// Pidfds of the threads that called recently, for their credentials.
+    threads: Threads,
+    /// The last notification received, and the inode numbers of the sockets the
+    /// supervisors made MPTCP: only those may be swapped for plain TCP (a program that asked
+    /// for MPTCP itself keeps it), as in the shim. Shared with the standby supervisor.
+    handover: Handover,
 }
 
 /// What happened to one notification, for the debug log and the tests.
@@ -76,13 +81,21 @@ pub(super) enum Outcome {
     /// `setsockopt`: MPTCP refused the option with this errno and the socket stays as it
     /// is, for this reason; the original call runs and fails the same way.
     OptionRefused(c_int, &'static str),
+    /// `setsockopt`: MPTCP refused the option with the first errno, plain TCP (as the
+    /// caller) with the second, which the call returns; the socket stays MPTCP.
+    RefusedByBoth(c_int, c_int),
     /// The caller is gone (killed, or the call was interrupted by a signal before it was
     /// answered and will be restarted).
     Gone,
 }
 
 impl Notifier {
-    pub(super) fn new(listener: OwnedFd, abi: Abi, debug: bool) -> io::Result<Notifier> {
+    pub(super) fn new(
+        listener: OwnedFd,
+        abi: Abi,
+        debug: bool,
+        handover: Handover,
+    ) -> io::Result<Notifier> {
         let mut sizes = libc::seccomp_notif_sizes {
             seccomp_notif: 0,
             seccomp_notif_resp: 0,
@@ -126,8 +139,14 @@ impl Notifier {
             debug,
             addfd_refused: false,
             abi,
-            made_mptcp: HashSet::new(),
+            threads: Threads::new(),
+            handover,
         })
+    }
+
+    /// The id of the last notification received by this supervisor or its partner.
+    pub(super) fn last_received(&self) -> Option<u64> {
+        self.handover.last_received()
     }
 
     pub(super) fn listener(&self) -> RawFd {
@@ -154,6 +173,7 @@ impl Notifier {
         }
         // SAFETY: the kernel filled a seccomp_notif at the start of the buffer.
         let n: seccomp_notif = unsafe { std::ptr::read(self.notif.as_ptr().cast()) };
+        self.handover.received(n.id);
         let outcome = self.answer(&n);
         if self.debug {
             let setsockopt = self.abi.setsockopt_nrs.contains(&(n.data.nr as u32));
@@ -177,22 +197,23 @@ impl Notifier {
             // only reached if they ever diverge: then the original call is the safe answer.
             return self.continue_call(n.id, "not a TCP stream request");
         }
-        let netns = match self.caller_netns(n) {
-            Ok(ns) => ns,
+        let (netns, caller) = match self.caller_context(n, false) {
+            Ok(context) => context,
             Err(outcome) => return outcome,
         };
-        if let Some(ns) = &netns {
-            // SAFETY: setns on a namespace fd; the supervisor is single-threaded and moves
-            // back right after.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return self.continue_call(n.id, "cannot enter its network namespace");
-            }
-        }
-        let sock = create_socket(domain, ty);
-        if netns.is_some() {
-            // SAFETY: back to our own namespace, whose fd we hold.
-            unsafe { libc::setns(self.own_netns.as_raw_fd(), libc::CLONE_NEWNET) };
-        }
+        let sock = self.in_namespace(netns.as_ref(), || {
+            let as_caller = AsCaller::ids(&caller).ok()?;
+            let sock = create_socket(domain, ty);
+            drop(as_caller);
+            Some(sock)
+        });
+        let sock = match sock {
+            Some(Some(sock)) => sock,
+            None => return self.continue_call(n.id, "cannot enter its network namespace"),
+            // Not allowed to take the caller's uid or gid (an unprivileged supervisor and a
+            // caller of another user): a socket of ours would carry the wrong owner.
+            Some(None) => return self.continue_call(n.id, "cannot create a socket as its user"),
+        };
         match sock {
             Ok(sock) => self.install(n.id, sock, ty),
             Err(e) => {
@@ -208,28 +229,64 @@ impl Notifier {
         }
     }
 
-    /// The caller's network namespace when it is not ours (`None` when it is): the socket
+    /// Runs `f` in network namespace `netns` (the caller's, when not ours), and back.
+    /// `None` when that namespace cannot be entered.
+    fn in_namespace<T>(&self, netns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Option<T> {
+        if let Some(ns) = netns {
+            // SAFETY: setns on a namespace fd; the supervisor is single-threaded and moves
+            // back right after.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return None;
+            }
+        }
+        let result = f();
+        if netns.is_some() {
+            // SAFETY: back to our own namespace, whose fd we hold.
+            unsafe { libc::setns(self.own_netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        }
+        Some(result)
+    }
+
+    /// The caller's network namespace when it is not ours (`None` when it is: the socket
     /// must live where the program would have created it, which is the supervisor's own
-    /// namespace unless the program moved (`unshare`/`setns`).
-    fn caller_netns(&mut self, n: &seccomp_notif) -> Result<Option<File>, Outcome> {
-        let path = format!("/proc/{}/ns/net", n.pid);
-        let theirs = std::fs::metadata(&path).map(|m| (m.dev(), m.ino()));
-        let file = match theirs {
-            Ok(id) if id == self.own_netns_id => None,
-            Ok(_) => match File::open(&path) {
-                Ok(f) => Some(f),
-                Err(_) => {
-                    return Err(self.continue_call(n.id, "cannot enter its network namespace"))
-                }
-            },
-            Err(_) => None,
+    /// namespace unless the program moved with `unshare`/`setns`), and its credentials:
+    /// its filesystem ids ([`Threads`]), and with `capabilities` also its effective
+    /// capabilities, which only `/proc/TID/status` has, slowly.
+    fn caller_context(
+        &mut self,
+        n: &seccomp_notif,
+        capabilities: bool,
+    ) -> Result<(Option<OwnedFd>, Caller), Outcome> {
+        // One path lookup: PIDFD_GET_NET_NAMESPACE on a pidfd measured slower (an fd for
+        // the namespace is made and closed each time).
+        let netns = match self.netns_from_proc(n.pid) {
+            Ok(ns) => ns,
+            Err(()) => return Err(self.continue_call(n.id, "cannot enter its network namespace")),
         };
-        // The pid may have been reused after the caller died: only trust what /proc said
-        // if the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID).
+        let caller = match capabilities {
+            true => Caller::read(n.pid),
+            false => self.threads.fs_ids(n.pid),
+        };
+        // The thread id may have been reused after the caller died: only trust what was
+        // read if the notification is still pending (SECCOMP_IOCTL_NOTIF_ID_VALID).
         if !self.id_valid(n.id) {
             return Err(Outcome::Gone);
         }
-        Ok(file)
+        match caller {
+            Ok(caller) => Ok((netns, caller)),
+            Err(_) => Err(self.continue_call(n.id, "cannot read its credentials")),
+        }
+    }
+
+    /// The network namespace of thread `tid` through `/proc/TID/ns/net` (kernels without
+    /// `PIDFD_GET_NET_NAMESPACE`); `Ok(None)` when it is ours or the thread is gone.
+    fn netns_from_proc(&self, tid: u32) -> Result<Option<OwnedFd>, ()> {
+        let path = format!("/proc/{tid}/ns/net");
+        match std::fs::metadata(&path).map(|m| (m.dev(), m.ino())) {
+            Ok(id) if id == self.own_netns_id => Ok(None),
+            Ok(_) => File::open(&path).map(|f| Some(f.into())).map_err(drop),
+            Err(_) => Ok(None),
+        }
     }
 
     /// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`: installs `sock` in the
@@ -253,10 +310,7 @@ impl Notifier {
         // SAFETY: a valid seccomp_notif_addfd for this listener.
         let fd = unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
         if fd >= 0 {
-            if self.made_mptcp.len() >= REMEMBERED_SOCKETS {
-                self.made_mptcp.clear();
-            }
-            self.made_mptcp.extend(inode);
+            self.handover.remember_socket(inode.unwrap_or(0));
             return Outcome::Mptcp(fd);
         }
         match io::Error::last_os_error()
@@ -312,7 +366,14 @@ impl Notifier {
         let Ok(value) = plain_tcp::read_memory(pid, value, len as u32 as usize) else {
             return self.continue_call(n.id, "the value cannot be read");
         };
-        let refused = match plain_tcp::set_option(&sock, level, name, &value) {
+        let (netns, caller) = match self.caller_context(n, true) {
+            Ok(context) => context,
+            Err(outcome) => return outcome,
+        };
+        // First on the program's own socket, with the caller's privileges, never ours.
+        let set = AsCaller::with_capabilities(&caller)
+            .and_then(|_as_caller| plain_tcp::set_option(&sock, level, name, &value));
+        let refused = match set {
             Ok(()) => {
                 return match self.respond(n.id, 0, 0) {
                     true => Outcome::OptionSet,
@@ -326,40 +387,55 @@ impl Notifier {
             gone => gone,
         };
         if !mptcp_policy::plain_tcp::is_refusal_errno(refused) {
+            // The kernel runs the call again, as the caller, and fails it the same way.
             return refused_outcome(self, "not an error of MPTCP's");
         }
-        if !inode_of(&sock).is_some_and(|i| self.made_mptcp.contains(&i)) {
+        // A socket the program asked MPTCP for itself gets MPTCP's answer, as without
+        // mptcpize.
+        if !inode_of(&sock).is_some_and(|i| self.handover.made_mptcp(i)) {
             return refused_outcome(self, "the program asked for MPTCP itself");
+        }
+        // MPTCP refuses the option. Would plain TCP take it, from this caller? Asked on the
+        // TCP socket that would replace this one, made and set as the caller, in its
+        // network namespace.
+        let candidate = self.in_namespace(netns.as_ref(), || {
+            let Ok(as_caller) = AsCaller::with_capabilities(&caller) else {
+                return Err(None);
+            };
+            let candidate = plain_tcp::prepare(&sock).map_err(|_| None)?;
+            let set = plain_tcp::set_option(&candidate.tcp, level, name, &value);
+            drop(as_caller);
+            match set {
+                Ok(()) => Ok(candidate),
+                Err(e) => Err(Some(e.raw_os_error().unwrap_or(libc::EIO))),
+            }
+        });
+        let candidate = match candidate {
+            None => return refused_outcome(self, "cannot enter its network namespace"),
+            Some(Err(None)) => return refused_outcome(self, "cannot make a TCP socket as it"),
+            Some(Ok(candidate)) => candidate,
+            // Its capabilities mean nothing in our namespace, so "no privilege" from us
+            // proves nothing: the program gets MPTCP's answer.
+            Some(Err(Some(libc::EPERM))) if caller.foreign_user_ns => {
+                return refused_outcome(self, "its privileges live in another user namespace")
+            }
+            Some(Err(Some(errno))) => {
+                // TCP refuses it too (EPERM for an option needing a capability the caller
+                // lacks, EINVAL for a bad value, …): the program gets TCP's answer, as it
+                // would without mptcpize, and keeps its MPTCP socket.
+                return match self.fail(n.id, errno) {
+                    Outcome::Failed(_) => Outcome::RefusedByBoth(refused, errno),
+                    gone => gone,
+                };
+            }
+        };
+        // The user's choice, as in the shim (`mptcp_policy::plain_tcp::RefusedOptions`): an
+        // advisory option (or `keep`) leaves the socket MPTCP with MPTCP's error.
+        if refused_options().decide(level, name) == RefusedOptionDecision::KeepMptcp {
+            return refused_outcome(self, "kept MPTCP (--refused-options)");
         }
         if !plain_tcp::never_connected(&sock) {
             return refused_outcome(self, "it has connected or listened already");
-        }
-        // The TCP socket lives where the program is, like the MPTCP one.
-        let netns = match self.caller_netns(n) {
-            Ok(ns) => ns,
-            Err(outcome) => return outcome,
-        };
-        if let Some(ns) = &netns {
-            // SAFETY: as in `answer`.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return refused_outcome(self, "cannot enter its network namespace");
-            }
-        }
-        let candidate = plain_tcp::prepare(&sock);
-        if netns.is_some() {
-            // SAFETY: back to our own namespace, whose fd we hold.
-            unsafe { libc::setns(self.own_netns.as_raw_fd(), libc::CLONE_NEWNET) };
-        }
-        let Ok(candidate) = candidate else {
-            return refused_outcome(self, "socket(IPPROTO_TCP) failed");
-        };
-        if plain_tcp::set_option(&candidate.tcp, level, name, &value).is_err() {
-            // TCP refuses it too: MPTCP is not the reason, the socket stays as it is.
-            return refused_outcome(self, "plain TCP refuses it too");
-        }
-        // The user's choice, as in the shim (`mptcp_policy::plain_tcp::RefusedOptions`).
-        if refused_options().decide(level, name) == RefusedOptionDecision::KeepMptcp {
-            return refused_outcome(self, "kept MPTCP (--refused-options)");
         }
         // SECCOMP_ADDFD_FLAG_SETFD: the TCP socket takes the MPTCP one's number, atomically,
         // as dup3(2) would.
@@ -389,7 +465,15 @@ impl Notifier {
         }
     }
 
-    fn id_valid(&self, id: u64) -> bool {
+    /// Answers a notification a supervisor received before it died, if it is still
+    /// pending: the kernel runs the call itself, as for any call the supervisor cannot
+    /// serve. True when it was pending.
+    pub(super) fn answer_orphan(&mut self, id: u64) -> bool {
+        self.id_valid(id) && matches!(self.continue_call(id, ""), Outcome::Tcp(_))
+    }
+
+    /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the notification is still pending.
+    pub(super) fn id_valid(&self, id: u64) -> bool {
         // SAFETY: the ioctl reads one u64.
         unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
     }
@@ -488,6 +572,11 @@ fn log_decision(n: &seccomp_notif, setsockopt: bool, outcome: &Outcome) {
         Outcome::OptionRefused(errno, why) => format!(
             " on an MPTCP socket failed with {}: left as it is: {why}",
             errno_name(*errno)
+        ),
+        Outcome::RefusedByBoth(mptcp, tcp) => format!(
+            " = -1: MPTCP refused it with {} and plain TCP, as the caller, with {}: left MPTCP, TCP's error returned",
+            errno_name(*mptcp),
+            errno_name(*tcp)
         ),
         Outcome::Gone => ": not answered, the caller is gone".to_string(),
     };

@@ -5,9 +5,10 @@
 //! `O_NONBLOCK`, `FD_CLOEXEC` and the bound address).
 //!
 //! The supervisor reaches the program's socket with `pidfd_getfd(2)` and the option's value
-//! with `process_vm_readv(2)`; both need ptrace access to the program, which its parent has
-//! (and root always). Where it is refused, the call runs unchanged and the program sees
-//! MPTCP's error, as it would without this.
+//! with `process_vm_readv(2)`; both need ptrace access to the program: root always has it,
+//! a user for its own (dumpable) processes where Yama's `kernel.yama.ptrace_scope` is 0 (the
+//! supervisor is not the program's ancestor). Where it is refused, the call runs unchanged
+//! and the program sees MPTCP's error, as it would without this.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};

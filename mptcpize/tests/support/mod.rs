@@ -172,3 +172,51 @@ pub fn json_bytes_after(json: &str, key: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// How a C test program is linked.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Linking {
+    /// `gcc -static`: out of `LD_PRELOAD`'s reach (mptcpize chooses seccomp mode).
+    Static,
+    /// Against the system's libc (the shim reaches it).
+    Dynamic,
+}
+
+/// Builds `tests/seccomp-programs/SOURCE` with gcc into `dir` (made enterable by every user,
+/// for programs that drop to `nobody`), and returns the program's path.
+pub fn build_c_program(dir: &TempDir, source: &str, linking: Linking) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/seccomp-programs")
+        .join(source);
+    let stem = source.trim_end_matches(".c");
+    let out = dir.0.join(match linking {
+        Linking::Static => format!("{stem}-static"),
+        Linking::Dynamic => format!("{stem}-dynamic"),
+    });
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-O2", "-Wall", "-Werror", "-pthread"]);
+    if linking == Linking::Static {
+        gcc.arg("-static");
+    }
+    let status = gcc.arg("-o").arg(&out).arg(&src).status().expect("run gcc");
+    assert!(
+        status.success(),
+        "gcc failed on {}: install gcc and libc6-dev",
+        src.display()
+    );
+    out
+}
+
+/// Waits until `ok()` holds, failing the test after 20 s with `what`.
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
