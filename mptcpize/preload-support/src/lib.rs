@@ -4,7 +4,8 @@
 //! Both run inside every program started under `mptcpize`, so this crate is `no_std` like
 //! them: no allocation, no lock, no thread-local, no unwinding. Everything here is either
 //! inlined into its caller or called only on rare paths (loading, refusals, logging), and
-//! it imports nothing from the C library but `dlsym` and `__errno_location`: every import
+//! it imports nothing from the C library but `dlsym`, `dl_iterate_phdr` and
+//! `__errno_location`: every import
 //! is one more symbol the dynamic loader resolves in every program (see [`sys`]).
 //!
 //! A hook never enters the dynamic loader: imports are bound when the library is
@@ -20,6 +21,8 @@
 //! - [`env`](mod@env): settings read from the environment the loader passes to `.init_array`.
 //! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of,
 //!   made in the constructor.
+//! - [`next_symbols`]: the same answers for several names in one walk of the loaded
+//!   objects' symbol tables (the shim's constructor; cheaper than one `dlsym` per name).
 //! - [`sys`]: raw system calls, issued without a libc import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
 //!   each library defines the same way.
@@ -29,6 +32,7 @@
 pub mod env;
 pub mod errno;
 pub mod names;
+pub mod next_symbols;
 pub mod real;
 pub mod sys;
 
