@@ -50,6 +50,6 @@ mptcpize_preload_support::on_load! {
     /// hooks never do either.
     fn on_load(envp) {
         settings::load(envp);
-        real::resolve();
+        real::resolve(envp);
     }
 }
