@@ -139,24 +139,35 @@ mod elf64 {
         searching: bool,
         /// Set when the walk cannot give `dlsym`'s answer.
         gave_up: bool,
+        /// Bit `i` set: `found[i]` is written. (A bit mask rather than clearing `found`
+        /// first, which the compiler turns into an imported `memset`: one more symbol the
+        /// loader binds in every program.)
+        done: u64,
     }
 
     /// True when `found` holds `dlsym(RTLD_NEXT)`'s answers; false when the caller must ask
     /// `dlsym`.
     pub(super) fn walk(after: *const c_void, names: &[&CStr], found: &mut [*mut c_void]) -> bool {
-        found.fill(core::ptr::null_mut());
+        assert!(names.len() <= 64);
         let mut state = Walk {
             after: after as usize,
             // The C library: the object that defines the `dl_iterate_phdr` we import.
             libc: libc::dl_iterate_phdr as *const () as usize,
             names,
-            found,
+            found: &mut *found,
             searching: false,
             gave_up: false,
+            done: 0,
         };
         // SAFETY: `visit` gets `state` back as its data pointer, during this call only.
         unsafe { libc::dl_iterate_phdr(Some(visit), (&mut state as *mut Walk).cast()) };
-        state.searching && !state.gave_up
+        let (done, answered) = (state.done, state.searching && !state.gave_up);
+        for (i, slot) in found.iter_mut().enumerate() {
+            if done & (1 << i) == 0 {
+                *slot = core::ptr::null_mut();
+            }
+        }
+        answered
     }
 
     /// `dl_iterate_phdr`'s callback: nonzero stops the walk.
@@ -185,13 +196,16 @@ mod elf64 {
             return 1;
         };
         let mut missing = false;
-        for (name, slot) in state.names.iter().zip(state.found.iter_mut()) {
-            if !slot.is_null() {
+        for (i, (name, slot)) in state.names.iter().zip(state.found.iter_mut()).enumerate() {
+            if state.done & (1 << i) != 0 {
                 continue;
             }
             // SAFETY: as above.
             match unsafe { object.lookup(name) } {
-                Found::Address(address) => *slot = address,
+                Found::Address(address) => {
+                    *slot = address;
+                    state.done |= 1 << i;
+                }
                 Found::Nothing => missing = true,
                 Found::NotModelled => {
                     state.gave_up = true;
@@ -369,9 +383,7 @@ mod elf64 {
                 return false;
             }
             // SAFETY: st_name is an offset into the NUL-terminated strings of the table.
-            let symbol_name =
-                unsafe { CStr::from_ptr(self.strings.add(symbol.st_name as usize).cast()) };
-            symbol_name == name
+            unsafe { same_name(self.strings.add(symbol.st_name as usize), name) }
         }
 
         /// `do_lookup_x`'s binding test and `dlsym`'s address: global and weak definitions
@@ -394,6 +406,23 @@ mod elf64 {
             };
             Found::Address(address as *mut c_void)
         }
+    }
+
+    /// True when the NUL-terminated string at `symbol` is `name`. Byte by byte, reading no
+    /// further than the first difference: `CStr::from_ptr` and a slice comparison would
+    /// import `strlen` and `bcmp`, two more symbols the loader binds in every program.
+    ///
+    /// # Safety
+    /// `symbol` points to a NUL-terminated string.
+    unsafe fn same_name(symbol: *const u8, name: &CStr) -> bool {
+        for (i, &byte) in name.to_bytes_with_nul().iter().enumerate() {
+            // SAFETY: every earlier byte matched a non-NUL byte of `name`, so the string
+            // at `symbol` goes on at least to `i`.
+            if unsafe { *symbol.add(i) } != byte {
+                return false;
+            }
+        }
+        true
     }
 
     /// The GNU hash of a symbol name (DJB's: h * 33 + c).
