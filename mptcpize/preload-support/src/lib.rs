@@ -9,10 +9,11 @@
 //! is one more symbol the dynamic loader resolves in every program (see [`sys`]).
 //!
 //! A hook never enters the dynamic loader: imports are bound when the library is
-//! relocated (`-z now`), and the functions the hooks stand in front of are found with
-//! `dlsym` in the library's constructor ([`on_load!`], [`real`]), not on first use. So a
-//! first `socket()` made inside a signal handler, or in a child forked from a threaded
-//! program while another thread held the loader's lock, is as safe as any other.
+//! relocated (`-z now`), and the functions the hooks stand in front of are found in the
+//! library's constructor ([`on_load!`]; with `dlsym`, [`real`], or in one walk of the
+//! loaded objects, [`next_symbols`](mod@next_symbols)), not on first use. So a first
+//! `socket()` or `close()` made inside a signal handler, or in a child forked from a
+//! threaded program while another thread held the loader's lock, is as safe as any other.
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).

@@ -33,6 +33,7 @@
 use core::ffi::{c_void, CStr};
 
 use crate::env::{value_of, Environment};
+use crate::errno::SavedErrno;
 use crate::real::next_symbol;
 
 /// How [`next_symbols`] found its answers.
@@ -54,6 +55,7 @@ pub enum Lookup {
 #[cold]
 pub fn next_symbols(env: Environment, names: &[&CStr], found: &mut [*mut c_void]) -> Lookup {
     assert_eq!(names.len(), found.len());
+    let _errno = SavedErrno::save();
     if walk_applies(env) && walk_after(next_symbols as *const c_void, names, found) {
         return Lookup::Walk;
     }
