@@ -4,7 +4,8 @@
 //! lookup on top of the symbol lookup itself, and the shim makes five (`socket`,
 //! `setsockopt`, `close`, `dup2`, `dup3`) in every program's start-up; five `dlsym` calls
 //! put its start-up above Debian's shim, one walk of the loaded objects keeps it below
-//! (BENCHMARKS.md, "Start-up", measured by `cargo bench -p mptcpize --bench shim`).
+//! (BENCHMARKS.md, "every next definition found at load, in one walk", measured by
+//! `cargo bench -p mptcpize --bench shim`).
 //!
 //! What: [`next_symbols`] walks the loaded objects with `dl_iterate_phdr` (load order),
 //! skips those up to and including the object it is linked into, and looks each name up in
@@ -22,6 +23,12 @@
 //! - an object after it has no `DT_GNU_HASH` (only the old `DT_HASH`);
 //! - the symbol found is an indirect function (its resolver must run), thread-local, or
 //!   `STB_GNU_UNIQUE`.
+//!
+//! Not modelled, and not detected: auditors named in the main program itself (linked with
+//! `--audit`/`--depaudit`, `DT_AUDIT`), whose `la_symbind` may change what `dlsym` returns;
+//! the walk gives the definition itself. Looking for those tags costs about 400
+//! instructions at every start (BENCHMARKS.md), enough to put the shim above Debian's, for a
+//! link option programs do not use; auditors given by `LD_AUDIT` are detected.
 //!
 //! Load order is `RTLD_NEXT`'s order for the objects of a program's start-up: the loader
 //! maps the preloaded libraries and the dependencies breadth-first, in the order of the
