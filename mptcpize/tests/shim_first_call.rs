@@ -1,8 +1,10 @@
 //! The shim's first `socket()` where the dynamic loader must not be entered: in a signal
 //! handler that interrupted the loader, in a child forked from a threaded program, and
-//! while another thread is in a library's constructor (which holds the loader's lock). The
-//! shim finds the functions it calls when it is loaded, so each of these gets its MPTCP
-//! socket at once. Programs: `shim-programs/first_socket.c`, `slow_constructor.c`.
+//! while another thread is in a library's constructor (which holds the loader's lock); each
+//! followed by the process's first `dup2()`, `dup3()` and `close()`, which the shim hooks
+//! too. The shim finds the functions it calls when it is loaded, so each of these gets its
+//! MPTCP socket at once (a hook that looked up its next definition on first use would wait
+//! for the loader's lock in the constructor case: 5 s, a failure). Programs: `shim-programs/first_socket.c`, `slow_constructor.c`.
 
 mod support;
 

@@ -4,14 +4,16 @@
 //! Both run inside every program started under `mptcpize`, so this crate is `no_std` like
 //! them: no allocation, no lock, no thread-local, no unwinding. Everything here is either
 //! inlined into its caller or called only on rare paths (loading, refusals, logging), and
-//! it imports nothing from the C library but `dlsym` and `__errno_location`: every import
+//! it imports nothing from the C library but `dlsym`, `dl_iterate_phdr` and
+//! `__errno_location`: every import
 //! is one more symbol the dynamic loader resolves in every program (see [`sys`]).
 //!
 //! A hook never enters the dynamic loader: imports are bound when the library is
-//! relocated (`-z now`), and the functions the hooks stand in front of are found with
-//! `dlsym` in the library's constructor ([`on_load!`], [`real`]), not on first use. So a
-//! first `socket()` made inside a signal handler, or in a child forked from a threaded
-//! program while another thread held the loader's lock, is as safe as any other.
+//! relocated (`-z now`), and the functions the hooks stand in front of are found in the
+//! library's constructor ([`on_load!`]; with `dlsym`, [`real`], or in one walk of the
+//! loaded objects, [`next_symbols`](mod@next_symbols)), not on first use. So a first
+//! `socket()` or `close()` made inside a signal handler, or in a child forked from a
+//! threaded program while another thread held the loader's lock, is as safe as any other.
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).
@@ -20,6 +22,8 @@
 //! - [`env`](mod@env): settings read from the environment the loader passes to `.init_array`.
 //! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of,
 //!   made in the constructor.
+//! - [`next_symbols`]: the same answers for several names in one walk of the loaded
+//!   objects' symbol tables (the shim's constructor; cheaper than one `dlsym` per name).
 //! - [`sys`]: raw system calls, issued without a libc import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
 //!   each library defines the same way.
@@ -32,6 +36,7 @@
 pub mod env;
 pub mod errno;
 pub mod names;
+pub mod next_symbols;
 pub mod real;
 pub mod sys;
 

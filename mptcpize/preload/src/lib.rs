@@ -19,15 +19,16 @@
 //! allocation, no lock, no thread-local, no unwinding, and no Rust runtime to initialise.
 //! Settings (`MPTCPIZE_DEBUG`, Debian's `MPTCPWRAP_DEBUG`, `MPTCPIZE_REFUSED_OPTIONS`) are
 //! read once when the library is loaded, and the next definitions of the functions it hooks
-//! found then with `dlsym(RTLD_NEXT)`, so other preloaded libraries still see the calls, and
-//! a hook never enters the dynamic loader: the first `socket()` of a process may come from a
-//! signal handler, or from a child forked while another thread held the loader's lock. A
+//! found then (what `dlsym(RTLD_NEXT)` gives, see `real`), so other preloaded libraries
+//! still see the calls, and a hook never enters the dynamic loader: the first `socket()` or
+//! `close()` of a process may come from a signal handler, or from a child forked while
+//! another thread held the loader's lock. A
 //! panic ends the process (`SIGABRT`, see `mptcpize_preload_support::abort`).
 //!
 //! Cost (see BENCHMARKS.md): the rewrite path is a few compares and one indirect call;
-//! loading the library binds two imported symbols (`dlsym`, `__errno_location`) and makes
-//! two `dlsym` calls; the link settings that keep the dynamic loader's work small are in
-//! `build.rs`.
+//! loading the library binds three imported symbols (`dl_iterate_phdr`, `__errno_location`,
+//! and `dlsym` for the rare fallback) and walks the loaded objects' symbol tables once; the
+//! link settings that keep the dynamic loader's work small are in `build.rs`.
 // no_std in every build that ships (the profiles set panic = "abort"). A build with
 // panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
 // std instead: stable Rust has no unwinding without it.
@@ -53,6 +54,6 @@ mptcpize_preload_support::on_load! {
     /// hooks never do either.
     fn on_load(envp) {
         settings::load(envp);
-        real::resolve();
+        real::resolve(envp);
     }
 }

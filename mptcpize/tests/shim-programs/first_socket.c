@@ -1,4 +1,5 @@
-/* The first socket() of a process made where the dynamic loader must not be entered:
+/* The first socket() of a process made where the dynamic loader must not be entered (and
+ * the process's first dup2(), dup3() and close(), also hooked by the shim, right after it):
  *
  *   first_socket signal N   N times, in a fresh child: the first socket() is made by a
  *                           SIGALRM handler that interrupts the main thread while it opens
@@ -17,6 +18,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +36,9 @@ volatile int in_constructor, socket_done;
 static volatile sig_atomic_t protocol = -1;
 static volatile sig_atomic_t done;
 
+/* The process's first socket(), and its first dup2(), dup3() and close(), which the shim
+ * hooks too: each must go on without the loader. Returns the socket's SO_PROTOCOL, or a
+ * negative errno (-2000 - errno: dup2/dup3/close failed). */
 static int socket_protocol(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -43,6 +48,10 @@ static int socket_protocol(void)
 	socklen_t len = sizeof(value);
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &value, &len) != 0)
 		value = -1000 - errno;
+	int copy = dup(fd);
+	if (copy < 0 || dup2(fd, copy) != copy || dup3(fd, copy, O_CLOEXEC) != copy ||
+	    close(copy) != 0)
+		value = -2000 - errno;
 	close(fd);
 	return value;
 }
