@@ -536,7 +536,7 @@ fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let drop_in = std::fs::read_to_string(units.join("web.service.d/mptcpize.conf")).unwrap();
+    let drop_in = std::fs::read_to_string(units.join("web.service.d/zz-mptcpize.conf")).unwrap();
     assert!(drop_in.contains("LD_PRELOAD="), "{drop_in}");
     let out = with_closed(
         Command::new(mptcpize())
@@ -547,7 +547,7 @@ fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(!units.join("web.service.d/mptcpize.conf").exists());
+    assert!(!units.join("web.service.d/zz-mptcpize.conf").exists());
 }
 
 #[test]
