@@ -10,7 +10,12 @@
 /// The cfg set when the privileged tests can run.
 pub const PRIVILEGED_CFG: &str = "mptcp_privileged";
 
-/// The programs the tests drive (installed by `.ci/run`): for each one installed, the build
+/// The cfg set when this process's network namespace gives MPTCP sockets
+/// (`net.mptcp.enabled` is 1): for the tests that open them on loopback without root.
+pub const ENABLED_CFG: &str = "mptcp_enabled";
+
+/// The programs the tests drive (installed by `.ci/run`, or from a package every Debian system
+/// has: bash, dpkg, tar, coreutils' `timeout`): for each one installed, the build
 /// script sets `cfg(has_NAME)`, the name with `.` and `-` as `_` (`has_curl`,
 /// `has_nc_openbsd`). A test needing one more adds it here (an unknown cfg is a warning,
 /// an error under clippy -D warnings) and to `.ci/run`. `ip`, `ss`, `nstat` and `sysctl` are
@@ -19,16 +24,31 @@ pub const PROGRAMS: &[&str] = &[
     "bash",
     "busybox",
     "curl",
+    "dpkg",
+    "dpkg-deb",
+    "fish",
     "gcc",
     "iperf3",
+    "man",
     "nc.openbsd",
     "ncat",
+    "node",
+    "nsenter",
     "nstat",
     "python3",
     "setpriv",
     "socat",
     "ss",
+    "ssh",
+    "ssh-keygen",
+    "sshd",
+    "systemd-analyze",
+    "tar",
+    "timeout",
+    "tmux",
+    "unshare",
     "wget",
+    "zsh",
 ];
 
 /// The cfg that says `program` is installed: `has_nc_openbsd` for `nc.openbsd`.
@@ -70,6 +90,20 @@ pub fn missing_privileges() -> Option<String> {
     None
 }
 
+/// Why `socket(…, IPPROTO_MPTCP)` fails in this process's network namespace, or `None` when
+/// MPTCP is enabled there (`/proc/sys/net/mptcp/enabled` reads 1; root is not needed).
+pub fn missing_mptcp() -> Option<String> {
+    match std::fs::read_to_string("/proc/sys/net/mptcp/enabled") {
+        Err(_) => {
+            Some("this kernel has no MPTCP (/proc/sys/net/mptcp/enabled is missing)".to_string())
+        }
+        Ok(value) if value.trim() != "1" => {
+            Some("MPTCP is not enabled here: `sysctl -w net.mptcp.enabled=1` (as root)".to_string())
+        }
+        Ok(_) => None,
+    }
+}
+
 /// Where `program` is on `PATH`, if it is.
 pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
     let paths = std::env::var_os("PATH")?;
@@ -83,7 +117,8 @@ pub fn no_skip() -> bool {
     std::env::var_os(NO_SKIP_ENV).is_some_and(|v| v != "0" && !v.is_empty())
 }
 
-/// For a build script: declares `cfg(mptcp_privileged)` and a `cfg(has_NAME)` per program
+/// For a build script: declares `cfg(mptcp_privileged)`, `cfg(mptcp_enabled)` (MPTCP
+/// sockets without root, [`missing_mptcp`]) and a `cfg(has_NAME)` per program
 /// of [`PROGRAMS`], and sets them for what this machine has, so that a test that cannot run
 /// here, marked `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`
 /// (or `not(all(mptcp_privileged, has_curl))`, …), is reported as ignored, not as passed. With
@@ -93,6 +128,7 @@ pub fn no_skip() -> bool {
 #[allow(dead_code)] // The library asks the questions one by one.
 pub fn emit_cfg() {
     println!("cargo:rustc-check-cfg=cfg({PRIVILEGED_CFG})");
+    println!("cargo:rustc-check-cfg=cfg({ENABLED_CFG})");
     for program in PROGRAMS {
         println!("cargo:rustc-check-cfg=cfg({})", program_cfg(program));
     }
@@ -114,6 +150,10 @@ pub fn emit_cfg() {
         }
     }
     let mut missing = Vec::new();
+    match missing_mptcp() {
+        None => println!("cargo:rustc-cfg={ENABLED_CFG}"),
+        Some(reason) => missing.push(reason),
+    }
     match missing_privileges() {
         None => println!("cargo:rustc-cfg={PRIVILEGED_CFG}"),
         Some(reason) => missing.push(reason),

@@ -1,7 +1,8 @@
 //! Test support shared by the workspace's integration tests and benchmarks.
 //!
-//! - [`require_privileges`], [`require_program`]: tests that need root, network namespaces
-//!   and MPTCP, or a real program, skip with a printed reason when they cannot run, unless
+//! - [`require_privileges`], [`require_mptcp`], [`require_program`]: tests that need root,
+//!   network namespaces and MPTCP, MPTCP sockets (`cfg(mptcp_enabled)`), or a real program,
+//!   skip with a printed reason when they cannot run, unless
 //!   `MPTCP_TESTS_NO_SKIP=1` (set by `.ci/run`), which turns such a skip into a failure. So
 //!   that the test runner reports such a test as ignored rather than passed, each test
 //!   crate's build script sets `cfg(mptcp_privileged)` and `cfg(has_curl)` (one per
@@ -39,6 +40,15 @@ pub const NO_SKIP_ENV: &str = environment::NO_SKIP_ENV;
 /// `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`.
 pub fn require_privileges(test: &str) -> bool {
     skip_unless(test, environment::missing_privileges().as_deref())
+}
+
+/// True when this process can open MPTCP sockets (`net.mptcp.enabled` is 1 in its network
+/// namespace; root is not needed, [`environment::missing_mptcp`]). Otherwise skips (see
+/// [`skip_unless`]).
+///
+/// Under `#[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]`.
+pub fn require_mptcp(test: &str) -> bool {
+    skip_unless(test, environment::missing_mptcp().as_deref())
 }
 
 /// Skips (returns false, printing `reason`) when `reason` is `Some`, or panics when
