@@ -209,6 +209,10 @@ fn assert_dropped_to_nobody(ns: &Netns, cmd: Command, mode: Mode, what: &str) {
 
 /// The reference: without mptcpize, a program that dropped to nobody owns its socket and
 /// is refused `TCP_REPAIR` (it needs CAP_NET_ADMIN) with EPERM.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn dropping_to_nobody_without_mptcpize() {
     let test = "dropping_to_nobody_without_mptcpize";
@@ -228,6 +232,10 @@ fn dropping_to_nobody_without_mptcpize() {
 
 /// Seccomp mode: the supervisor, running as root, makes the socket with the caller's
 /// filesystem uid and gid, and checks a refused option against the caller's capabilities.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn dropping_to_nobody_in_seccomp_mode() {
     let test = "dropping_to_nobody_in_seccomp_mode";
@@ -262,6 +270,10 @@ fn dropping_to_nobody_in_seccomp_mode() {
 
 /// Shim mode: the program makes its sockets itself, so they are its own; a refused option
 /// must get TCP's errno (EPERM), and the socket stays MPTCP.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn dropping_to_nobody_in_shim_mode() {
     let test = "dropping_to_nobody_in_shim_mode";
@@ -276,6 +288,10 @@ fn dropping_to_nobody_in_shim_mode() {
 
 /// Shim mode through `setpriv`: the dynamic loader opens the shim after the switch to
 /// nobody, so the shim must be where nobody can read it.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn dropping_to_nobody_through_setpriv_in_shim_mode() {
     let test = "dropping_to_nobody_through_setpriv_in_shim_mode";
@@ -303,6 +319,10 @@ fn bad_values(ns: &Netns, programs: &Programs, mode: Mode) -> String {
 /// An option value plain TCP refuses (`TCP_REPAIR` 5, `TCP_USER_TIMEOUT` -1: EINVAL from
 /// TCP, before any privilege check passes): the program gets TCP's EINVAL, as without
 /// mptcpize, not MPTCP's "option not supported", and its socket stays MPTCP.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn values_tcp_refuses_get_tcps_errno_in_seccomp_mode() {
     if !ready("values_tcp_refuses_get_tcps_errno_in_seccomp_mode") {
@@ -326,6 +346,10 @@ fn values_tcp_refuses_get_tcps_errno_in_seccomp_mode() {
 }
 
 /// The same in shim mode.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn values_tcp_refuses_get_tcps_errno_in_shim_mode() {
     if !ready("values_tcp_refuses_get_tcps_errno_in_shim_mode") {
@@ -422,6 +446,10 @@ fn wait(child: &mut Child, what: &str) -> ExitStatus {
 
 /// `kill -- -PGID` with SIGHUP, then SIGINT: each counted once; the program's own exit
 /// status is what its parent sees.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn group_signals_are_counted_once_in_every_mode() {
     if !ready("group_signals_are_counted_once_in_every_mode") {
@@ -448,6 +476,10 @@ fn group_signals_are_counted_once_in_every_mode() {
 
 /// SIGTERM to the launcher's pid (what systemd and `kill $!` do): counted once, and the
 /// program dies of it, as its parent sees.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn sigterm_to_the_launcher_is_counted_once_in_every_mode() {
     if !ready("sigterm_to_the_launcher_is_counted_once_in_every_mode") {
@@ -466,6 +498,10 @@ fn sigterm_to_the_launcher_is_counted_once_in_every_mode() {
 
 /// `timeout` signals the program and then its whole process group; killed itself with
 /// SIGTERM, it passes SIGTERM on the same way.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv, has_timeout)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv, timeout"
+)]
 #[test]
 fn timeout_is_counted_once_in_every_mode() {
     let test = "timeout_is_counted_once_in_every_mode";
@@ -514,6 +550,10 @@ fn timeout_is_counted_once_in_every_mode() {
 }
 
 /// Ctrl-C on the program's terminal: the kernel signals the foreground process group once.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, gcc, setpriv"
+)]
 #[test]
 fn ctrl_c_on_a_terminal_is_counted_once_in_every_mode() {
     if !ready("ctrl_c_on_a_terminal_is_counted_once_in_every_mode") {

@@ -48,7 +48,8 @@ extern "C" {
 /// fails (a panic, shown here) when an answer differs.
 fn run_child(mode: &str, preload: &str, extra: &[(&str, &str)]) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_mode", "--nocapture", "--test-threads=1"])
+    cmd.args(["--exact", "child_mode", "--include-ignored", "--nocapture"])
+        .arg("--test-threads=1")
         .env(CHILD, mode)
         .env("LD_PRELOAD", preload)
         .env_remove("MPTCPIZE_DEBUG")
@@ -84,6 +85,7 @@ fn build_probe(dir: &Path) -> String {
     probe.to_str().unwrap().to_owned()
 }
 
+#[cfg_attr(not(has_gcc), ignore = "needs gcc")]
 #[test]
 fn next_symbols_equals_dlsym_rtld_next() {
     if !mptcp_tests::require_program("next_symbols_equals_dlsym_rtld_next", "gcc") {
@@ -106,7 +108,9 @@ fn next_symbols_equals_dlsym_rtld_next() {
 }
 
 /// The child: compares, for the probe library and for this program, each answer of
-/// `next_symbols` with `dlsym(RTLD_NEXT)` called from that object.
+/// `next_symbols` with `dlsym(RTLD_NEXT)` called from that object. Ignored when the harness
+/// runs it: alone, with no probe preloaded, it has nothing to check.
+#[ignore = "the child of next_symbols_equals_dlsym_rtld_next, which runs it"]
 #[test]
 fn child_mode() {
     let Ok(mode) = std::env::var(CHILD) else {

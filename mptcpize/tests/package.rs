@@ -73,6 +73,7 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+#[cfg_attr(not(has_dpkg_deb), ignore = "needs dpkg-deb")]
 #[test]
 fn control_fields_and_file_list() {
     let test = "control_fields_and_file_list";
@@ -140,17 +141,17 @@ fn statically_linked(path: &Path) -> bool {
     })
 }
 
+#[cfg_attr(
+    not(all(mptcp_enabled, has_dpkg, has_python3)),
+    ignore = "needs MPTCP enabled, dpkg, python3"
+)]
 #[test]
 fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
     let test = "unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone";
-    if !require_program(test, "dpkg") || !require_program(test, "python3") {
-        return;
-    }
-    let enabled = std::fs::read_to_string("/proc/sys/net/mptcp/enabled").unwrap_or_default();
-    if !skip_unless(
-        test,
-        (enabled.trim() != "1").then_some("MPTCP is not enabled here (net.mptcp.enabled)"),
-    ) {
+    if !require_program(test, "dpkg")
+        || !require_program(test, "python3")
+        || !mptcp_tests::require_mptcp(test)
+    {
         return;
     }
     let Some(deb) = package(test) else { return };
@@ -215,10 +216,19 @@ fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
     assert!(left.is_empty(), "the launcher wrote under HOME: {left:?}");
 }
 
+#[cfg_attr(
+    not(all(has_dpkg, has_man, has_bash, has_zsh, has_fish)),
+    ignore = "needs dpkg, man, bash, zsh, fish"
+)]
 #[test]
 fn man_pages_render_and_completions_load() {
     let test = "man_pages_render_and_completions_load";
-    if !require_program(test, "dpkg") || !require_program(test, "man") {
+    // Each shell the package has completions for loads them: all three are needed.
+    let programs = ["dpkg", "man", "bash", "zsh", "fish"];
+    if !programs
+        .iter()
+        .all(|program| require_program(test, program))
+    {
         return;
     }
     let Some(deb) = package(test) else { return };
@@ -253,7 +263,7 @@ fn man_pages_render_and_completions_load() {
     assert!(run_text.contains("--report"), "{run_text}");
 
     let completions = root.0.join("usr/share");
-    if require_program(test, "bash") {
+    {
         let file = completions.join("bash-completion/completions/mptcpize");
         let out = run_ok(
             Command::new("bash")
@@ -266,7 +276,7 @@ fn man_pages_render_and_completions_load() {
         );
         assert!(stdout(&out).contains("mptcpize"), "{}", stdout(&out));
     }
-    if require_program(test, "zsh") {
+    {
         let file = completions.join("zsh/vendor-completions/_mptcpize");
         let out = run_ok(
             Command::new("zsh")
@@ -281,7 +291,7 @@ fn man_pages_render_and_completions_load() {
         );
         assert!(stdout(&out).contains("function"), "{}", stdout(&out));
     }
-    if require_program(test, "fish") {
+    {
         let file = completions.join("fish/vendor_completions.d/mptcpize.fish");
         let out = run_ok(
             Command::new("fish")
@@ -308,6 +318,7 @@ const PUBLISHED: &[&str] = &[
     "mptcp-sys",
 ];
 
+#[cfg_attr(not(all(has_tar, has_python3)), ignore = "needs tar, python3")]
 #[test]
 fn the_published_crate_installs_offline_with_the_shim_embedded() {
     let test = "the_published_crate_installs_offline_with_the_shim_embedded";

@@ -357,6 +357,10 @@ fn netcat_with_options_mptcp_refuses() {
 /// option is needed (it decides when a dead peer is noticed), so `auto` gives the client
 /// plain TCP with the option; `--refused-options=keep` keeps MPTCP on both ends and the
 /// client gets the error.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_nc_openbsd, has_gcc)),
+    ignore = "needs root, netns, MPTCP, nc.openbsd, gcc"
+)]
 #[test]
 fn user_timeout_client() {
     let test = "TCP_USER_TIMEOUT client";
@@ -410,6 +414,10 @@ fn user_timeout_client() {
 
 /// `iperf3 --set-mss` sets TCP_MAXSEG before connecting, which MPTCP accepts (Linux 5.16+):
 /// the transfer runs over MPTCP on both ends (control and data connections).
+#[cfg_attr(
+    not(all(mptcp_privileged, has_iperf3)),
+    ignore = "needs root, netns, MPTCP, iperf3"
+)]
 #[test]
 fn iperf3_set_mss() {
     let test = "iperf3 --set-mss";
@@ -491,6 +499,10 @@ fn sshd(ns: &Netns) -> Sshd {
 /// IPv6 ssh sets IPV6_TCLASS before connecting, which MPTCP refuses: the socket keeps MPTCP
 /// and ssh reports the error and goes on (as under Debian's shim), where the swap to plain
 /// TCP would have cost it MPTCP.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_ssh, has_ssh_keygen, has_sshd)),
+    ignore = "needs root, netns, MPTCP, ssh, ssh-keygen, sshd"
+)]
 #[test]
 fn ssh_and_sshd_keep_mptcp() {
     let test = "ssh / sshd";

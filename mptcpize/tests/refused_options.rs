@@ -118,6 +118,10 @@ const PROGRAM_MPTCP_CASES: [&str; 6] = [
     "reused_after_dup3",
 ];
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn each_choice_in_shim_mode() {
     let test = "refused options under the shim";
@@ -213,6 +217,10 @@ fn each_choice_in_shim_mode() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn tcp_errno_when_tcp_refuses_too() {
     let test = "TCP_REPAIR as nobody";
@@ -238,6 +246,10 @@ fn tcp_errno_when_tcp_refuses_too() {
     }
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn debug_log_says_each_decision() {
     let test = "refused options debug log";
@@ -266,6 +278,10 @@ fn debug_log_says_each_decision() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn seccomp_mode_follows_the_same_classes() {
     let test = "refused options under --seccomp";
@@ -322,6 +338,10 @@ fn launcher_refuses_an_unknown_choice() {
 
 /// An `LD_PRELOAD` entry that only has the shim's file name (a path that no longer exists,
 /// or another library of that name) does not stop the launcher from adding the shim.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn stale_preload_entry_with_the_shims_name() {
     let test = "stale LD_PRELOAD entry";

@@ -319,6 +319,10 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
 /// path and the receiver gets duplicates (the kernel's `mptcpi_bytes_received` was measured
 /// counting them twice). Every line, client and server, must equal what curl counted to
 /// the byte.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_curl)),
+    ignore = "needs root, netns, MPTCP, python3, curl"
+)]
 #[test]
 fn parallel_downloads_under_load_are_reported_byte_exact() {
     let test = "report: parallel downloads under load";

@@ -402,6 +402,10 @@ fn run_d(ns: &Netns, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Com
 /// started is the Go program itself, without a seccomp filter), both ends are MPTCP, and
 /// the data arrives intact. The same client run without mptcpize is not MPTCP: what made
 /// the difference is the `GODEBUG` the launcher set.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3)),
+    ignore = "needs root, netns, MPTCP, python3 (Go is pip-installed into a venv)"
+)]
 #[test]
 fn static_go_runs_directly_with_mptcp_on_both_ends() {
     let test = "static_go_runs_directly_with_mptcp_on_both_ends";
@@ -528,6 +532,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// `go1.20.9`) ignores `GODEBUG=multipathtcp=1`: it keeps seccomp mode, with a seccomp
 /// filter on it, and is MPTCP through the supervisor. A static program that is not Go
 /// (busybox httpd) keeps seccomp mode too. The Go 1.21+ client fetches from each.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_busybox)),
+    ignore = "needs root, netns, MPTCP, python3 (Go is pip-installed into a venv), busybox"
+)]
 #[test]
 fn old_go_and_static_non_go_programs_keep_seccomp_mode() {
     let test = "old_go_and_static_non_go_programs_keep_seccomp_mode";
@@ -624,6 +632,10 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 /// 32-bit, little- and big-endian, stripped (`-s -w`), with the section headers removed
 /// (found in the data segment instead), and rewritten in the pointer format of Go
 /// 1.13–1.17; truncated copies never panic and never give a wrong version.
+#[cfg_attr(
+    not(has_python3),
+    ignore = "needs python3 (Go is pip-installed into a venv)"
+)]
 #[test]
 fn build_information_of_real_go_binaries() {
     let test = "build_information_of_real_go_binaries";
@@ -719,6 +731,10 @@ fn script(name: &str) -> String {
 
 /// Node.js's `http` server and client under `mptcpize run` (the shim reaches Node, whose
 /// libuv creates sockets through libc): the file arrives intact over one MPTCP connection.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_node)),
+    ignore = "needs root, netns, MPTCP, node"
+)]
 #[test]
 fn node_http_server_and_client() {
     let test = "node_http_server_and_client";
@@ -758,6 +774,10 @@ fn node_http_server_and_client() {
 
 /// Python asyncio streams under `mptcpize run`: an echo server and a client that sends and
 /// reads back at once; every byte comes back, over one MPTCP connection.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3)),
+    ignore = "needs root, netns, MPTCP, python3"
+)]
 #[test]
 fn python_asyncio_echo() {
     let test = "python_asyncio_echo";
@@ -800,6 +820,10 @@ fn python_asyncio_echo() {
 /// version and the path chosen for a static Go 1.21+ program, and a warning for a
 /// dynamically linked Go program older than 1.21 (which stays on TCP under the shim); with
 /// `--report`, that a Go program's connections are not reported. Nothing for other programs.
+#[cfg_attr(
+    not(all(has_python3, has_gcc)),
+    ignore = "needs python3 (Go is pip-installed into a venv), gcc"
+)]
 #[test]
 fn what_the_launcher_says_about_go_programs() {
     let test = "what_the_launcher_says_about_go_programs";

@@ -885,6 +885,10 @@ fn supervisor_pair(tag: &str, killed: &[i32]) -> (i32, i32) {
 /// while the program and its child run: their next socket() calls are answered, MPTCP, by
 /// the survivor, which starts a new standby; never ENOSYS. When the program ends, both
 /// supervisors end.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn a_killed_supervisor_is_replaced_without_failing_the_program() {
     let test = "a_killed_supervisor_is_replaced_without_failing_the_program";
@@ -965,6 +969,10 @@ fn a_killed_supervisor_is_replaced_without_failing_the_program() {
 /// sockets in a loop, so that a kill often lands while a call is being answered: every
 /// call succeeds, MPTCP, or plain TCP for a call the dead supervisor had received and not
 /// answered (its survivor lets it run as the program made it); none fails.
+#[cfg_attr(
+    not(all(mptcp_privileged, has_gcc)),
+    ignore = "needs root, netns, MPTCP, gcc"
+)]
 #[test]
 fn calls_in_flight_when_a_supervisor_is_killed_still_succeed() {
     let test = "calls_in_flight_when_a_supervisor_is_killed_still_succeed";

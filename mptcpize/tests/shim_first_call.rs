@@ -63,10 +63,7 @@ fn build(dir: &Path) -> (PathBuf, PathBuf) {
 /// or fails under `MPTCP_TESTS_NO_SKIP`) where MPTCP is not enabled, since a plain TCP
 /// answer would not tell whether the shim ran.
 fn expected_protocol(test: &str) -> Option<&'static str> {
-    let enabled =
-        std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1");
-    let reason = (!enabled).then_some("MPTCP is not enabled here (net.mptcp.enabled)");
-    mptcp_tests::skip_unless(test, reason).then_some("262")
+    mptcp_tests::require_mptcp(test).then_some("262")
 }
 
 fn run_under_mptcpize(program: &Path, args: &[&str], what: &str) {
@@ -89,6 +86,10 @@ fn run_under_mptcpize(program: &Path, args: &[&str], what: &str) {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_enabled, has_gcc)),
+    ignore = "needs MPTCP enabled (net.mptcp.enabled), gcc"
+)]
 #[test]
 fn first_socket_in_a_signal_handler_interrupting_the_loader() {
     let test = "first_socket_in_a_signal_handler";
@@ -107,6 +108,10 @@ fn first_socket_in_a_signal_handler_interrupting_the_loader() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_enabled, has_gcc)),
+    ignore = "needs MPTCP enabled (net.mptcp.enabled), gcc"
+)]
 #[test]
 fn first_socket_in_a_child_forked_from_a_threaded_program() {
     let test = "first_socket_in_a_forked_child";
@@ -125,6 +130,10 @@ fn first_socket_in_a_child_forked_from_a_threaded_program() {
     );
 }
 
+#[cfg_attr(
+    not(all(mptcp_enabled, has_gcc)),
+    ignore = "needs MPTCP enabled (net.mptcp.enabled), gcc"
+)]
 #[test]
 fn first_socket_while_another_thread_holds_the_loader_lock() {
     let test = "first_socket_while_a_constructor_runs";

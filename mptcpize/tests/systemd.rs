@@ -108,9 +108,13 @@ ExecStart=/usr/bin/true\n\
 Environment=\"GODEBUG=x=\\\"y z\\\"\" LANG=C\n\
 Environment=\"LD_PRELOAD=/opt/trace/libtrace.so\"\n";
 
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
 #[test]
 fn merges_the_unit_and_its_drop_ins_in_systemds_order() {
     let test = "merges_the_unit_and_its_drop_ins_in_systemds_order";
+    if !require_program(test, "systemd-analyze") {
+        return;
+    }
     let root = scratch_root("sd-merge");
     install_packaged_shim(&root.0);
     let unit_file = write(&root.0, "usr/lib/systemd/system/web.service", WEB_UNIT);
@@ -173,9 +177,13 @@ fn merges_the_unit_and_its_drop_ins_in_systemds_order() {
     assert!(out.contains("was not enabled"), "{out}");
 }
 
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
 #[test]
 fn an_empty_environment_assignment_resets_what_came_before() {
     let test = "an_empty_environment_assignment_resets_what_came_before";
+    if !require_program(test, "systemd-analyze") {
+        return;
+    }
     let root = scratch_root("sd-reset");
     install_packaged_shim(&root.0);
     write(&root.0, "etc/systemd/system/app.service", WEB_UNIT);
@@ -197,9 +205,13 @@ fn an_empty_environment_assignment_resets_what_came_before() {
     assert_systemd_accepts(test, &root.0, "app.service");
 }
 
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
 #[test]
 fn without_an_installed_shim_services_get_a_world_readable_copy() {
     let test = "without_an_installed_shim_services_get_a_world_readable_copy";
+    if !require_program(test, "systemd-analyze") {
+        return;
+    }
     let root = scratch_root("sd-copy");
     write(
         &root.0,
@@ -236,9 +248,13 @@ fn without_an_installed_shim_services_get_a_world_readable_copy() {
     assert_systemd_accepts(test, &root.0, "web.service");
 }
 
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
 #[test]
 fn templates_and_instances() {
     let test = "templates_and_instances";
+    if !require_program(test, "systemd-analyze") {
+        return;
+    }
     let root = scratch_root("sd-tpl");
     install_packaged_shim(&root.0);
     let vendor = root.0.join("usr/lib/systemd/system");
@@ -273,9 +289,13 @@ fn templates_and_instances() {
     assert_eq!(fs::read_dir(&vendor).unwrap().count(), 1);
 }
 
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
 #[test]
 fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
     let test = "socket_units_get_socket_protocol_mptcp_on_systemd_257";
+    if !require_program(test, "systemd-analyze") {
+        return;
+    }
     let root = scratch_root("sd-socket");
     write(
         &root.0,
@@ -457,9 +477,13 @@ fn refused_names_and_libraries_write_nothing() {
     assert_eq!(listing(&root.0), before);
 }
 
+#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
 #[test]
 fn an_environment_file_setting_ld_preload_is_pointed_out() {
     let test = "an_environment_file_setting_ld_preload_is_pointed_out";
+    if !require_program(test, "systemd-analyze") {
+        return;
+    }
     let root = scratch_root("sd-envfile");
     install_packaged_shim(&root.0);
     write(

@@ -130,6 +130,10 @@ fn iperf3_data_connection(snap: &[Value]) -> Option<(u64, u64)> {
     })
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_iperf3)),
+    ignore = "needs root, netns, MPTCP, iperf3"
+)]
 #[test]
 fn iperf3_paths_listed_and_followed_through_a_cut() {
     let test = "iperf3_paths_listed_and_followed_through_a_cut";
@@ -209,6 +213,10 @@ fn iperf3_paths_listed_and_followed_through_a_cut() {
     run.client.0.kill().unwrap();
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_busybox)),
+    ignore = "needs root, netns, MPTCP, busybox"
+)]
 #[test]
 fn static_seccomp_program_and_native_program_both_appear() {
     let test = "static_seccomp_program_and_native_program_both_appear";
@@ -306,6 +314,10 @@ impl Drop for Tmux {
     }
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_iperf3, has_tmux)),
+    ignore = "needs root, netns, MPTCP, iperf3, tmux"
+)]
 #[test]
 fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
     let test = "live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal";
@@ -488,6 +500,10 @@ impl Drop for UnitCgroup {
     }
 }
 
+#[cfg_attr(
+    not(all(mptcp_privileged, has_busybox, has_nsenter)),
+    ignore = "needs root, netns, MPTCP, busybox, nsenter"
+)]
 #[test]
 fn unit_filter_follows_the_units_cgroup() {
     let test = "unit_filter_follows_the_units_cgroup";
