@@ -238,14 +238,9 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "opens a socket and reads /proc")]
+    #[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
     fn this_kernel_has_mptcp_sockopts() {
-        let enabled =
-            std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1");
-        let reason = "MPTCP is not enabled here (net.mptcp.enabled)";
-        if mptcp_tests::skip_unless(
-            "this_kernel_has_mptcp_sockopts",
-            (!enabled).then_some(reason),
-        ) {
+        if mptcp_tests::require_mptcp("this_kernel_has_mptcp_sockopts") {
             assert!(
                 kernel_has_mptcp_sockopts().unwrap(),
                 "Linux 5.16+ expected here"

@@ -5,6 +5,7 @@
 
 use mptcp_tests::{require_privileges, Netns};
 
+#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn probe_answer_follows_the_namespace() {
     if !require_privileges("probe_answer_follows_the_namespace") {
