@@ -14,14 +14,10 @@ fn readme_example(readme: &str) -> String {
     readme[start..start + len].to_string()
 }
 
+#[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
 #[test]
 fn readme_example_runs_in_a_new_crate() {
-    let enabled = std::fs::read_to_string("/proc/sys/net/mptcp/enabled");
-    let reason = "MPTCP is not enabled on this host (net.mptcp.enabled)";
-    if !mptcp_tests::skip_unless(
-        "readme_example_runs_in_a_new_crate",
-        (!enabled.is_ok_and(|v| v.trim() == "1")).then_some(reason),
-    ) {
+    if !mptcp_tests::require_mptcp("readme_example_runs_in_a_new_crate") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
