@@ -127,7 +127,7 @@ fn assert_all_owned_by(dir: &Path, uid: u32) {
 
 #[cfg_attr(
     not(all(mptcp_privileged, has_gcc, has_setpriv, has_unshare)),
-    ignore = "needs root, gcc, setpriv, unshare"
+    ignore = "needs root (the privileged tests' probe), gcc, setpriv, unshare"
 )]
 #[test]
 fn another_users_library_is_never_loaded() {
