@@ -562,7 +562,7 @@ fn ctrl_c_on_a_terminal_is_counted_once_in_every_mode() {
     let ns = Netns::new("id-tty").unwrap();
     let programs = Programs::build("id-tty");
     for mode in MODES {
-        let (master, slave) = open_pty();
+        let (master, slave) = support::open_pty();
         let dir = TempDir::new("id-tty-counts");
         let file = dir.0.join("counts");
         let mut cmd = programs.command(&ns, mode, false, &["signals"]);
@@ -610,29 +610,5 @@ fn ctrl_c_on_a_terminal_is_counted_once_in_every_mode() {
         assert_eq!(counts().trim(), "INT 1 HUP 0 TERM 0", "{what}");
         drop(master);
         reader.join().unwrap();
-    }
-}
-
-/// A new pseudo-terminal: (master, slave).
-fn open_pty() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two fds; the other arguments may be NULL.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: two new fds owned by nobody else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::fs::File::from_raw_fd(slave),
-        )
     }
 }

@@ -591,7 +591,7 @@ fn terminal_ctrl_c_reaches_the_program_once() {
         return;
     }
     let ns = Netns::new("sc-tty").unwrap();
-    let (mut master, slave) = open_pty();
+    let (mut master, slave) = support::open_pty();
     let mut cmd = seccomp_command(&ns, &["-d"], sockets_program(), &["wait"]);
     cmd.stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
@@ -636,30 +636,6 @@ fn terminal_ctrl_c_reaches_the_program_once() {
     let text = output.lock().unwrap().clone();
     assert_eq!(count("got SIGINT"), 1, "{text}");
     assert!(!text.contains("forwarded"), "{text}");
-}
-
-/// A new pseudo-terminal: (master, slave).
-fn open_pty() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two fds; the other arguments may be NULL.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: two new fds owned by nobody else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::fs::File::from_raw_fd(slave),
-        )
-    }
 }
 
 /// A child that outlives the program still gets MPTCP, the launcher returns when the
