@@ -372,6 +372,24 @@ fn seccomp_of(pid: u32) -> (u32, u32) {
     (field("Seccomp:"), field("Seccomp_filters:"))
 }
 
+/// Seccomp mode: the program runs at `pid`, the pid the launcher was started with
+/// (`launcher`), under a filter, and a supervisor (`mptcpize`, another process) serves it.
+fn assert_supervised(ns: &Netns, pid: u32, launcher: u32, what: &str) {
+    assert_eq!(
+        pid, launcher,
+        "{what}: the program keeps the launcher's pid"
+    );
+    assert_eq!(seccomp_of(pid).0, 2, "{what}: a seccomp filter on it");
+    let supervisor = ns.pids().into_iter().any(|other| {
+        other as u32 != pid
+            && std::fs::read_link(format!("/proc/{other}/exe")).is_ok_and(|exe| exe == mptcpize())
+    });
+    assert!(
+        supervisor,
+        "{what}: no supervisor process beside the program"
+    );
+}
+
 /// The process in `ns` running `program` (found by `/proc/PID/exe`).
 fn process_running(ns: &Netns, program: &Path) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -483,8 +501,12 @@ fn static_go_runs_directly_with_mptcp_on_both_ends() {
                 && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == program)
         })
         .expect("the Go client under --seccomp");
-    assert_ne!(supervised, client.pid(), "run by a supervisor");
-    assert_eq!(seccomp_of(supervised).0, 2, "a seccomp filter on it");
+    assert_supervised(
+        &ns,
+        supervised,
+        client.pid(),
+        "the Go client under --seccomp",
+    );
     client.finish();
     assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
 
@@ -597,13 +619,12 @@ fn old_go_and_static_non_go_programs_keep_seccomp_mode() {
         assert_eq!(client.line(), format!("fetched {} mptcp=true", data.len()));
         // busybox httpd closes the connection after the response.
         assert_both_ends_mptcp(&ns, port, server_program != &busybox, what);
-        // The launcher stays as the supervisor; the program is its child, under a filter.
+        // The program keeps the launcher's pid, under a filter, with its supervisors beside it.
         let pid = process_running(&ns, server_program);
-        assert_ne!(pid, server.pid(), "{what}: run by a supervisor");
-        assert_eq!(seccomp_of(pid).0, 2, "{what}: a seccomp filter on it");
+        assert_supervised(&ns, pid, server.pid(), what);
         client.finish();
         assert_same_bytes(what, &std::fs::read(&received).unwrap(), &data);
-        // The supervisor forwards SIGTERM to the program and exits with it.
+        // SIGTERM to the launcher's pid is SIGTERM to the program.
         // SAFETY: kill(2) on our own child.
         assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) }, 0);
         let _ = server.child.wait();
