@@ -48,13 +48,18 @@ extern "C" {
 /// fails (a panic, shown here) when an answer differs.
 fn run_child(mode: &str, preload: &str, extra: &[(&str, &str)]) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_mode", "--include-ignored", "--nocapture"])
-        .arg("--test-threads=1")
-        .env(CHILD, mode)
-        .env("LD_PRELOAD", preload)
-        .env_remove("MPTCPIZE_DEBUG")
-        .env_remove("LD_AUDIT")
-        .env_remove("LD_DYNAMIC_WEAK");
+    cmd.args([
+        "--exact",
+        "next_symbols_equals_dlsym_rtld_next",
+        "--include-ignored",
+        "--nocapture",
+    ])
+    .arg("--test-threads=1")
+    .env(CHILD, mode)
+    .env("LD_PRELOAD", preload)
+    .env_remove("MPTCPIZE_DEBUG")
+    .env_remove("LD_AUDIT")
+    .env_remove("LD_DYNAMIC_WEAK");
     for (name, value) in extra {
         cmd.env(name, value);
     }
@@ -88,6 +93,9 @@ fn build_probe(dir: &Path) -> String {
 #[cfg_attr(not(has_gcc), ignore = "needs gcc")]
 #[test]
 fn next_symbols_equals_dlsym_rtld_next() {
+    if let Ok(mode) = std::env::var(CHILD) {
+        return child(&mode);
+    }
     if !mptcp_tests::require_program("next_symbols_equals_dlsym_rtld_next", "gcc") {
         return;
     }
@@ -107,16 +115,10 @@ fn next_symbols_equals_dlsym_rtld_next() {
     }
 }
 
-/// The child: compares, for the probe library and for this program, each answer of
-/// `next_symbols` with `dlsym(RTLD_NEXT)` called from that object. Ignored when the harness
-/// runs it: alone, with no probe preloaded, it has nothing to check.
-#[ignore = "the child of next_symbols_equals_dlsym_rtld_next, which runs it"]
-#[test]
-fn child_mode() {
-    let Ok(mode) = std::env::var(CHILD) else {
-        // Run by the parent test only (with LD_PRELOAD set); nothing to check alone.
-        return;
-    };
+/// The child (this test binary started again by the test, with `CHILD` and a preload):
+/// compares, for the probe library and for this program, each answer of `next_symbols` with
+/// `dlsym(RTLD_NEXT)` called from that object.
+fn child(mode: &str) {
     let preload = std::env::var("LD_PRELOAD").unwrap();
     let weak = std::env::var_os("LD_DYNAMIC_WEAK").is_some();
     // SAFETY: the process's environment, not changed while this runs.

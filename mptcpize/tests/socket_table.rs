@@ -46,10 +46,12 @@ fn probe_with(ns: &Netns, name: &str, shim: bool, debug: bool) -> Vec<String> {
     } else {
         ns.command(&exe)
     };
+    // The probe runs inside the test that asked for it: this binary, started again with only
+    // that test and PROBE_ENV naming the probe.
     cmd.args([
-        &format!("probe_{name}"),
+        probe_parent(name),
         "--exact",
-        "--ignored",
+        "--include-ignored",
         "--nocapture",
         "--test-threads=1",
     ])
@@ -68,11 +70,22 @@ fn probe_with(ns: &Netns, name: &str, shim: bool, debug: bool) -> Vec<String> {
     );
     stdout
         .lines()
-        // The harness prints `test probe_x ... ` without a newline before the first row.
+        // The harness prints `test NAME ... ` without a newline before the first row.
         .filter_map(|l| l.find("ROW ").map(|i| l[i + 4..].to_owned()))
         .collect()
 }
 
+/// The test that runs probe `name` (in a child process of itself, see [`probe_with`]).
+fn probe_parent(name: &str) -> &'static str {
+    match name {
+        "table" => "so_protocol_table",
+        "threads" => "sockets_from_threads_and_forks",
+        "refused" => "refused_options_before_connect_give_plain_tcp",
+        _ => panic!("no probe {name}"),
+    }
+}
+
+/// Whether this process is the child started to run probe `name`.
 fn probing(name: &str) -> bool {
     std::env::var_os(PROBE_ENV).as_deref() == Some(OsStr::new(name))
 }
@@ -150,12 +163,7 @@ const PROTOCOLS: [c_int; 5] = [
 ];
 
 /// The table probe: one `ROW domain type protocol = result` line per combination.
-#[test]
-#[ignore = "a probe, run by the test beside it inside a program under mptcpize"]
 fn probe_table() {
-    if !probing("table") {
-        return;
-    }
     for domain in DOMAINS {
         for ty in TYPES {
             for flag in FLAGS {
@@ -216,6 +224,9 @@ fn table(rows: &[String]) -> BTreeMap<(c_int, c_int, c_int), String> {
 #[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn so_protocol_table() {
+    if probing("table") {
+        return probe_table();
+    }
     if !require_privileges("SO_PROTOCOL table") {
         return;
     }
@@ -268,12 +279,7 @@ fn so_protocol_table() {
 }
 
 /// Many threads create sockets at once; a forked child creates one too.
-#[test]
-#[ignore = "a probe, run by the test beside it inside a program under mptcpize"]
 fn probe_threads() {
-    if !probing("threads") {
-        return;
-    }
     let threads: Vec<_> = (0..8)
         .map(|_| {
             std::thread::spawn(|| {
@@ -313,6 +319,9 @@ fn probe_threads() {
 #[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn sockets_from_threads_and_forks() {
+    if probing("threads") {
+        return probe_threads();
+    }
     if !require_privileges("threads and fork under the shim") {
         return;
     }
@@ -445,12 +454,7 @@ fn exchange(fd: c_int, family: c_int, listener: c_int, port: u16, data: &[u8]) {
 }
 
 /// Sets options MPTCP refuses on sockets the shim made MPTCP, and reports what happened.
-#[test]
-#[ignore = "a probe, run by the test beside it inside a program under mptcpize"]
 fn probe_refused() {
-    if !probing("refused") {
-        return;
-    }
     let data = pattern_bytes(256 << 10, 9);
     let proto = |fd| get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL);
     // SAFETY (whole block): plain socket calls on our own fds.
@@ -543,6 +547,9 @@ fn probe_refused() {
 #[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
 #[test]
 fn refused_options_before_connect_give_plain_tcp() {
+    if probing("refused") {
+        return probe_refused();
+    }
     if !require_privileges("options MPTCP refuses") {
         return;
     }
