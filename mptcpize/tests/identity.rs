@@ -566,20 +566,9 @@ fn ctrl_c_on_a_terminal_is_counted_once_in_every_mode() {
         let dir = TempDir::new("id-tty-counts");
         let file = dir.0.join("counts");
         let mut cmd = programs.command(&ns, mode, false, &["signals"]);
-        cmd.arg(&file)
-            .stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        // SAFETY: setsid and ioctl are async-signal-safe. The program leads a session with
-        // the pty as its controlling terminal, in the foreground, as in a shell.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        cmd.arg(&file);
+        // The program leads a session with the pty as its controlling terminal.
+        support::with_controlling_terminal(&mut cmd, slave);
         let mut child = cmd.spawn().unwrap();
         drop(cmd); // the parent's copies of the slave side
         let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));

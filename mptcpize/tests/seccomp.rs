@@ -593,19 +593,8 @@ fn terminal_ctrl_c_reaches_the_program_once() {
     let ns = Netns::new("sc-tty").unwrap();
     let (mut master, slave) = support::open_pty();
     let mut cmd = seccomp_command(&ns, &["-d"], sockets_program(), &["wait"]);
-    cmd.stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave);
-    // SAFETY: setsid and ioctl are async-signal-safe. The launcher becomes a session
-    // leader with the pty as its controlling terminal, in the foreground, as in a shell.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // The launcher leads a session with the pty as its controlling terminal.
+    support::with_controlling_terminal(&mut cmd, slave);
     let mut child = cmd.spawn().unwrap();
     drop(cmd); // closes the parent's copies of the pty's slave side
     let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));

@@ -241,3 +241,23 @@ pub fn open_pty() -> (std::fs::File, std::fs::File) {
         )
     }
 }
+
+/// Gives `cmd` the pty's `slave` side as stdin, stdout and stderr and as its controlling
+/// terminal (`setsid` + `TIOCSCTTY` before exec), in the foreground, as a shell starts a
+/// job. Drop `cmd` after spawning it, so that the parent keeps no copy of the slave side.
+pub fn with_controlling_terminal(cmd: &mut Command, slave: std::fs::File) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
