@@ -846,6 +846,32 @@ fn supervisor_pair(tag: &str, killed: &[i32]) -> (i32, i32) {
     pair
 }
 
+/// Starts `identity.c MODE` (static) under `mptcpize run -d --seccomp` in `ns`, in a process
+/// group of its own, its supervisors named by a tag (`MPTCPIZE_TEST_TAG`, see
+/// [`supervisors`]); returns the tag, the launcher (the program, at the same pid) and its
+/// output lines.
+fn start_watched_program(
+    ns: &Netns,
+    dir: &support::TempDir,
+    tag: &str,
+    mode: &str,
+) -> (
+    String,
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let program = support::build_c_program(dir, "identity.c", support::Linking::Static);
+    let tag = format!("{tag}-{}", std::process::id());
+    let mut child = seccomp_command(ns, &["-d"], &program, &[mode])
+        .env("MPTCPIZE_TEST_TAG", &tag)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (tag, child, lines)
+}
+
 /// A supervisor killed with SIGKILL (the serving one, the standby, the serving one again)
 /// while the program and its child run: their next socket() calls are answered, MPTCP, by
 /// the survivor, which starts a new standby; never ENOSYS. When the program ends, both
@@ -862,16 +888,8 @@ fn a_killed_supervisor_is_replaced_without_failing_the_program() {
     }
     let ns = Netns::new("sc-kill").unwrap();
     let dir = support::TempDir::new("sc-kill");
-    let program = support::build_c_program(&dir, "identity.c", support::Linking::Static);
-    let tag = format!("kill-{}", std::process::id());
-    let mut child = seccomp_command(&ns, &["-d"], &program, &["family"])
-        .env("MPTCPIZE_TEST_TAG", &tag)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (tag, mut child, mut lines) = start_watched_program(&ns, &dir, "kill", "family");
     let group = child.id() as i32;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut next_two = || {
         let mut two = [lines.next(), lines.next()]
             .map(|l| l.expect("program output").expect("program output"));
@@ -946,16 +964,8 @@ fn calls_in_flight_when_a_supervisor_is_killed_still_succeed() {
     }
     let ns = Netns::new("sc-churn").unwrap();
     let dir = support::TempDir::new("sc-churn");
-    let program = support::build_c_program(&dir, "identity.c", support::Linking::Static);
-    let tag = format!("churn-{}", std::process::id());
-    let mut child = seccomp_command(&ns, &["-d"], &program, &["churn"])
-        .env("MPTCPIZE_TEST_TAG", &tag)
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (tag, mut child, mut lines) = start_watched_program(&ns, &dir, "churn", "churn");
     let group = child.id() as i32;
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for _ in 0..2 {
         assert!(lines.next().unwrap().unwrap().starts_with("ready "));
     }
