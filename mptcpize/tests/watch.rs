@@ -1,8 +1,9 @@
 //! `mptcpize watch` against real programs: an iperf3 transfer across the two-path lab (both
 //! subflows listed with their bytes, then path 1 cut: its subflow goes idle or away while
 //! the other's bytes keep rising), a static busybox under seccomp mode and a native
-//! `MptcpStream` program side by side, `--pid`/`--port` filters, and the live view under
-//! tmux (on screen, `q` quits, the terminal restored).
+//! `MptcpStream` program side by side, `--pid`/`--port`/`--unit` filters, the live view
+//! under tmux (on screen, `q` quits, the terminal restored), and watch run as `nobody` (its
+//! own processes named, root's connection listed without an owner).
 
 mod support;
 
@@ -575,4 +576,158 @@ fn skip_without_cgroup(test: &str, no_cgroup: bool) -> bool {
         test,
         no_cgroup.then_some("cannot create a cgroup under /sys/fs/cgroup/systemd/system.slice"),
     )
+}
+
+/// `setpriv` to nobody/nogroup, no supplementary groups, nobody's environment: from root,
+/// the uid change clears every capability, so what follows runs as a plain user.
+const AS_NOBODY: [&str; 5] = [
+    "setpriv",
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    "--reset-env",
+];
+
+/// A Python MPTCP (`IPPROTO_MPTCP` = 262) server (`server PORT`: accepts one connection) or
+/// client (`client PORT`: connects to 127.0.0.1), which keeps its socket open until killed.
+const PYTHON_MPTCP_PEER: &str = "\
+import signal, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+addr = ('127.0.0.1', int(sys.argv[2]))
+if sys.argv[1] == 'server':
+    s.bind(addr)
+    s.listen()
+    conn, _ = s.accept()
+else:
+    s.connect(addr)
+signal.pause()
+";
+
+#[cfg_attr(
+    not(all(mptcp_privileged, has_python3, has_setpriv)),
+    ignore = "needs root, netns, MPTCP, python3, setpriv"
+)]
+#[test]
+fn as_nobody_names_its_own_processes_and_lists_the_others_without_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "as_nobody_names_its_own_processes_and_lists_the_others_without_owner";
+    if !require_privileges(test)
+        || !require_program(test, "python3")
+        || !require_program(test, "setpriv")
+    {
+        return;
+    }
+    // SAFETY: a NUL-terminated name; the entry is read before any other getpw* call.
+    let nobody_uid = unsafe {
+        let entry = libc::getpwnam(c"nobody".as_ptr());
+        assert!(!entry.is_null(), "no user nobody");
+        u64::from((*entry).pw_uid)
+    };
+    let ns = Netns::new("watch-nobody").unwrap();
+    // nobody's server and client, each its own python3 process (`ip netns exec` and
+    // setpriv exec it: the spawned pid is python3's).
+    let python = |role: &str, port: u16| {
+        let mut cmd = ns.command(AS_NOBODY[0]);
+        cmd.args(&AS_NOBODY[1..])
+            .args(["python3", "-c", PYTHON_MPTCP_PEER, role])
+            .arg(port.to_string());
+        spawn(cmd)
+    };
+    let server = python("server", 9300);
+    wait_listening(&ns, 9300);
+    let client = python("client", 9300);
+    // root's connection, both ends held by this test process.
+    let listener = ns
+        .enter(|| mptcp_socket::MptcpListener::bind("127.0.0.1:9301"))
+        .unwrap()
+        .unwrap();
+    let root_client = ns
+        .enter(|| MptcpStream::connect("127.0.0.1:9301"))
+        .unwrap()
+        .unwrap();
+    let (root_server, _) = listener.accept().unwrap();
+    let (server_pid, client_pid) = (u64::from(server.0.id()), u64::from(client.0.id()));
+    // Root sees all four ends with their owners and one subflow each.
+    wait_snapshot(&ns, &[], Duration::from_secs(10), "the four ends", |snap| {
+        let owned =
+            |pid: u64, n: usize| snap.iter().filter(|c| u64_of(c, "pid") == pid).count() == n;
+        (snap.len() == 4
+            && snap.iter().all(|c| subflows(c).len() == 1)
+            && owned(server_pid, 1)
+            && owned(client_pid, 1)
+            && owned(u64::from(std::process::id()), 2))
+        .then_some(())
+    });
+
+    // The launcher where nobody can run it: the checkout may be under a 0700 home.
+    let dir = support::TempDir::new("watch-nobody");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let launcher = dir.0.join("mptcpize");
+    std::fs::copy(mptcpize(), &launcher).unwrap();
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = ns.command(AS_NOBODY[0]);
+        cmd.args(&AS_NOBODY[1..])
+            .arg(&launcher)
+            .args(["watch", "--json", "--once"])
+            .args(args);
+        let out = support::output_ok(&mut cmd, "mptcpize watch as nobody");
+        // No complaint about permissions, nor anything else.
+        assert!(
+            out.stderr.is_empty(),
+            "watch as nobody wrote to stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect::<Vec<Value>>()
+    };
+    let snap = as_nobody(&[]);
+    let all = snap
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(snap.len(), 4, "four ends expected:\n{all}");
+    for conn in &snap {
+        assert_eq!(str_of(conn, "kind"), "mptcp", "{conn}");
+        assert!(conn["token"].as_u64().is_some(), "token: {conn}");
+        // This kernel tells any user which connection each subflow belongs to.
+        assert_eq!(conn["subflows_matched"], Value::Bool(true), "{conn}");
+        let sfs = subflows(conn);
+        assert_eq!(sfs.len(), 1, "one subflow: {conn}");
+        assert_eq!(str_of(&sfs[0], "local"), str_of(conn, "local"), "{conn}");
+        assert_eq!(str_of(&sfs[0], "remote"), str_of(conn, "remote"), "{conn}");
+    }
+    // nobody's own ends: pid and command, nobody's uid.
+    for (pid, end, addr) in [
+        (server_pid, "local", "127.0.0.1:9300"),
+        (client_pid, "remote", "127.0.0.1:9300"),
+    ] {
+        let conn = snap
+            .iter()
+            .find(|c| u64_of(c, "pid") == pid)
+            .unwrap_or_else(|| panic!("python3 {pid} not listed:\n{all}"));
+        assert_eq!(str_of(conn, "comm"), "python3", "{conn}");
+        assert_eq!(u64_of(conn, "uid"), nobody_uid, "{conn}");
+        assert_eq!(str_of(conn, end), addr, "{conn}");
+    }
+    // root's ends: listed, their owner unknown (null), as `ss -p` shows no process.
+    let root_ends: Vec<&Value> = snap
+        .iter()
+        .filter(|c| str_of(c, "local").ends_with(":9301") || str_of(c, "remote").ends_with(":9301"))
+        .collect();
+    assert_eq!(root_ends.len(), 2, "root's two ends:\n{all}");
+    for conn in root_ends {
+        assert!(conn["pid"].is_null() && conn["comm"].is_null(), "{conn}");
+        assert_eq!(u64_of(conn, "uid"), 0, "{conn}");
+    }
+    // --pid of nobody's own process: that one alone.
+    let server_arg = server_pid.to_string();
+    let only = as_nobody(&["--pid", &server_arg]);
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(u64_of(&only[0], "pid"), server_pid);
+    drop((root_client, root_server, client, server));
 }
