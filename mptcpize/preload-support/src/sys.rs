@@ -3,8 +3,9 @@
 //! `svc` on aarch64).
 //!
 //! Every function a shared library imports is looked up by the dynamic loader when the
-//! library is loaded (rustc links with `-z now` and calls imports through the GOT), at
-//! about 600 to 1,000 instructions each, in every program started under the shim. Issuing the
+//! library is loaded (rustc links with `-z now` and calls imports through the GOT), in every
+//! program started under the shim (what each costs: BENCHMARKS.md, the shim's start-up
+//! section, `cargo bench -p mptcpize --bench shim`). Issuing the
 //! system calls here instead of through eight libc wrappers, or through `syscall(2)`,
 //! keeps those lookups out of every program's start-up; on other architectures glibc's
 //! `syscall(2)` does it. Same contracts and errno behaviour as the libc wrappers of the
