@@ -307,6 +307,22 @@ impl Tmux {
     }
 }
 
+/// `watch` left the terminal as it found it: the main screen back, the cursor visible.
+fn assert_terminal_restored(tmux: &Tmux, after: &str) {
+    let state = tmux.cmd(&[
+        "display",
+        "-p",
+        "-t",
+        "watch",
+        "#{alternate_on} #{cursor_flag}",
+    ]);
+    assert_eq!(
+        state.trim(),
+        "0 1",
+        "alternate screen / cursor flag after {after}"
+    );
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -400,18 +416,7 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
     let after = tmux.wait_screen("watch to exit", |s| s.contains("WATCH-EXITED"));
     assert!(after.contains("WATCH-EXITED 0"), "exit status: {after}");
     // The terminal is restored: main screen back, cursor visible.
-    let state = tmux.cmd(&[
-        "display",
-        "-p",
-        "-t",
-        "watch",
-        "#{alternate_on} #{cursor_flag}",
-    ]);
-    assert_eq!(
-        state.trim(),
-        "0 1",
-        "alternate screen / cursor flag after q"
-    );
+    assert_terminal_restored(&tmux, "q");
     assert!(
         !after.contains("iperf3["),
         "the live view is gone:\n{after}"
@@ -432,18 +437,7 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
         s.contains("WATCH-TERMINATED")
     });
     assert!(after.contains("WATCH-TERMINATED 0"), "exit status: {after}");
-    let state = tmux.cmd(&[
-        "display",
-        "-p",
-        "-t",
-        "watch",
-        "#{alternate_on} #{cursor_flag}",
-    ]);
-    assert_eq!(
-        state.trim(),
-        "0 1",
-        "alternate screen / cursor flag after SIGTERM"
-    );
+    assert_terminal_restored(&tmux, "SIGTERM");
 }
 
 /// The pid of a child of `parent` whose command is `comm` (`/proc/*/stat`).
