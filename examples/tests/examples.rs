@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mptcp_tests::{require_privileges, require_program, Netns};
+use mptcp_tests::Netns;
 use serde_json::Value;
 
 const HELLO_SERVER: &str = env!("CARGO_BIN_EXE_hello-server");
@@ -131,44 +131,27 @@ fn hello_pair_on_loopback() {
     assert!(log.contains("connected over plain TCP\n"), "{log}");
 }
 
-/// Counters from `nstat -as` inside `ns`.
-fn nstat(ns: &Netns, name: &str) -> u64 {
-    let out = ns.run("nstat", &["-asz"]).unwrap();
-    out.lines()
-        .find_map(|line| {
-            let mut cols = line.split_whitespace();
-            (cols.next() == Some(name)).then(|| cols.next().unwrap().parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("nstat has no {name}"))
-}
-
 /// The kernel agrees with the server's verdicts: one MPTCP handshake for the MPTCP client,
 /// none for the plain one.
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn hello_pair_checked_by_the_kernel() {
-    if !require_privileges("hello_pair_checked_by_the_kernel") {
-        return;
-    }
     let ns = Netns::new("hello").unwrap();
     let server = Server::start(ns_cmd(&ns, HELLO_SERVER, &["127.0.0.1:0", "--count", "2"]));
     let addr = server.addr("on ");
-    let before = nstat(&ns, "MPTcpExtMPCapableSYNRX");
+    let before = ns.counter("MPTcpExtMPCapableSYNRX");
     let out = run_ok(ns_cmd(&ns, HELLO_CLIENT, &[&addr]));
     assert!(out.ends_with("You are using MPTCP.\n"), "{out}");
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), before + 1);
+    assert_eq!(ns.counter("MPTcpExtMPCapableSYNRX"), before + 1);
     let out = run_ok(ns_cmd(&ns, HELLO_CLIENT, &["--plain-tcp", &addr]));
     assert!(out.contains("You are not using MPTCP"), "{out}");
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), before + 1);
+    assert_eq!(ns.counter("MPTcpExtMPCapableSYNRX"), before + 1);
     server.finish();
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn hello_pair_where_mptcp_is_disabled() {
-    if !require_privileges("hello_pair_where_mptcp_is_disabled") {
-        return;
-    }
     let ns = Netns::new("hellooff").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let server = Server::start(ns_cmd(&ns, HELLO_SERVER, &["127.0.0.1:0", "--count", "1"]));
@@ -229,20 +212,18 @@ fn http_round(listen: &str) {
     assert!(out.contains("mptcp token: "), "{out}");
 
     // curl does not ask for MPTCP: the server says so.
-    if require_program("http_server_and_client", "curl") {
-        let out = run_ok(cmd("curl", &["-sS", "-g", &url]));
-        assert!(out.contains("\nconnection: TCP\n"), "{out}");
-        assert!(out.contains("your client did not use MPTCP"), "{out}");
-    }
+    let out = run_ok(cmd("curl", &["-sS", "-g", &url]));
+    assert!(out.contains("\nconnection: TCP\n"), "{out}");
+    assert!(out.contains("your client did not use MPTCP"), "{out}");
 }
 
-#[cfg_attr(not(has_curl), ignore = "needs curl")]
+#[mptcp_tests::needs("curl")]
 #[test]
 fn http_server_and_client_ipv4() {
     http_round("127.0.0.1:0");
 }
 
-#[cfg_attr(not(has_curl), ignore = "needs curl")]
+#[mptcp_tests::needs("curl")]
 #[test]
 fn http_server_and_client_ipv6() {
     http_round("[::1]:0");
@@ -311,12 +292,9 @@ fn mptcp_info_reports_what_was_sent() {
     assert!(text.contains("rtt_ms "), "{text}");
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn mptcp_info_where_mptcp_is_disabled() {
-    if !require_privileges("mptcp_info_where_mptcp_is_disabled") {
-        return;
-    }
     let ns = Netns::new("infooff").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let server = Server::start(ns_cmd(&ns, ECHO_SERVER, &["127.0.0.1:0"]));
@@ -399,12 +377,9 @@ fn echo_bench_small() {
 
 /// What `ss -Mni` (the kernel's diag interface, outside the program) shows for the
 /// connection while `mptcp-info` holds it open: the same token and data sequence numbers.
-#[cfg_attr(not(has_ss), ignore = "needs ss")]
+#[mptcp_tests::needs("ss")]
 #[test]
 fn mptcp_info_agrees_with_ss() {
-    if !require_program("mptcp_info_agrees_with_ss", "ss") {
-        return;
-    }
     let server = Server::start(cmd(ECHO_SERVER, &["127.0.0.1:0"]));
     let addr = server.addr("on ");
     let info = cmd(
@@ -460,4 +435,83 @@ fn mptcp_info_agrees_with_ss() {
     assert_eq!(field("write_seq"), hex(&info["write_seq"]), "{details}");
     assert_eq!(field("rcv_nxt"), hex(&info["rcv_nxt"]), "{details}");
     assert_eq!(field("subflows_max"), info["subflows_max"].to_string());
+}
+
+/// A pipe whose reading end is already closed, as `| head -1` leaves it once head has its
+/// line: every write to it fails with EPIPE (SIGPIPE is ignored in a Rust program).
+fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both are ours: the reading end is closed, the writing end owned from here.
+    unsafe { libc::close(fds[0]) };
+    Stdio::from(unsafe { OwnedFd::from_raw_fd(fds[1]) })
+}
+
+/// Runs `cmd` with its stdout a closed pipe: it must end by itself, with status 0 and
+/// nothing on stderr (no panic, no "Broken pipe" message).
+fn assert_quiet_on_closed_stdout(mut cmd: Command) {
+    let what = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.code() == Some(0) && out.stderr.is_empty(),
+        "{what} | head -1: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Each example that prints, with its stdout closed (`… | head -1` once head is done): it
+/// ends quietly, as `ls` does, instead of panicking on EPIPE. Servers too (their banner is
+/// their first write), and a real `| head -1` of mptcp-info's text.
+#[test]
+fn printing_examples_end_quietly_on_a_closed_pipe() {
+    let echo = Server::start(cmd(ECHO_SERVER, &["127.0.0.1:0"]));
+    let echo_addr = echo.addr("on ");
+    let http = Server::start(cmd(HTTP_SERVER, &["127.0.0.1:0"]));
+    let url = format!("http://{}/", http.addr("http://"));
+    for command in [
+        cmd(MPTCP_INFO, &[&echo_addr, "--wait", "50"]),
+        cmd(MPTCP_INFO, &[&echo_addr, "--json"]),
+        cmd(
+            ECHO_CLIENT,
+            &[&echo_addr, "--connections", "2", "--rounds", "2"],
+        ),
+        cmd(
+            ECHO_BENCH,
+            &["--connections", "20", "--rounds", "1", "--concurrency", "4"],
+        ),
+        cmd(HTTP_CLIENT, &[&url]),
+        cmd(HELLO_SERVER, &["127.0.0.1:0"]),
+        cmd(ECHO_SERVER, &["127.0.0.1:0"]),
+        cmd(HTTP_SERVER, &["127.0.0.1:0"]),
+    ] {
+        assert_quiet_on_closed_stdout(command);
+    }
+    let hello = Server::start(cmd(HELLO_SERVER, &["127.0.0.1:0", "--count", "1"]));
+    assert_quiet_on_closed_stdout(cmd(HELLO_CLIENT, &[&hello.addr("on ")]));
+
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" \"$1\" --wait 50 | head -1",
+            MPTCP_INFO,
+            &echo_addr,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "mptcp-info | head -1: {out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("connection 127.0.0.1:"),
+        "{out:?}"
+    );
 }

@@ -88,7 +88,8 @@ fn tcp_like(
 /// socket and nothing available to a program tells fallback apart: that is an error, not a
 /// guess. `has_sockopts` is only called in that case; its error (no probe socket) is the
 /// answer's.
-fn decide_kind(
+#[doc(hidden)]
+pub fn decide_kind(
     is_mptcp: io::Result<libc::c_int>,
     info: Option<io::Result<MptcpInfo>>,
     has_sockopts: impl FnOnce() -> io::Result<bool>,
@@ -236,15 +237,13 @@ mod tests {
         assert!(err.to_string().contains("SO_DOMAIN 1"), "{err}");
     }
 
+    #[mptcp_tests::needs(mptcp_enabled)]
     #[test]
     #[cfg_attr(miri, ignore = "opens a socket and reads /proc")]
-    #[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
     fn this_kernel_has_mptcp_sockopts() {
-        if mptcp_tests::require_mptcp("this_kernel_has_mptcp_sockopts") {
-            assert!(
-                kernel_has_mptcp_sockopts().unwrap(),
-                "Linux 5.16+ expected here"
-            );
-        }
+        assert!(
+            kernel_has_mptcp_sockopts().unwrap(),
+            "Linux 5.16+ expected here"
+        );
     }
 }

@@ -7,6 +7,9 @@
 //!   (the default) or an error naming the cause and the fix. Only the kernel's "MPTCP is
 //!   unavailable" answers to `socket(2)` trigger it, never connection errors.
 //! - [`available`] asks the kernel, now, whether MPTCP can be used.
+//! - [`MptcpStream::connect_racing`] gets through firewalls that drop MPTCP SYNs in a
+//!   quarter of a second instead of the kernel's seconds: plain TCP races MPTCP after a
+//!   delay (RFC 8305's Happy Eyeballs), the first to complete wins.
 //! - [`MptcpExt`], for any socket that implements `AsFd`, answers what a connection really
 //!   is ([`ConnectionKind`]), gives its [`MptcpInfo`] and its [`SubflowInfo`]s.
 //!
@@ -34,9 +37,11 @@ mod fallback;
 mod info;
 mod kind;
 mod listener;
+mod mib;
 mod mptcp_ext;
 #[cfg(feature = "pm")]
 pub mod pm;
+mod racing;
 mod stream;
 mod subflows;
 mod sys;
@@ -49,12 +54,18 @@ pub use fallback::{
 };
 pub use info::{MptcpInfo, TcpInfo};
 #[doc(hidden)]
+pub use kind::decide_kind;
+#[doc(hidden)]
 pub use kind::kernel_has_mptcp_sockopts;
 pub use kind::ConnectionKind;
 pub use listener::{Incoming, MptcpListener};
+pub use mib::MptcpCounters;
 pub use mptcp_ext::MptcpExt;
 pub use mptcp_policy::Unavailable;
+pub use racing::DEFAULT_RACE_DELAY;
 pub use stream::MptcpStream;
+#[doc(hidden)]
+pub use subflows::decode as subflow_decode;
 #[doc(hidden)]
 pub use subflows::subflows_without_full_info;
 pub use subflows::SubflowInfo;

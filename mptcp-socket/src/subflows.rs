@@ -72,22 +72,35 @@ fn full_info(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
             capacity = total;
             continue;
         }
-        let sf_len = (full.size_sfinfo_kernel as usize).min(size_of::<mptcp_subflow_info>());
-        let tcp_len = (full.size_tcpinfo_kernel as usize).min(size_of::<tcp_info>());
-        return Ok(sf[..total]
-            .iter()
-            .zip(&tcp[..total])
-            .filter_map(|(sf, tcp)| {
-                let (local, remote) = addrs(&sf.addrs)?;
-                Some(SubflowInfo {
-                    id: (sf_len >= size_of::<u32>()).then_some(sf.id),
-                    local,
-                    remote,
-                    tcp: TcpInfo::from_bytes(&tcp.as_bytes()[..tcp_len]),
-                })
-            })
-            .collect());
+        return Ok(subflows_of_full_info(&full, &sf, &tcp));
     }
+}
+
+/// The subflows of an `MPTCP_FULL_INFO` answer: the header the kernel filled in and the
+/// two arrays it wrote to, each element as long as the kernel's struct or ours, whichever
+/// is shorter (a newer kernel's extra fields are cut, an older kernel's missing ones are
+/// `None`). At most `num_subflows` elements, and no more than the arrays hold.
+fn subflows_of_full_info(
+    full: &mptcp_full_info,
+    sf: &[mptcp_subflow_info],
+    tcp: &[tcp_info],
+) -> Vec<SubflowInfo> {
+    let total = (full.num_subflows as usize).min(sf.len()).min(tcp.len());
+    let sf_len = (full.size_sfinfo_kernel as usize).min(size_of::<mptcp_subflow_info>());
+    let tcp_len = (full.size_tcpinfo_kernel as usize).min(size_of::<tcp_info>());
+    sf[..total]
+        .iter()
+        .zip(&tcp[..total])
+        .filter_map(|(sf, tcp)| {
+            let (local, remote) = addrs(&sf.addrs)?;
+            Some(SubflowInfo {
+                id: (sf_len >= size_of::<u32>()).then_some(sf.id),
+                local,
+                remote,
+                tcp: TcpInfo::from_bytes(&tcp.as_bytes()[..tcp_len]),
+            })
+        })
+        .collect()
 }
 
 fn zeroed_subflow_info() -> mptcp_subflow_info {
@@ -116,22 +129,40 @@ fn subflow_query(
         };
         buf[..HEADER].copy_from_slice(header.as_bytes());
         let len = getsockopt_bytes(fd, SOL_MPTCP, name, &mut buf[..HEADER + capacity * elem])?;
-        if len < HEADER {
-            return Err(short_answer("MPTCP_SUBFLOW_DATA", len));
+        match subflow_elements(&buf[..len], elem, capacity)? {
+            SubflowElements::Complete(elems, valid) => return Ok((elems, valid)),
+            SubflowElements::NeedRoom(total) => capacity = total,
         }
-        let header: mptcp_subflow_data = read_prefix(&buf[..HEADER]);
-        let total = header.num_subflows as usize;
-        if total > capacity {
-            capacity = total;
-            continue;
-        }
-        let valid = (header.size_kernel as usize).min(elem);
-        let copied = ((len - HEADER) / elem.max(1)).min(total);
-        let elems = (0..copied)
-            .map(|i| buf[HEADER + i * elem..HEADER + (i + 1) * elem].to_vec())
-            .collect();
-        return Ok((elems, valid));
     }
+}
+
+/// What an `MPTCP_SUBFLOW_ADDRS`/`MPTCP_TCPINFO` answer holds.
+#[derive(Debug)]
+enum SubflowElements {
+    /// The elements (padded to the size asked for) and how many bytes of each are valid.
+    Complete(Vec<Vec<u8>>, usize),
+    /// More subflows than the `capacity` asked for: ask again with room for this many.
+    NeedRoom(usize),
+}
+
+/// Reads the `answer` (as long as the kernel said) to a query for `capacity` elements of
+/// `elem` bytes each.
+fn subflow_elements(answer: &[u8], elem: usize, capacity: usize) -> io::Result<SubflowElements> {
+    const HEADER: usize = size_of::<mptcp_subflow_data>();
+    if answer.len() < HEADER {
+        return Err(short_answer("MPTCP_SUBFLOW_DATA", answer.len()));
+    }
+    let header: mptcp_subflow_data = read_prefix(&answer[..HEADER]);
+    let total = header.num_subflows as usize;
+    if total > capacity {
+        return Ok(SubflowElements::NeedRoom(total));
+    }
+    let valid = (header.size_kernel as usize).min(elem);
+    let copied = ((answer.len() - HEADER) / elem.max(1)).min(total);
+    let elems = (0..copied)
+        .map(|i| answer[HEADER + i * elem..HEADER + (i + 1) * elem].to_vec())
+        .collect();
+    Ok(SubflowElements::Complete(elems, valid))
 }
 
 /// The subflows from `MPTCP_SUBFLOW_ADDRS` + `MPTCP_TCPINFO` only, as on kernels before
@@ -146,8 +177,17 @@ fn subflows_split(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
     // TCPINFO is a second call: a subflow may come or go in between, so pair by index and
     // leave tcp_info out where the counts disagree.
     let tcp = subflow_query(fd, MPTCP_TCPINFO, size_of::<tcp_info>()).ok();
+    Ok(subflows_of_split(&addrs_raw, tcp))
+}
+
+/// The subflows from the elements of an `MPTCP_SUBFLOW_ADDRS` answer and, where it has as
+/// many, those of an `MPTCP_TCPINFO` answer (with the valid length of each).
+fn subflows_of_split(
+    addrs_raw: &[Vec<u8>],
+    tcp: Option<(Vec<Vec<u8>>, usize)>,
+) -> Vec<SubflowInfo> {
     let tcp = tcp.filter(|(elems, _)| elems.len() == addrs_raw.len());
-    Ok(addrs_raw
+    addrs_raw
         .iter()
         .enumerate()
         .filter_map(|(i, raw)| {
@@ -164,7 +204,47 @@ fn subflows_split(fd: BorrowedFd<'_>) -> io::Result<Vec<SubflowInfo>> {
                 tcp,
             })
         })
-        .collect())
+        .collect()
+}
+
+/// The decoders of the kernel's subflow answers, public for the fuzz targets (`fuzz/`)
+/// only: each takes the bytes as the kernel wrote them.
+#[doc(hidden)]
+pub mod decode {
+    use super::*;
+
+    /// The subflows of an `MPTCP_FULL_INFO` answer: `full` the `struct mptcp_full_info`
+    /// the kernel filled in, `subflows` and `tcp` the arrays it wrote (elements of our
+    /// struct sizes; the kernel's own sizes are in `full`).
+    pub fn full_info(full: &[u8], subflows: &[u8], tcp: &[u8]) -> Vec<SubflowInfo> {
+        let full: mptcp_full_info = read_prefix(full);
+        let sf: Vec<mptcp_subflow_info> = subflows
+            .chunks(size_of::<mptcp_subflow_info>())
+            // SAFETY: integers and sockaddr unions of integers: every bit pattern is valid.
+            .map(|chunk| unsafe { read_pod(chunk) })
+            .collect();
+        let tcp: Vec<tcp_info> = tcp.chunks(size_of::<tcp_info>()).map(read_prefix).collect();
+        subflows_of_full_info(&full, &sf, &tcp)
+    }
+
+    /// The subflows of an `MPTCP_SUBFLOW_ADDRS` answer and an `MPTCP_TCPINFO` answer
+    /// (each a `struct mptcp_subflow_data` header and its elements), asked for with room
+    /// for `capacity` elements; `Ok(None)` where the kernel asks for more room.
+    pub fn split(
+        addrs: &[u8],
+        tcp: &[u8],
+        capacity: usize,
+    ) -> io::Result<Option<Vec<SubflowInfo>>> {
+        let addrs = match subflow_elements(addrs, size_of::<mptcp_subflow_addrs>(), capacity)? {
+            SubflowElements::Complete(elems, _) => elems,
+            SubflowElements::NeedRoom(_) => return Ok(None),
+        };
+        let tcp = match subflow_elements(tcp, size_of::<tcp_info>(), capacity) {
+            Ok(SubflowElements::Complete(elems, valid)) => Some((elems, valid)),
+            _ => None,
+        };
+        Ok(Some(subflows_of_split(&addrs, tcp)))
+    }
 }
 
 fn addrs(sa: &mptcp_subflow_addrs) -> Option<(SocketAddr, SocketAddr)> {

@@ -32,13 +32,17 @@
 //! Every function must be called (and its future polled) inside a tokio runtime, the
 //! multi-threaded one included: all futures are `Send`.
 
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::Duration;
 
 use ::tokio::net::{lookup_host, TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use socket2::Domain;
 
 use crate::fallback::{new_nonblocking_socket, Fallback};
+use crate::racing::{both_failed, is_mptcp_socket};
 
 /// Listen backlog, the same as tokio's `TcpListener::bind` and this crate's blocking
 /// listener; use [`socket`] and `TcpSocket::listen` to choose another.
@@ -85,6 +89,79 @@ pub async fn connect_with<A: ToSocketAddrs>(addr: A, fallback: Fallback) -> io::
         socket(Domain::for_address(addr), fallback)?
             .connect(addr)
             .await
+    })
+    .await
+}
+
+/// Connects like [`connect`], but if the MPTCP SYN gets no answer within `delay`
+/// ([`DEFAULT_RACE_DELAY`](crate::DEFAULT_RACE_DELAY), RFC 8305's 250 ms), also starts a
+/// plain TCP connection and returns whichever completes first; the other is dropped (its
+/// socket closed, which aborts its handshake). A refused MPTCP attempt starts the TCP one
+/// at once. The async form of
+/// [`MptcpStream::connect_racing`](crate::MptcpStream::connect_racing): see there why, and
+/// what it costs. Each resolved address is tried in turn.
+///
+/// The delay is a tokio timer: the runtime needs its time driver (`#[tokio::main]` and
+/// `Builder::enable_all` turn it on).
+pub async fn connect_racing<A: ToSocketAddrs>(addr: A, delay: Duration) -> io::Result<TcpStream> {
+    each_addr(addr, |addr| race(addr, delay)).await
+}
+
+/// The race for one address; see [`connect_racing`].
+async fn race(addr: SocketAddr, delay: Duration) -> io::Result<TcpStream> {
+    let domain = Domain::for_address(addr);
+    let first = new_nonblocking_socket(domain, Fallback::Tcp)?;
+    let is_mptcp = is_mptcp_socket(&first)?;
+    let first = TcpSocket::from_std_stream(first.into());
+    if !is_mptcp {
+        // No MPTCP in this kernel or namespace: nothing to race.
+        return first.connect(addr).await;
+    }
+    let mptcp = first.connect(addr);
+    let timer = ::tokio::time::sleep(delay);
+    let mut mptcp = std::pin::pin!(mptcp);
+    let mut timer = std::pin::pin!(timer);
+    // Phase 1: MPTCP alone until the delay passes.
+    let mptcp_err = poll_fn(|cx| match mptcp.as_mut().poll(cx) {
+        Poll::Ready(Ok(stream)) => Poll::Ready(Ok(stream)),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(Some(e))),
+        Poll::Pending => timer.as_mut().poll(cx).map(|()| Err(None)),
+    })
+    .await;
+    let mptcp_err = match mptcp_err {
+        Ok(stream) => return Ok(stream),
+        Err(err) => err,
+    };
+    // Phase 2: plain TCP joins (or runs alone if MPTCP was refused).
+    let plain = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    let tcp = plain.connect(addr);
+    let mut tcp = std::pin::pin!(tcp);
+    let mut errors: [Option<io::Error>; 2] = [mptcp_err, None];
+    // The MPTCP attempt is polled only while it has not finished (an async fn must not be
+    // polled again after it returned).
+    poll_fn(|cx| {
+        if errors[0].is_none() {
+            match mptcp.as_mut().poll(cx) {
+                Poll::Ready(Ok(stream)) => return Poll::Ready(Ok(stream)),
+                Poll::Ready(Err(e)) => errors[0] = Some(e),
+                Poll::Pending => {}
+            }
+        }
+        if errors[1].is_none() {
+            match tcp.as_mut().poll(cx) {
+                Poll::Ready(Ok(stream)) => return Poll::Ready(Ok(stream)),
+                Poll::Ready(Err(e)) => errors[1] = Some(e),
+                Poll::Pending => {}
+            }
+        }
+        if errors.iter().all(Option::is_some) {
+            let [m, t] = std::mem::take(&mut errors).map(Option::unwrap);
+            return Poll::Ready(Err(both_failed(addr, m, t)));
+        }
+        Poll::Pending
     })
     .await
 }
@@ -149,6 +226,7 @@ mod tests {
         assert_send(&connect(String::from("localhost:1")));
         assert_send(&connect_with(("::1", 1), Fallback::Never));
         assert_send(&bind("127.0.0.1:0"));
+        assert_send(&connect_racing("127.0.0.1:1", crate::DEFAULT_RACE_DELAY));
         assert_send(&bind_with(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             Fallback::Tcp,

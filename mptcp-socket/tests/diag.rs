@@ -49,12 +49,9 @@ fn inode_of(fd: &impl AsRawFd) -> u32 {
     std::fs::metadata(path).unwrap().ino() as u32
 }
 
-#[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
+#[mptcp_tests::needs(mptcp_enabled)]
 #[test]
 fn mptcp_connection_with_its_subflow_and_bytes() {
-    if !mptcp_tests::require_mptcp("mptcp_connection_with_its_subflow_and_bytes") {
-        return;
-    }
     let listener = MptcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let sent = 3 << 20;
@@ -136,12 +133,9 @@ fn mptcp_connection_with_its_subflow_and_bytes() {
     server.join().unwrap();
 }
 
-#[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
+#[mptcp_tests::needs(mptcp_enabled)]
 #[test]
 fn fallback_and_plain_tcp() {
-    if !mptcp_tests::require_mptcp("fallback_and_plain_tcp") {
-        return;
-    }
     // An MPTCP client to a plain TCP server falls back.
     let tcp_server = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = tcp_server.local_addr().unwrap();
@@ -170,13 +164,10 @@ fn fallback_and_plain_tcp() {
     assert!(find(&mptcp_only, fb_local, addr).is_some());
 }
 
-#[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
+#[mptcp_tests::needs(mptcp_enabled)]
 #[test]
 fn ipv6_connections_are_listed() {
     let test = "ipv6_connections_are_listed";
-    if !mptcp_tests::require_mptcp(test) {
-        return;
-    }
     let listener = MptcpListener::bind("[::1]:0");
     let no_ipv6 = listener
         .as_ref()

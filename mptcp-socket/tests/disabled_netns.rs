@@ -8,14 +8,11 @@ use mptcp_socket::{
     available, Availability, ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream,
     Unavailable, UnavailableError,
 };
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::Netns;
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn disabled_by_sysctl() {
-    if !require_privileges("disabled_by_sysctl") {
-        return;
-    }
     let ns = Netns::new("off").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     ns.enter(|| {

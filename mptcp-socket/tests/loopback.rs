@@ -184,7 +184,8 @@ fn plain_tcp_client_to_mptcp_listener_works() {
 #[test]
 fn connection_errors_are_not_retried_or_hidden() {
     // A port nobody listens on: ECONNREFUSED under either policy, no TCP retry.
-    let port = TcpListener::bind(V4).unwrap().local_addr().unwrap();
+    let closed = mptcp_tests::ClosedPort::new("127.0.0.1");
+    let port = closed.addr;
     for fallback in [Fallback::Tcp, Fallback::Never] {
         let err = MptcpStream::connect_with(port, fallback).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");

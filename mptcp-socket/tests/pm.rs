@@ -12,7 +12,7 @@ use mptcp_socket::pm::{
 };
 use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{assert_same_bytes, Endpoints, Lab};
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::Netns;
 
 /// A namespace with a veth pair `v0`/`v1` (both ends inside), `v0` up with 10.40.0.1/24,
 /// 10.40.0.2/24 and fd40::1/64.
@@ -65,12 +65,9 @@ fn lines(endpoints: &[Endpoint]) -> Vec<String> {
     endpoints.iter().map(ToString::to_string).collect()
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn endpoints_agree_with_ip_mptcp() {
-    if !require_privileges("endpoints_agree_with_ip_mptcp") {
-        return;
-    }
     let ns = netns_with_addresses("pmep");
     ns.enter(|| {
         let pm = PathManager::new().expect("open the path manager");
@@ -202,12 +199,9 @@ fn endpoints_agree_with_ip_mptcp() {
     .unwrap();
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn limits_agree_with_ip_mptcp() {
-    if !require_privileges("limits_agree_with_ip_mptcp") {
-        return;
-    }
     let ns = Netns::new("pmlim").unwrap();
     ns.enter(|| {
         let pm = PathManager::new().unwrap();
@@ -294,12 +288,9 @@ fn drop_capabilities() {
     assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn changes_without_cap_net_admin_fail_with_a_hint() {
-    if !require_privileges("changes_without_cap_net_admin_fail_with_a_hint") {
-        return;
-    }
     let ns = Netns::new("pmperm").unwrap();
     ns.enter(|| {
         drop_capabilities();
@@ -354,12 +345,9 @@ fn path_manager_with(endpoint: &NewEndpoint) -> (PathManager, Events, Endpoint) 
     (pm, events, endpoint)
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn events_of_a_connection_with_two_subflows() {
-    if !require_privileges("events_of_a_connection_with_two_subflows") {
-        return;
-    }
     // Two paths between a client and a server namespace, no endpoints yet.
     let lab = Lab::builder()
         .paths([50, 50])

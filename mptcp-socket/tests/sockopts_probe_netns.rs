@@ -3,14 +3,11 @@
 //! refuses: asked there first, the answer is an error and is not kept; once the sysctl is
 //! back on, the answer follows. Its own test binary, so that nothing probes before it.
 
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::Netns;
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn probe_answer_follows_the_namespace() {
-    if !require_privileges("probe_answer_follows_the_namespace") {
-        return;
-    }
     let ns = Netns::new("probe").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let err = ns

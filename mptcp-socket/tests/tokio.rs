@@ -3,13 +3,12 @@
 //! `ECONNREFUSED` for a closed port, and a failed connect is never retried over TCP.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use mptcp_socket::tokio::{bind, bind_with, connect, connect_with, socket};
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt};
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::{ClosedPort, Netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -135,12 +134,6 @@ fn many_concurrent_connections() {
     });
 }
 
-/// A port nothing listens on: bound, then closed.
-fn closed_port(ip: &str) -> SocketAddr {
-    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
-    listener.local_addr().unwrap()
-}
-
 fn assert_refused(result: io::Result<TcpStream>) {
     let err = result.expect_err("a connect to a closed port must fail");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
@@ -151,40 +144,27 @@ fn assert_refused(result: io::Result<TcpStream>) {
 fn connect_to_closed_port_is_refused() {
     runtime().block_on(async {
         for ip in ["127.0.0.1", "::1"] {
-            assert_refused(connect(closed_port(ip)).await);
-            assert_refused(connect_with(closed_port(ip), Fallback::Never).await);
-            let addr = closed_port(ip);
+            let closed = ClosedPort::new(ip);
+            let addr = closed.addr;
+            assert_refused(connect(addr).await);
+            assert_refused(connect_with(addr, Fallback::Never).await);
             let sock = socket(socket2::Domain::for_address(addr), Fallback::Tcp).unwrap();
             assert_refused(sock.connect(addr).await);
         }
     });
 }
 
-/// Counters from `nstat -az` run inside `ns` (absolute values: `-a`; zeros kept: `-z`).
+/// The namespace's MPTCP counters `names` (`nstat`, see `Netns::mptcp_counters`).
 fn nstat(ns: &Netns, names: &[&str]) -> Vec<u64> {
-    let out = ns.run("nstat", &["-asz"]).unwrap();
-    names
-        .iter()
-        .map(|name| {
-            out.lines()
-                .find_map(|line| {
-                    let mut cols = line.split_whitespace();
-                    (cols.next() == Some(name)).then(|| cols.next().unwrap().parse().unwrap())
-                })
-                .unwrap_or_else(|| panic!("nstat has no {name}:\n{out}"))
-        })
-        .collect()
+    names.iter().map(|name| ns.counter(name)).collect()
 }
 
 /// In a fresh namespace, so that the kernel's counters belong to this test alone: a refused
 /// connect is one MPTCP SYN, never a second attempt over TCP; and the round trips are seen
 /// by the kernel as MPTCP handshakes on both ends.
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn kernel_counts_one_attempt_and_mptcp_handshakes() {
-    if !require_privileges("kernel_counts_one_attempt_and_mptcp_handshakes") {
-        return;
-    }
     let ns = Netns::new("tokio").unwrap();
     const COUNTERS: [&str; 4] = [
         "TcpActiveOpens",
@@ -195,7 +175,7 @@ fn kernel_counts_one_attempt_and_mptcp_handshakes() {
     let before = nstat(&ns, &COUNTERS);
     ns.enter(|| {
         runtime().block_on(async {
-            assert_refused(connect(closed_port("127.0.0.1")).await);
+            assert_refused(connect(ClosedPort::new("127.0.0.1").addr).await);
         })
     })
     .unwrap();

@@ -7,6 +7,11 @@
 use core::mem::{offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+/// `tcpi_state` of a connect whose SYN is not answered yet (`include/net/tcp_states.h`): an
+/// MPTCP join whose MP_JOIN SYN is dropped stays here.
+pub const TCP_SYN_SENT: u8 = 2;
+/// `tcpi_state` of a passive open between SYN/ACK and the handshake's ACK.
+pub const TCP_SYN_RECV: u8 = 3;
 /// `tcpi_state` values the kernel reports once the peer's FIN has arrived (`enum` in
 /// `include/net/tcp_states.h`; `tcpi_state` carries them to user space, and libc has no
 /// names for them).

@@ -360,6 +360,7 @@ fn compiles(dir: &Path, name: &str, body: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+#[mptcp_tests::needs("gcc")]
 #[test]
 fn matches_the_system_c_header() {
     let header = Path::new("/usr/include/linux/mptcp.h");

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mptcp_socket::{MptcpListener, MptcpStream};
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::{require, Need, Netns};
 
 const RUNS: usize = 3;
 const REFRESHES: u32 = 21;
@@ -94,7 +94,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    if !require_privileges("watch benchmark") {
+    if !require("watch benchmark", &[Need::Privileged]) {
         return;
     }
     let mptcpize = env!("CARGO_BIN_EXE_mptcpize");

@@ -30,19 +30,23 @@ pub fn generate(args: &AssetsArgs) -> i32 {
     match write_all(&args.dir) {
         Ok(files) => {
             for file in files {
-                println!("{}", file.display());
+                crate::messages::stdout_line(format_args!("{}", file.display()));
             }
             0
         }
         Err(e) => {
-            eprintln!("mptcpize: cannot write the man pages and completions: {e}");
+            crate::messages::stderr_line(format_args!(
+                "mptcpize: cannot write the man pages and completions: {e}"
+            ));
             crate::run::EXIT_LAUNCHER
         }
     }
 }
 
 fn write_all(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut cmd = crate::cli::Cli::command();
+    // Without clap's `help` subcommand: there is no `mptcpize-help(8)` page for the main
+    // page's list to name (and `mptcpize help` is only `--help` said otherwise).
+    let mut cmd = crate::cli::Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut written = Vec::new();
 
@@ -70,6 +74,9 @@ fn write_all(dir: &Path) -> io::Result<Vec<PathBuf>> {
         written.push(page(sub.clone(), &name)?);
     }
 
+    // clap_complete offers hidden subcommands too: the completions are generated from the
+    // command without them (`generate-assets` is for packagers, not a user's Tab).
+    let mut cmd = visible_only(crate::cli::Cli::command());
     use clap_complete::Shell;
     for (shell, path) in [
         (Shell::Bash, "bash-completion/completions/mptcpize"),
@@ -84,4 +91,64 @@ fn write_all(dir: &Path) -> io::Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+/// `cmd` without its hidden subcommands (clap cannot remove one: the command is made again
+/// from the parts a completion script uses).
+fn visible_only(cmd: clap::Command) -> clap::Command {
+    let visible: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    let mut without = clap::Command::new("mptcpize")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(cmd.get_arguments().cloned())
+        .subcommands(visible);
+    if let Some(about) = cmd.get_about() {
+        without = without.about(about.clone());
+    }
+    without
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The completions offer every visible subcommand and no hidden one; the man pages name
+    /// no page that is not written.
+    #[test]
+    fn completions_and_pages_name_only_what_is_shipped() {
+        let dir = std::env::temp_dir().join(format!("mptcpize-assets-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let written = write_all(&dir).unwrap();
+        let read = |path: &str| fs::read_to_string(dir.join(path)).unwrap();
+        for path in [
+            "bash-completion/completions/mptcpize",
+            "zsh/vendor-completions/_mptcpize",
+            "fish/vendor_completions.d/mptcpize.fish",
+        ] {
+            let script = read(path);
+            assert!(!script.contains("generate-assets"), "{path}");
+            for sub in ["run", "enable", "disable", "check", "watch"] {
+                assert!(script.contains(sub), "{path}: no {sub}");
+            }
+        }
+        let pages: Vec<String> = written
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str())
+            .filter(|name| name.ends_with(".8"))
+            .map(|name| name.trim_end_matches(".8").replace('-', "\\-"))
+            .collect();
+        let main_page = read("man/man8/mptcpize.8");
+        for line in main_page.lines().filter(|l| l.contains("(8)")) {
+            let named = line.trim_end_matches("(8)").trim_start_matches("\\fB");
+            assert!(
+                pages.iter().any(|page| named.ends_with(page.as_str())),
+                "the main page names {line}, which is not written ({pages:?})"
+            );
+        }
+        assert!(!main_page.contains("help(8)"), "{main_page}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

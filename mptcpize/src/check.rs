@@ -6,21 +6,26 @@
 //! (`net.mptcp.scheduler`, `available_schedulers`), the limits and endpoints of the
 //! in-kernel path manager (over generic netlink, `mptcp_socket::pm`), and for each endpoint
 //! whether its interface exists, is up and has the address. Then a self-test: an MPTCP
-//! connection over loopback, checked end to end. `--connect HOST:PORT` tests a real server.
+//! connection over loopback, checked end to end, after the kernel's blackhole state (is MPTCP
+//! switched off in this namespace after a firewall dropped MPTCP SYNs?, `diagnosis`).
+//! `--connect HOST:PORT` tests a real server and says why a connection is not MPTCP or uses
+//! one path only, from the namespace's counters around it (`diagnosis::explain`).
 //!
 //! Exit status: 0 MPTCP works, 1 it works with a limit worth fixing (one path only, a
 //! fallback), 2 it does not work; 125 for a usage error (as for `run`).
 
-pub(crate) mod interfaces;
+mod diagnosis;
+mod findings;
+#[doc(hidden)]
+pub mod interfaces;
 mod probe;
-mod report;
 mod setup;
 
 use std::time::Duration;
 
 use clap::Args;
 
-use report::{Finding, Report, Status};
+use findings::{CheckReport, Finding, Status};
 
 /// The options of `mptcpize check`.
 #[derive(Debug, Args)]
@@ -54,9 +59,9 @@ pub fn run(args: &CheckArgs) -> i32 {
     report.verdict().exit_status()
 }
 
-fn collect(args: &CheckArgs) -> Report {
+fn collect(args: &CheckArgs) -> CheckReport {
     let timeout = Duration::from_secs(args.timeout);
-    let mut report = Report::default();
+    let mut report = CheckReport::default();
     report.context.push(("kernel", setup::kernel_release()));
     report.context.push(("netns", network_namespace()));
 
@@ -68,20 +73,36 @@ fn collect(args: &CheckArgs) -> Report {
             setup::check_limits_and_endpoints(&mut report);
         }
     }
-    if args.no_self_test {
-        report.push(Finding::new(
-            "self_test",
-            Status::Skip,
-            "not run (--no-self-test)",
-        ));
+    // The self-test's connection also tells whether the kernel has MPTCP switched off
+    // after a blackhole (it disables loopback connections too): the counters around it.
+    let before = mptcp_socket::MptcpCounters::read().ok();
+    let self_test = if args.no_self_test {
+        Finding::new("self_test", Status::Skip, "not run (--no-self-test)")
     } else if mptcp {
-        report.push(probe::self_test(timeout));
+        probe::self_test(timeout)
     } else {
-        report.push(Finding::new(
+        Finding::new(
             "self_test",
             Status::Skip,
             "not run: MPTCP sockets cannot be created here (see above)",
-        ));
+        )
+    };
+    let ran = !args.no_self_test && mptcp;
+    if let Some(before) = before.filter(|_| mptcp) {
+        let (finding, disabled) = diagnosis::blackhole_state(&before, ran);
+        report.push(finding);
+        if disabled {
+            report.push(Finding::new(
+                "self_test",
+                Status::Fail,
+                "the loopback MPTCP connection went out as plain TCP: MPTCP is disabled for new \
+                 connections here (see `blackhole` above)",
+            ));
+        } else {
+            report.push(self_test);
+        }
+    } else {
+        report.push(self_test);
     }
     for target in &args.connect {
         report.push(probe::connect(target, timeout, mptcp));

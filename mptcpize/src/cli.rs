@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use mptcp_policy::plain_tcp::RefusedOptions;
+use mptcp_policy::refused_options::RefusedOptions;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -13,7 +13,7 @@ Examples:
   mptcpize run -d curl https://example.org  log each socket the shim rewrites
   mptcpize run -- python3 -m http.server  everything after -- is the program's
   mptcpize run --report curl -O URL       one line per connection: MPTCP? subflows? bytes?
-  mptcpize run --refused-options=swap nc -6 -T af41 ::1 80
+  mptcpize run --refused-options=swap nc -M 5 ::1 80
                                           plain TCP whenever MPTCP refuses an option
   mptcpize enable nginx                   make a systemd service use MPTCP
   mptcpize disable nginx                  undo it
@@ -87,14 +87,16 @@ pub struct RunArgs {
     /// As --report, but append the lines to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
     pub report_file: Option<PathBuf>,
-    /// What to do when the program sets, before connecting, a socket option MPTCP refuses
-    /// and plain TCP accepts. `auto`: give the socket plain TCP (with the option) for
-    /// options programs need (IP_TTL, TCP_USER_TIMEOUT, TCP_MD5SIG, TCP_ULP, …), keep MPTCP
-    /// and return the error for advisory ones (IPV6_TCLASS marking, TCP_QUICKACK), so that
-    /// `ssh -6` keeps MPTCP; `swap`: always plain TCP (every program works as without
-    /// mptcpize; `nc -6 -T` needs it); `keep`: always MPTCP and the error (as Debian's
-    /// shim). Where plain TCP refuses the option too, the shim gives the program TCP's error. Sets
-    /// MPTCPIZE_REFUSED_OPTIONS, which is read instead when the flag is absent.
+    /// What to do when the program sets a socket option MPTCP refuses and plain TCP
+    /// accepts. `auto`: keep MPTCP and succeed where the value changes nothing (HAProxy's
+    /// TCP_USER_TIMEOUT 0) or the option is advisory (IPV6_TCLASS, with IP_TOS set instead;
+    /// TCP_QUICKACK), or a tuning option is set on a listener; give the socket plain TCP
+    /// (with the option) before it connects for a value with a real effect (IP_TTL 5,
+    /// TCP_USER_TIMEOUT 120000, TCP_MD5SIG, TCP_ULP, …); `swap`: always plain TCP (every
+    /// program works as without mptcpize); `keep`: always MPTCP and the error (as Debian's
+    /// shim). Where plain TCP refuses the option too, the program gets TCP's error. -d says
+    /// which rule decided. Sets MPTCPIZE_REFUSED_OPTIONS, which is read instead when the
+    /// flag is absent.
     #[arg(long, value_name = "CHOICE", value_parser = refused_options_parser())]
     pub refused_options: Option<RefusedOptions>,
     /// The program to run, then its arguments (passed as they are). Options of mptcpize
@@ -196,30 +198,40 @@ pub fn dispatch(cli: Cli) -> i32 {
                 None => {
                     if let Some(value) = std::env::var_os(RefusedOptions::ENV) {
                         if RefusedOptions::from_value(value.as_encoded_bytes()).is_none() {
-                            eprintln!(
+                            crate::messages::stderr_line(format_args!(
                                 "mptcpize: {}={} is not a choice: use auto, swap or keep",
                                 RefusedOptions::ENV,
                                 value.to_string_lossy()
-                            );
+                            ));
                             return crate::run::EXIT_LAUNCHER;
                         }
                     }
                 }
             }
-            if crate::seccomp::chosen(program, args.seccomp) {
+            // PATH is searched once: the file found decides between the shim and seccomp
+            // mode, and is the one `run::exec` runs (under the name given, as argv[0]).
+            let found = if args.seccomp {
+                None
+            } else {
+                crate::seccomp::resolve(program)
+            };
+            let decided_on = found
+                .as_deref()
+                .map_or(program.as_os_str(), |p| p.as_os_str());
+            if crate::seccomp::chosen(decided_on, args.seccomp) {
                 if report.is_some() {
                     // The report library works through LD_PRELOAD, which seccomp mode is
                     // for programs it cannot reach.
-                    eprintln!(
+                    crate::messages::stderr_line(format_args!(
                         "mptcpize: --report needs LD_PRELOAD and cannot be used with --seccomp \
                          (nor for statically linked or setuid programs); watch their \
                          connections with `ss -Mni`"
-                    );
+                    ));
                     return crate::run::EXIT_LAUNCHER;
                 }
                 crate::seccomp::run_and_exit(program, rest, args.debug);
             }
-            crate::run::exec(program, rest, args.debug, report.as_ref())
+            crate::run::exec(program, found.as_deref(), rest, args.debug, report.as_ref())
         }
         Command::Enable(args) => crate::systemd::enable(&args.unit, args.systemd_options()),
         Command::Disable(args) => crate::systemd::disable(&args.unit, args.systemd_options()),
@@ -229,10 +241,58 @@ pub fn dispatch(cli: Cli) -> i32 {
     }
 }
 
+/// The help of clap's `help` subcommand, for `mptcpize help --help` (or `-h`), which clap
+/// itself answers with "unrecognized subcommand" (as if `--help` were a command to explain).
+pub fn help_of_help(argv: &[OsString]) -> Option<String> {
+    let asks = argv.get(1).is_some_and(|a| a == "help")
+        && argv[2..].iter().any(|a| a == "--help" || a == "-h");
+    if !asks {
+        return None;
+    }
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let help = cmd.find_subcommand_mut("help")?;
+    Some(help.render_long_help().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The crate documentation (main.rs) names every subcommand, hidden ones included.
+    #[test]
+    fn crate_docs_name_every_subcommand() {
+        let docs: String = include_str!("lib.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut cmd = Cli::command();
+        cmd.build();
+        for sub in cmd.get_subcommands() {
+            let name = sub.get_name();
+            let named = docs.contains(&format!("`mptcpize {name}"))
+                || docs.contains(&format!("`mptcpize {name}|"))
+                || docs.contains(&format!("|{name} "));
+            assert!(
+                named,
+                "lib.rs's documentation does not name `mptcpize {name}`"
+            );
+        }
+    }
+
+    #[test]
+    fn help_of_the_help_subcommand() {
+        let argv = |args: &[&str]| args.iter().map(OsString::from).collect::<Vec<_>>();
+        let help = help_of_help(&argv(&["mptcpize", "help", "--help"])).unwrap();
+        assert!(help.contains("mptcpize help"), "{help}");
+        assert!(help_of_help(&argv(&["mptcpize", "help", "run", "-h"])).is_some());
+        assert!(help_of_help(&argv(&["mptcpize", "help", "run"])).is_none());
+        assert!(help_of_help(&argv(&["mptcpize", "run", "--help"])).is_none());
+        assert!(help_of_help(&argv(&["mptcpize"])).is_none());
+    }
 
     #[test]
     fn fast_run_parse_agrees_with_clap() {

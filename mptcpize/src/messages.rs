@@ -9,10 +9,14 @@
 //! written with `SIGPIPE` ignored for the duration of the write only, and errors are
 //! ignored; the action the program inherits is the one the launcher was started with.
 //!
-//! The crate's `println!`/`eprintln!` (defined in `main.rs`) call [`print()`].
+//! The crate's messages are written with [`stdout_line()`] and [`stderr_line()`] (never
+//! std's `println!`/`eprintln!`).
 
 use std::fmt;
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, IntoRawFd};
+
+use rustix::fs::{Mode, OFlags};
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +42,16 @@ pub fn print(stream: Stream, args: fmt::Arguments<'_>) {
     };
 }
 
+/// Writes `args` and a newline to stdout (see [`print()`]): the launcher's `println!`.
+pub fn stdout_line(args: fmt::Arguments<'_>) {
+    print(Stream::Stdout, format_args!("{args}\n"));
+}
+
+/// Writes `args` and a newline to stderr (see [`print()`]): the launcher's `eprintln!`.
+pub fn stderr_line(args: fmt::Arguments<'_>) {
+    print(Stream::Stderr, format_args!("{args}\n"));
+}
+
 /// `SIGPIPE` ignored until dropped, then its previous action back (`sigaction(2)`): a
 /// write to a pipe without a reader fails with `EPIPE`, and the signal it raises is
 /// discarded when generated. Only the launcher's own messages run in between; the program
@@ -50,7 +64,9 @@ struct SigpipeIgnored {
 
 impl SigpipeIgnored {
     fn new() -> SigpipeIgnored {
-        // SAFETY: sigaction with a valid new action and room for the old one.
+        // SAFETY: sigaction(2) with SIG_IGN (no handler) from an all-zero struct sigaction
+        // (a valid value: no flags, empty mask), and room for the old one; rustix has no
+        // safe signal-action call.
         unsafe {
             let mut ignore: libc::sigaction = std::mem::zeroed();
             ignore.sa_sigaction = libc::SIG_IGN;
@@ -63,7 +79,8 @@ impl SigpipeIgnored {
 
 impl Drop for SigpipeIgnored {
     fn drop(&mut self) {
-        // SAFETY: restores the action saved in `new`.
+        // SAFETY: sigaction(2) restoring the action `new` read from the kernel, a valid
+        // struct sigaction.
         unsafe { libc::sigaction(libc::SIGPIPE, &self.previous, std::ptr::null_mut()) };
     }
 }
@@ -79,23 +96,23 @@ pub fn reserve_standard_fds() {
         events: 0,
         revents: 0,
     });
-    // SAFETY: three valid pollfd entries; timeout 0 returns at once.
+    // Raw poll(2), not rustix's: its PollFd takes a BorrowedFd, which promises an open
+    // descriptor, and telling closed ones (POLLNVAL) is the point here.
+    // SAFETY: three pollfd entries, the length passed; poll writes only their `revents`;
+    // timeout 0 returns at once.
     if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } <= 0 {
         return;
     }
     // Lowest first: open(2) returns the lowest free number, which is then this one.
     for closed in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
-        // SAFETY: a NUL-terminated path; the descriptor is ours.
-        let fd = unsafe {
-            libc::open(
-                c"/dev/null".as_ptr(),
-                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY,
-            )
-        };
-        if fd >= 0 && fd != closed.fd {
-            // Cannot happen (a lower number was free after all); never keep a stray one.
-            // SAFETY: closing the descriptor just opened.
-            unsafe { libc::close(fd) };
+        let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOCTTY;
+        if let Ok(null) = rustix::fs::open(c"/dev/null", flags, Mode::empty()) {
+            if null.as_raw_fd() == closed.fd {
+                // Kept open for the rest of the launcher's life: it holds the number.
+                let _ = null.into_raw_fd();
+            }
+            // Otherwise (cannot happen: a lower number was free after all) closed when
+            // dropped: never keep a stray one.
         }
     }
 }
@@ -105,7 +122,8 @@ mod tests {
     use super::*;
 
     fn sigpipe_action() -> libc::sighandler_t {
-        // SAFETY: sigaction reading the current action only.
+        // SAFETY: sigaction(2) with no new action, writing the current one into an
+        // all-zero struct sigaction (a valid value).
         unsafe {
             let mut current: libc::sigaction = std::mem::zeroed();
             libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current);
@@ -116,23 +134,19 @@ mod tests {
     #[test]
     fn sigpipe_is_ignored_only_while_writing() {
         // The test harness ignores SIGPIPE itself; set the default to see it come back.
-        // SAFETY: signal(2) with a valid action.
+        // SAFETY: signal(2) with SIG_DFL: no handler.
         let harness = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         {
             let _ignored = SigpipeIgnored::new();
             assert_eq!(sigpipe_action(), libc::SIG_IGN);
-            let mut fds = [0; 2];
-            // SAFETY: room for two descriptors; both are ours to close.
-            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-            unsafe { libc::close(fds[0]) };
-            // SAFETY: writes one byte from a valid buffer to our pipe.
-            let n = unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) };
-            let errno = io::Error::last_os_error().raw_os_error();
-            assert_eq!((n, errno), (-1, Some(libc::EPIPE)));
-            unsafe { libc::close(fds[1]) };
+            let (reader, writer) =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe2");
+            drop(reader);
+            let written = rustix::io::write(&writer, b"x");
+            assert_eq!(written, Err(rustix::io::Errno::PIPE));
         }
         assert_eq!(sigpipe_action(), libc::SIG_DFL);
-        // SAFETY: puts the harness's action back.
+        // SAFETY: signal(2) putting back the action the harness had, as signal returned it.
         unsafe { libc::signal(libc::SIGPIPE, harness) };
     }
 }

@@ -33,12 +33,19 @@ pub enum Report {
 
 /// Replaces this process with `program args…`, with the shim preloaded (and the report
 /// library after it when `report` is given); returns the exit status to use only when that
-/// failed.
-pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Report>) -> i32 {
+/// failed. `found` is the file `program` names (PATH searched already, by
+/// `seccomp::resolve`), or `None` when it was not found or not searched for.
+pub fn exec(
+    program: &OsStr,
+    found: Option<&Path>,
+    args: &[OsString],
+    debug: bool,
+    report: Option<&Report>,
+) -> i32 {
     let shim = match crate::shim::locate() {
         Ok(shim) => shim,
         Err(e) => {
-            eprintln!("mptcpize: {e}");
+            crate::messages::stderr_line(format_args!("mptcpize: {e}"));
             return EXIT_LAUNCHER;
         }
     };
@@ -50,7 +57,7 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Rep
                 std::env::set_var(REPORT_ENV, destination);
             }
             Err(e) => {
-                eprintln!("mptcpize: {e}");
+                crate::messages::stderr_line(format_args!("mptcpize: {e}"));
                 return EXIT_LAUNCHER;
             }
         }
@@ -67,7 +74,15 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Rep
         std::env::set_var("MPTCPIZE_DEBUG", "1");
     }
     if debug || report.is_some() {
-        explain_go(program, debug, report.is_some());
+        explain_go(program, found, debug, report.is_some());
+    }
+    let searched = found.filter(|_| !program.as_bytes().contains(&b'/'));
+    if let Some(path) = searched {
+        // `execve` of the file already found, not a second PATH search (`execvp` tries each
+        // directory in turn), with the name given as argv[0]. When it fails (a file this user
+        // may not execute, which `execvp` would pass over for the next directory), the
+        // search by name below decides, as without mptcpize.
+        let _ = Command::new(path).arg0(program).args(args).exec();
     }
     let error = Command::new(program).args(args).exec();
     let code = match error.raw_os_error() {
@@ -79,10 +94,10 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Rep
     } else {
         ""
     };
-    eprintln!(
+    crate::messages::stderr_line(format_args!(
         "mptcpize: cannot run {}: {error}{hint}",
         Path::new(program).display()
-    );
+    ));
     code
 }
 
@@ -92,28 +107,30 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool, report: Option<&Rep
 /// warns that an older one stays on TCP; with `--report`, warns that its connections are
 /// not reported. Nothing for other programs. (Only then is the file read: a plain `run`
 /// pays nothing for it.)
-fn explain_go(program: &OsStr, debug: bool, report: bool) {
-    let Some(go) = crate::seccomp::resolve(program)
+fn explain_go(program: &OsStr, found: Option<&Path>, debug: bool, report: bool) {
+    let Some(go) = found
+        .map(Path::to_path_buf)
+        .or_else(|| crate::seccomp::resolve(program))
         .and_then(|path| crate::go_binary::GoBuild::read(&path).map(|go| (path, go)))
     else {
         return;
     };
     let (path, go) = (go.0.display(), go.1);
     if debug && go.honours_godebug_multipathtcp() {
-        eprintln!(
+        crate::messages::stderr_line(format_args!(
             "mptcpize: {path} is a Go program built with {}: GODEBUG=multipathtcp=1 makes its sockets MPTCP; running it directly (neither the shim nor seccomp mode is needed)",
             go.version
-        );
+        ));
     } else if debug {
-        eprintln!(
+        crate::messages::stderr_line(format_args!(
             "mptcpize: warning: {path} is a Go program built with {}, which ignores GODEBUG=multipathtcp=1 (Go 1.21+ only) and makes its system calls past the shim: its sockets stay TCP; run it with --seccomp",
             go.version
-        );
+        ));
     }
     if report {
-        eprintln!(
+        crate::messages::stderr_line(format_args!(
             "mptcpize: warning: --report sees the connections made through libc, not those of {path} (a Go program makes its own system calls): watch them with `ss -Mni`"
-        );
+        ));
     }
 }
 
@@ -128,11 +145,22 @@ fn report_setup(report: &Report) -> Result<(PathBuf, OsString), String> {
         Report::File(path) => {
             let absolute = std::path::absolute(path)
                 .map_err(|e| format!("report file {}: {e}", path.display()))?;
-            open_report_file(&absolute)?;
-            absolute.into_os_string()
+            let file = open_report_file(&absolute)?;
+            resolved_path(&file).unwrap_or(absolute).into_os_string()
         }
     };
     Ok((library, destination))
+}
+
+/// The path of the file `file` is, without symbolic links (`/proc/self/fd/N`: the file
+/// actually opened; `None` without `/proc`, and the path as given is used). The report library refuses any symbolic link on its
+/// way to the file (`RESOLVE_NO_SYMLINKS`): given this path, it meets one only if one was
+/// planted after this check.
+fn resolved_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .ok()
+        .filter(|p| p.is_absolute() && p.is_file())
 }
 
 /// Creates or opens `path` for appending, and accepts it only when it is a regular file.

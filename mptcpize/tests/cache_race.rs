@@ -18,6 +18,8 @@ use support::{mptcpize, output_within};
 
 const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cache-race");
 const ATTACKER_UID: u32 = 65534;
+/// Where the test's directory is made: outside `/tmp` (see the test).
+const TEST_PARENT: &str = "/var/tmp";
 /// Launcher runs per phase (each with and without `XDG_CACHE_HOME` in phase 1).
 const RUNS: u32 = 300;
 
@@ -25,8 +27,6 @@ const RUNS: u32 = 300;
 /// `$H` the attacker's home inside it.
 const SCRIPT: &str = r#"
 set -eu
-# The attacker is started directly in the background (not through this function), so that
-# $! is its pid and SIGTERM reaches it.
 as_attacker() { setpriv --reuid="$ATTACKER_UID" --regid="$ATTACKER_UID" --clear-groups "$@"; }
 fake_tree() { as_attacker mkdir -p "$1/$HASH" && as_attacker cp "$FAKE" "$1/$HASH/libmptcpize_preload.so"; }
 wait_started() { for _ in $(seq 500); do grep -q started "$1" && return 0; sleep 0.01; done; echo "attacker did not start" >&2; exit 1; }
@@ -38,6 +38,18 @@ victim_runs() {
         i=$((i + 1))
     done
     HOME="$H" "$MPTCPIZE" run printenv LD_PRELOAD >"$T/preload-$1.txt" 2>>"$T/victim-$1.err"
+}
+# Phase $1: the attacker swapping directories (its library in /tmp/evil too) while the
+# victim runs. The attacker is started directly in the background (not through
+# as_attacker), so that $! is its pid and SIGTERM reaches it.
+race() {
+    fake_tree /tmp/evil
+    setpriv --reuid="$ATTACKER_UID" --regid="$ATTACKER_UID" --clear-groups \
+        "$ATTACKER" "$H/.cache" "$H/evil" /tmp/mptcpize-0 /tmp/evil >"$T/attacker-$1.out" &
+    attacker=$!
+    wait_started "$T/attacker-$1.out"
+    victim_runs "$1"
+    kill -TERM "$attacker"; wait "$attacker"
 }
 
 mount -t tmpfs -o ro,mode=755 tmpfs /var/cache
@@ -51,13 +63,7 @@ fake_tree "$H/evil/mptcpize"
 # Phase 1: /tmp/mptcpize-0 made by root (the first run, before the attacker starts).
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 HOME="$H" "$MPTCPIZE" run true
-fake_tree /tmp/evil
-setpriv --reuid="$ATTACKER_UID" --regid="$ATTACKER_UID" --clear-groups \
-    "$ATTACKER" "$H/.cache" "$H/evil" /tmp/mptcpize-0 /tmp/evil >"$T/attacker-own.out" &
-attacker=$!
-wait_started "$T/attacker-own.out"
-victim_runs own
-kill -TERM "$attacker"; wait "$attacker"
+race own
 # Same size, other bytes, in root's own cache: replaced, not loaded.
 cached="/tmp/mptcpize-0/$HASH/libmptcpize_preload.so"
 size=$(stat -c %s "$cached")
@@ -70,13 +76,7 @@ umount /tmp
 # Phase 2: /tmp/mptcpize-0 made by the attacker first, holding its library.
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 fake_tree /tmp/mptcpize-0
-fake_tree /tmp/evil
-setpriv --reuid="$ATTACKER_UID" --regid="$ATTACKER_UID" --clear-groups \
-    "$ATTACKER" "$H/.cache" "$H/evil" /tmp/mptcpize-0 /tmp/evil >"$T/attacker-taken.out" &
-attacker=$!
-wait_started "$T/attacker-taken.out"
-victim_runs taken
-kill -TERM "$attacker"; wait "$attacker"
+race taken
 ls -d /tmp/mptcpize-0.* >"$T/private-dirs.txt"
 "#;
 
@@ -125,32 +125,32 @@ fn assert_all_owned_by(dir: &Path, uid: u32) {
     }
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv, has_unshare)),
-    ignore = "needs root (the privileged tests' probe), gcc, setpriv, unshare"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv", "unshare")]
 #[test]
 fn another_users_library_is_never_loaded() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let reason = if !root {
-        Some("needs root (a mount namespace, and an attacker running as uid 65534)")
-    } else {
-        None
-    };
-    if !mptcp_tests::skip_unless("another_users_library_is_never_loaded", reason)
-        || !mptcp_tests::require_program("another_users_library_is_never_loaded", "gcc")
-        || !mptcp_tests::require_program("another_users_library_is_never_loaded", "setpriv")
-        || !mptcp_tests::require_program("another_users_library_is_never_loaded", "unshare")
-    {
-        return;
-    }
-    // Outside /tmp, which the namespace replaces; every directory above it is root's.
-    let t = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cache-race-{}", std::process::id()));
+    // `privileged` stands for root here: a mount namespace, and an attacker running as
+    // uid 65534.
+    // Outside /tmp, which the namespace replaces (a checkout under /tmp has its target
+    // directory there), and not in the target directory either (it may be under a home
+    // directory the attacker cannot enter): in /var/tmp, root's and sticky, so the
+    // attacker can neither rename nor enter-and-change anything above its home.
+    let t = Path::new(TEST_PARENT).join(format!("mptcpize-cache-race-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&t);
-    std::fs::create_dir_all(&t).unwrap();
+    std::fs::create_dir(&t).unwrap_or_else(|e| {
+        panic!(
+            "cannot make {}: {e} ({TEST_PARENT} is the FHS's directory for it)",
+            t.display()
+        )
+    });
     let _cleanup = RemoveOnDrop(t.clone());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // The launcher runs from a copy of its own there: the build's copy may be under the
+    // /tmp the namespace hides. (The copy carries the same embedded libraries.)
+    let launcher = t.join("mptcpize");
+    std::fs::copy(mptcpize(), &launcher).unwrap();
     let home = t.join("home");
     std::fs::create_dir(&home).unwrap();
     std::os::unix::fs::chown(&home, Some(ATTACKER_UID), Some(ATTACKER_UID)).unwrap();
@@ -194,7 +194,7 @@ fn another_users_library_is_never_loaded() {
     let out = output_within(
         Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c", SCRIPT])
-            .env("MPTCPIZE", mptcpize())
+            .env("MPTCPIZE", &launcher)
             .env("T", &t)
             .env("H", &home)
             .env("ATTACKER", &attacker)

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{Fallback, MptcpListener};
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::Netns;
 use serde_json::Value;
 
 fn mptcpize() -> &'static str {
@@ -77,6 +77,16 @@ fn finding<'a>(report: &'a Value, check: &str, status: &str, text: &str) -> &'a 
         .unwrap_or_else(|| panic!("no {status} `{check}` finding with {text:?}: {all:#?}"))
 }
 
+/// `--no-self-test` and a `--connect TARGET` per target: `check`'s arguments to judge
+/// connections only.
+fn connecting<'a>(targets: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--no-self-test"];
+    for target in targets {
+        args.extend(["--connect", target]);
+    }
+    args
+}
+
 /// Runs every fix of the report's problems in `ns`, as a user would paste them.
 fn apply_fixes(ns: &Netns, report: &Value) -> Vec<String> {
     let mut applied = Vec::new();
@@ -98,39 +108,35 @@ fn apply_fixes(ns: &Netns, report: &Value) -> Vec<String> {
     applied
 }
 
-/// `nstat` counter `name` inside `ns` (absolute, history untouched).
-fn nstat(ns: &Netns, name: &str) -> u64 {
-    let out = ns.run("nstat", &["-saz", name]).unwrap();
-    out.lines()
-        .find_map(|l| {
-            let mut cols = l.split_whitespace();
-            (cols.next() == Some(name)).then(|| cols.next().unwrap().parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no {name} in nstat output: {out}"))
-}
-
-/// A namespace with a veth pair `v0`/`v1` inside it, both up with an address
-/// (10.50.0.1/24, 10.50.1.1/24): two interfaces, so a second path exists.
-fn two_interfaces(tag: &str) -> Netns {
+/// A namespace with a veth pair `v0`/`v1` inside it, both up, then the command lines of
+/// `setup` run in it (addresses, neighbours).
+fn veth_pair(tag: &str, setup: &[&str]) -> Netns {
     let ns = Netns::new(tag).unwrap();
-    for cmd in [
+    ns.run_lines(&[
         "ip link add v0 type veth peer name v1",
-        "ip addr add 10.50.0.1/24 dev v0",
-        "ip addr add 10.50.1.1/24 dev v1",
         "ip link set v0 up",
         "ip link set v1 up",
-    ] {
-        ns.run_line(cmd).unwrap();
-    }
+    ])
+    .unwrap();
+    ns.run_lines(setup).unwrap();
     ns
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+/// A [`veth_pair`] with an address on each end (10.50.0.1/24, 10.50.1.1/24): two
+/// interfaces, so a second path exists.
+fn two_interfaces(tag: &str) -> Netns {
+    veth_pair(
+        tag,
+        &[
+            "ip addr add 10.50.0.1/24 dev v0",
+            "ip addr add 10.50.1.1/24 dev v1",
+        ],
+    )
+}
+
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
-    if !require_privileges("broken_setup_reports_each_problem_and_the_printed_fixes_repair_it") {
-        return;
-    }
     let ns = two_interfaces("chkb");
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     ns.run_line("ip mptcp limits set subflows 0 add_addr_accepted 0")
@@ -189,7 +195,7 @@ fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
     assert!(shown.contains(" subflow dev v"), "{shown}");
 
     // Now it works, and the self-test really negotiated MPTCP (counted by the kernel).
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
+    assert_eq!(ns.counter("MPTcpExtMPCapableSYNRX"), 0);
     let (status, human) = check(&ns, &[]);
     assert_eq!(status, 0, "{human}");
     assert!(
@@ -203,58 +209,46 @@ fn broken_setup_reports_each_problem_and_the_printed_fixes_repair_it() {
         "{human}"
     );
     assert!(!human.contains("fix:"), "{human}");
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 1);
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableFallbackSYNACK"), 0);
+    assert_eq!(ns.counter("MPTcpExtMPCapableSYNRX"), 1);
+    assert_eq!(ns.counter("MPTcpExtMPCapableFallbackSYNACK"), 0);
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
-    if !require_privileges("broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them") {
-        return;
-    }
     let ns = two_interfaces("chke");
-    for cmd in [
+    ns.run_lines(&[
         "ip mptcp limits set subflows 1 add_addr_accepted 0",
         "ip mptcp endpoint add 10.50.1.1 id 1 dev v1 subflow",
         "ip mptcp endpoint add 10.50.9.9 id 2 dev v0 subflow",
         "ip mptcp endpoint add 10.50.8.8 id 3 signal",
         "ip link set v1 down",
-    ] {
-        ns.run_line(cmd).unwrap();
-    }
+    ])
+    .unwrap();
     let (status, report) = check_json(&ns, &[]);
     assert_eq!(status, 1, "{report:#}");
     assert_eq!(report["verdict"], "limited");
-    let down = finding(&report, "endpoints", "warn", "interface v1 is down");
-    assert_eq!(down["fix"], "ip link set v1 up");
-    let missing = finding(
-        &report,
-        "endpoints",
-        "warn",
-        "interface v0 does not have the address 10.50.9.9",
-    );
-    assert_eq!(
-        missing["fix"],
-        "ip mptcp endpoint delete id 2 && ip mptcp endpoint add 10.50.0.1 dev v0 subflow"
-    );
-    let nowhere = finding(
-        &report,
-        "endpoints",
-        "warn",
-        "no interface has the address 10.50.8.8",
-    );
-    assert_eq!(nowhere["fix"], "ip mptcp endpoint delete id 3");
-    let limits = finding(
-        &report,
-        "limits",
-        "warn",
-        "2 `subflow` endpoints but only 1 extra subflow",
-    );
-    assert_eq!(
-        limits["fix"],
-        "ip mptcp limits set subflows 2 add_addr_accepted 2"
-    );
+    // (check, the warning's summary, its fix), one per broken thing.
+    for (check, summary, fix) in [
+        ("endpoints", "interface v1 is down", "ip link set v1 up"),
+        (
+            "endpoints",
+            "interface v0 does not have the address 10.50.9.9",
+            "ip mptcp endpoint delete id 2 && ip mptcp endpoint add 10.50.0.1 dev v0 subflow",
+        ),
+        (
+            "endpoints",
+            "no interface has the address 10.50.8.8",
+            "ip mptcp endpoint delete id 3",
+        ),
+        (
+            "limits",
+            "2 `subflow` endpoints but only 1 extra subflow",
+            "ip mptcp limits set subflows 2 add_addr_accepted 2",
+        ),
+    ] {
+        assert_eq!(finding(&report, check, "warn", summary)["fix"], fix);
+    }
     finding(&report, "self_test", "ok", "negotiated MPTCP");
 
     apply_fixes(&ns, &report);
@@ -281,12 +275,9 @@ fn broken_endpoints_are_reported_one_by_one_and_the_fixes_repair_them() {
     );
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn connect_tells_mptcp_fallback_and_failure_apart() {
-    if !require_privileges("connect_tells_mptcp_fallback_and_failure_apart") {
-        return;
-    }
     // A working setup, so that the connections alone decide the verdict.
     let ns = two_interfaces("chkc");
     ns.run_line("ip mptcp endpoint add 10.50.1.1 dev v1 subflow")
@@ -310,49 +301,32 @@ fn connect_tells_mptcp_fallback_and_failure_apart() {
 
     let (status, report) = check_json(
         &ns,
-        &[
-            "--no-self-test",
-            "--connect",
-            &mptcp_target,
-            "--connect",
-            &tcp_target,
-            "--connect",
-            &closed_target,
-        ],
+        &connecting(&[&mptcp_target, &tcp_target, &closed_target]),
     );
     assert_eq!(status, 2, "{report:#}");
     let connects = findings(&report, "connect");
     assert_eq!(connects.len(), 3, "{connects:#?}");
-    assert_eq!(connects[0]["status"], "ok");
-    assert_eq!(connects[0]["data"]["result"], "mptcp");
+    // (status, result, part of the summary), in the order of the targets.
+    let expected = [
+        ("ok", "mptcp", "speaks MPTCP"),
+        ("warn", "fell_back", "fell back to TCP"),
+        ("fail", "failed", "Connection refused"),
+    ];
+    for (connect, (status, result, summary)) in connects.iter().zip(expected) {
+        assert_eq!(connect["status"], status, "{connect:#}");
+        assert_eq!(connect["data"]["result"], result, "{connect:#}");
+        assert!(
+            connect["summary"].as_str().unwrap().contains(summary),
+            "{connect:#}"
+        );
+    }
     assert_eq!(connects[0]["data"]["address"], mptcp_target.as_str());
-    assert_eq!(connects[1]["status"], "warn");
-    assert_eq!(connects[1]["data"]["result"], "fell_back");
-    assert!(connects[1]["summary"]
-        .as_str()
-        .unwrap()
-        .contains("fell back to TCP"));
-    assert_eq!(connects[2]["status"], "fail");
-    assert_eq!(connects[2]["data"]["result"], "failed");
-    assert!(connects[2]["summary"]
-        .as_str()
-        .unwrap()
-        .contains("Connection refused"));
     // The kernel saw one MP_CAPABLE handshake answered, and one SYN-ACK without it.
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 1);
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableFallbackSYNACK"), 1);
+    assert_eq!(ns.counter("MPTcpExtMPCapableSYNRX"), 1);
+    assert_eq!(ns.counter("MPTcpExtMPCapableFallbackSYNACK"), 1);
 
     // Without the closed port the verdict is "limited": MPTCP works, one path fell back.
-    let (status, human) = check(
-        &ns,
-        &[
-            "--no-self-test",
-            "--connect",
-            &mptcp_target,
-            "--connect",
-            &tcp_target,
-        ],
-    );
+    let (status, human) = check(&ns, &connecting(&[&mptcp_target, &tcp_target]));
     assert_eq!(status, 1, "{human}");
     assert!(
         human.contains(&format!(
@@ -366,17 +340,14 @@ fn connect_tells_mptcp_fallback_and_failure_apart() {
         )),
         "{human}"
     );
-    let (status, human) = check(&ns, &["--no-self-test", "--connect", &mptcp_target]);
+    let (status, human) = check(&ns, &connecting(&[&mptcp_target]));
     assert_eq!(status, 0, "{human}");
     drop((mptcp_server, tcp_server));
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn userspace_path_manager_is_reported_with_its_fix() {
-    if !require_privileges("userspace_path_manager_is_reported_with_its_fix") {
-        return;
-    }
     let ns = two_interfaces("chkp");
     // Linux 6.15+ has the named sysctl; older kernels only the number.
     let named = ns.sysctl("net.mptcp.path_manager", "userspace").is_ok();
@@ -418,12 +389,9 @@ fn timeout_zero_is_a_usage_error() {
     );
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn connect_fixes_are_shell_command_lines_that_run_nothing_else() {
-    if !require_privileges("connect_fixes_are_shell_command_lines_that_run_nothing_else") {
-        return;
-    }
     // In a namespace of its own whose resolver asks 127.0.0.1, where nothing answers: the
     // name fails at once, and no query leaves this machine.
     let ns = Netns::new("chkfix").unwrap();
@@ -433,10 +401,7 @@ fn connect_fixes_are_shell_command_lines_that_run_nothing_else() {
     let marker = dir.join("touched");
     let evil = format!("x;touch${{IFS}}{};#:80", marker.display());
     // Nothing listens on port 9 of ::1 in the new namespace.
-    let (status, report) = check_json(
-        &ns,
-        &["--no-self-test", "--connect", &evil, "--connect", "[::1]:9"],
-    );
+    let (status, report) = check_json(&ns, &connecting(&[&evil, "[::1]:9"]));
     assert_eq!(status, 2, "{report:#}");
     let connects = findings(&report, "connect");
     assert_eq!(connects.len(), 2, "{report:#}");
@@ -476,25 +441,19 @@ impl Drop for NetnsEtc {
     }
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn name_resolution_is_bounded_by_the_timeout() {
     let test = "name_resolution_is_bounded_by_the_timeout";
-    if !require_privileges(test) {
-        return;
-    }
     // A name server behind a veth whose other end drops everything (the frames go to a MAC
     // address nobody has): queries leave, and nothing ever answers, not even an error.
-    let ns = Netns::new("chkdns").unwrap();
-    for cmd in [
-        "ip link add v0 type veth peer name v1",
-        "ip addr add 10.77.0.1/24 dev v0",
-        "ip link set v0 up",
-        "ip link set v1 up",
-        "ip neigh replace 10.77.0.2 lladdr 02:00:00:00:77:02 dev v0 nud permanent",
-    ] {
-        ns.run_line(cmd).unwrap();
-    }
+    let ns = veth_pair(
+        "chkdns",
+        &[
+            "ip addr add 10.77.0.1/24 dev v0",
+            "ip neigh replace 10.77.0.2 lladdr 02:00:00:00:77:02 dev v0 nud permanent",
+        ],
+    );
     let _etc = NetnsEtc::new(&ns, "nameserver 10.77.0.2\noptions timeout:5 attempts:3\n");
     let name = "mptcp-check-unanswered.example";
     // The resolver itself waits far longer than the deadline below (15 s here).
@@ -532,37 +491,17 @@ fn name_resolution_is_bounded_by_the_timeout() {
     assert_eq!(connect["fix"], format!("getent ahosts {name}"));
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn zoned_link_local_targets_connect_with_and_without_brackets() {
-    if !require_privileges("zoned_link_local_targets_connect_with_and_without_brackets") {
-        return;
-    }
-    let ns = Netns::new("chkzone").unwrap();
-    for cmd in [
-        "ip link add v0 type veth peer name v1",
-        "ip link set v0 up",
-        "ip link set v1 up",
-        "ip addr add fe80::1/64 dev v0 nodad",
-    ] {
-        ns.run_line(cmd).unwrap();
-    }
+    let ns = veth_pair("chkzone", &["ip addr add fe80::1/64 dev v0 nodad"]);
     let server = ns
         .enter(|| MptcpListener::bind_with("[::]:0", Fallback::Never).unwrap())
         .unwrap();
     let port = server.local_addr().unwrap().port();
     let bracketed = format!("[fe80::1%v0]:{port}");
     let bare = format!("fe80::1%v0:{port}");
-    let (status, report) = check_json(
-        &ns,
-        &[
-            "--no-self-test",
-            "--connect",
-            &bracketed,
-            "--connect",
-            &bare,
-        ],
-    );
+    let (status, report) = check_json(&ns, &connecting(&[&bracketed, &bare]));
     let connects = findings(&report, "connect");
     assert_eq!(connects.len(), 2, "{report:#}");
     for c in &connects {
@@ -582,4 +521,40 @@ fn zoned_link_local_targets_connect_with_and_without_brackets() {
     );
     assert_ne!(status, 2, "{report:#}");
     drop(server);
+}
+
+/// One interface with an address (and one without): no second path exists, so no
+/// `ip mptcp endpoint add` can help. The fix says so in words (as for a kernel without
+/// MPTCP) instead of a template (`ADDR dev IF`) that does not run as is; with an endpoint
+/// that is neither `subflow` nor `signal`, the same.
+#[mptcp_tests::needs(privileged)]
+#[test]
+fn one_interface_gets_a_reason_not_a_template() {
+    let ns = veth_pair("chk1if", &["ip addr add 10.51.0.1/24 dev v0"]);
+    let reason = "no command can add a second path here";
+    let (_, report) = check_json(&ns, &["--no-self-test"]);
+    let warn = finding(&report, "endpoints", "warn", "only v0 has an address");
+    let fix = warn["fix"].as_str().unwrap_or_default();
+    assert!(fix.starts_with(reason) && !fix.contains("ADDR"), "{warn:#}");
+    assert_eq!(warn["data"]["suggestions"], serde_json::json!([]));
+    let (_, human) = check(&ns, &["--no-self-test"]);
+    assert!(human.contains(&format!("       fix: {reason}")), "{human}");
+    assert!(!human.contains("ADDR dev IF"), "{human}");
+
+    // An endpoint that creates no subflow, on the one interface: still no template.
+    ns.run_line("ip mptcp endpoint add 10.51.0.1 dev v0")
+        .unwrap();
+    let (_, report) = check_json(&ns, &["--no-self-test"]);
+    let warn = finding(
+        &report,
+        "endpoints",
+        "warn",
+        "no `subflow` or `signal` endpoint",
+    );
+    assert!(
+        warn["fix"].as_str().unwrap_or_default().starts_with(reason),
+        "{warn:#}"
+    );
+    let (_, human) = check(&ns, &["--no-self-test"]);
+    assert!(!human.contains("ADDR dev IF"), "{human}");
 }

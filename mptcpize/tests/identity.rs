@@ -11,13 +11,14 @@
 mod support;
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use mptcp_tests::{require_privileges, require_program, Netns};
+use mptcp_tests::temp_dir;
+use mptcp_tests::Netns;
 use support::{build_c_program, mptcpize, wait_until, Linking, TempDir};
 
 /// How the program is started.
@@ -58,7 +59,7 @@ struct Programs {
 
 impl Programs {
     fn build(tag: &str) -> Programs {
-        let dir = TempDir::new(tag);
+        let dir = temp_dir(tag);
         Programs {
             dynamic: build_c_program(&dir, "identity.c", Linking::Dynamic),
             static_: build_c_program(&dir, "identity.c", Linking::Static),
@@ -94,10 +95,6 @@ impl Programs {
             _ => &self.dynamic,
         }
     }
-}
-
-fn ready(test: &str) -> bool {
-    require_privileges(test) && require_program(test, "gcc") && require_program(test, "setpriv")
 }
 
 /// What `identity owner` printed about its socket.
@@ -209,16 +206,9 @@ fn assert_dropped_to_nobody(ns: &Netns, cmd: Command, mode: Mode, what: &str) {
 
 /// The reference: without mptcpize, a program that dropped to nobody owns its socket and
 /// is refused `TCP_REPAIR` (it needs CAP_NET_ADMIN) with EPERM.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn dropping_to_nobody_without_mptcpize() {
-    let test = "dropping_to_nobody_without_mptcpize";
-    if !ready(test) {
-        return;
-    }
     let ns = Netns::new("id-none").unwrap();
     let programs = Programs::build("id-none");
     for (setpriv, args) in [(false, &["owner", "drop"][..]), (true, &["owner"][..])] {
@@ -232,16 +222,9 @@ fn dropping_to_nobody_without_mptcpize() {
 
 /// Seccomp mode: the supervisor, running as root, makes the socket with the caller's
 /// filesystem uid and gid, and checks a refused option against the caller's capabilities.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn dropping_to_nobody_in_seccomp_mode() {
-    let test = "dropping_to_nobody_in_seccomp_mode";
-    if !ready(test) {
-        return;
-    }
     let ns = Netns::new("id-sc").unwrap();
     let programs = Programs::build("id-sc");
     for mode in [Mode::Seccomp, Mode::StaticSeccomp] {
@@ -270,16 +253,9 @@ fn dropping_to_nobody_in_seccomp_mode() {
 
 /// Shim mode: the program makes its sockets itself, so they are its own; a refused option
 /// must get TCP's errno (EPERM), and the socket stays MPTCP.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn dropping_to_nobody_in_shim_mode() {
-    let test = "dropping_to_nobody_in_shim_mode";
-    if !ready(test) {
-        return;
-    }
     let ns = Netns::new("id-shim").unwrap();
     let programs = Programs::build("id-shim");
     let cmd = programs.command(&ns, Mode::Shim, false, &["owner", "drop"]);
@@ -288,16 +264,9 @@ fn dropping_to_nobody_in_shim_mode() {
 
 /// Shim mode through `setpriv`: the dynamic loader opens the shim after the switch to
 /// nobody, so the shim must be where nobody can read it.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn dropping_to_nobody_through_setpriv_in_shim_mode() {
-    let test = "dropping_to_nobody_through_setpriv_in_shim_mode";
-    if !ready(test) {
-        return;
-    }
     let ns = Netns::new("id-shpv").unwrap();
     let programs = Programs::build("id-shpv");
     let cmd = programs.command(&ns, Mode::Shim, true, &["owner"]);
@@ -319,15 +288,9 @@ fn bad_values(ns: &Netns, programs: &Programs, mode: Mode) -> String {
 /// An option value plain TCP refuses (`TCP_REPAIR` 5, `TCP_USER_TIMEOUT` -1: EINVAL from
 /// TCP, before any privilege check passes): the program gets TCP's EINVAL, as without
 /// mptcpize, not MPTCP's "option not supported", and its socket stays MPTCP.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn values_tcp_refuses_get_tcps_errno_in_seccomp_mode() {
-    if !ready("values_tcp_refuses_get_tcps_errno_in_seccomp_mode") {
-        return;
-    }
     let ns = Netns::new("id-val").unwrap();
     let programs = Programs::build("id-val");
     let einval = libc::EINVAL;
@@ -346,15 +309,9 @@ fn values_tcp_refuses_get_tcps_errno_in_seccomp_mode() {
 }
 
 /// The same in shim mode.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn values_tcp_refuses_get_tcps_errno_in_shim_mode() {
-    if !ready("values_tcp_refuses_get_tcps_errno_in_shim_mode") {
-        return;
-    }
     let ns = Netns::new("id-valsh").unwrap();
     let programs = Programs::build("id-valsh");
     let einval = libc::EINVAL;
@@ -387,8 +344,8 @@ impl Counted {
         tag: &str,
         setup: impl FnOnce(&mut Command),
     ) -> Counted {
-        let dir = TempDir::new(tag);
-        let file = dir.0.join("counts");
+        let dir = temp_dir(tag);
+        let file = dir.path().join("counts");
         let mut cmd = programs.command(ns, mode, false, &["signals"]);
         cmd.arg(&file).stdin(Stdio::null()).stdout(Stdio::piped());
         setup(&mut cmd);
@@ -446,15 +403,9 @@ fn wait(child: &mut Child, what: &str) -> ExitStatus {
 
 /// `kill -- -PGID` with SIGHUP, then SIGINT: each counted once; the program's own exit
 /// status is what its parent sees.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn group_signals_are_counted_once_in_every_mode() {
-    if !ready("group_signals_are_counted_once_in_every_mode") {
-        return;
-    }
     let ns = Netns::new("id-grp").unwrap();
     let programs = Programs::build("id-grp");
     for mode in MODES {
@@ -476,15 +427,9 @@ fn group_signals_are_counted_once_in_every_mode() {
 
 /// SIGTERM to the launcher's pid (what systemd and `kill $!` do): counted once, and the
 /// program dies of it, as its parent sees.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn sigterm_to_the_launcher_is_counted_once_in_every_mode() {
-    if !ready("sigterm_to_the_launcher_is_counted_once_in_every_mode") {
-        return;
-    }
     let ns = Netns::new("id-term").unwrap();
     let programs = Programs::build("id-term");
     for mode in MODES {
@@ -498,21 +443,14 @@ fn sigterm_to_the_launcher_is_counted_once_in_every_mode() {
 
 /// `timeout` signals the program and then its whole process group; killed itself with
 /// SIGTERM, it passes SIGTERM on the same way.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv, has_timeout)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv, timeout"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv", "timeout")]
 #[test]
 fn timeout_is_counted_once_in_every_mode() {
-    let test = "timeout_is_counted_once_in_every_mode";
-    if !ready(test) || !require_program(test, "timeout") {
-        return;
-    }
     let ns = Netns::new("id-tmo").unwrap();
     let programs = Programs::build("id-tmo");
     for mode in MODES {
-        let dir = TempDir::new("id-tmo-counts");
-        let file = dir.0.join("counts");
+        let dir = temp_dir("id-tmo-counts");
+        let file = dir.path().join("counts");
         let mut cmd = ns.command("timeout");
         cmd.arg("300");
         let inner = programs.command(&ns, mode, false, &["signals"]);
@@ -550,46 +488,24 @@ fn timeout_is_counted_once_in_every_mode() {
 }
 
 /// Ctrl-C on the program's terminal: the kernel signals the foreground process group once.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
 #[test]
 fn ctrl_c_on_a_terminal_is_counted_once_in_every_mode() {
-    if !ready("ctrl_c_on_a_terminal_is_counted_once_in_every_mode") {
-        return;
-    }
     let ns = Netns::new("id-tty").unwrap();
     let programs = Programs::build("id-tty");
     for mode in MODES {
-        let (master, slave) = support::open_pty();
-        let dir = TempDir::new("id-tty-counts");
-        let file = dir.0.join("counts");
+        let dir = temp_dir("id-tty-counts");
+        let file = dir.path().join("counts");
         let mut cmd = programs.command(&ns, mode, false, &["signals"]);
         cmd.arg(&file);
         // The program leads a session with the pty as its controlling terminal.
-        support::with_controlling_terminal(&mut cmd, slave);
-        let mut child = cmd.spawn().unwrap();
-        drop(cmd); // the parent's copies of the slave side
-        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let reader = {
-            let mut master = master.try_clone().unwrap();
-            let output = output.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 256];
-                // Ends with EIO once every process holding the slave side has exited.
-                while let Ok(n @ 1..) = master.read(&mut buf) {
-                    let text = String::from_utf8_lossy(&buf[..n]);
-                    output.lock().unwrap().push_str(&text);
-                }
-            })
-        };
+        let (mut child, terminal) = support::spawn_on_terminal(cmd);
         let what = format!("{mode:?}");
         wait_until(&format!("{what}: ready"), || {
-            output.lock().unwrap().contains("ready pid=")
+            terminal.output().contains("ready pid=")
         });
         let counts = || std::fs::read_to_string(&file).unwrap_or_default();
-        (&master).write_all(b"\x03").unwrap(); // Ctrl-C
+        terminal.type_keys(b"\x03"); // Ctrl-C
         wait_until(&format!("{what}: SIGINT counted"), || {
             counts().trim() == "INT 1 HUP 0 TERM 0"
         });
@@ -597,7 +513,6 @@ fn ctrl_c_on_a_terminal_is_counted_once_in_every_mode() {
         let status = wait(&mut child, &what);
         assert_eq!(status.code(), Some(0), "{what}: {status:?}");
         assert_eq!(counts().trim(), "INT 1 HUP 0 TERM 0", "{what}");
-        drop(master);
-        reader.join().unwrap();
+        terminal.close();
     }
 }

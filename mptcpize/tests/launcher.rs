@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::process::Command;
 
-use support::{mptcpize, TempDir};
+use mptcp_tests::temp_dir;
+use support::mptcpize;
 
 fn run(args: &[&OsStr], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(mptcpize());
@@ -44,14 +45,51 @@ fn not_found_is_127_with_a_message() {
 
 #[test]
 fn not_executable_is_126() {
-    let dir = TempDir::new("noexec");
-    let file = dir.0.join("script");
+    let dir = temp_dir("noexec");
+    let file = dir.path().join("script");
     std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    for program in [file.as_os_str(), dir.0.as_os_str()] {
+    for program in [file.as_os_str(), dir.path().as_os_str()] {
         let out = run(&[os("run"), program], &[]);
         assert_eq!(out.status.code(), Some(126), "{program:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run"));
+    }
+}
+
+/// PATH is searched once, by the launcher (the file found decides between the shim and
+/// seccomp mode): the program it runs is the first executable file of that name in PATH,
+/// as `execvp` would pick, under the name it was given (argv[0] is not the full path).
+#[test]
+fn program_found_in_path_keeps_its_name_as_argv0() {
+    let dir = temp_dir("path-search");
+    let (skipped, used) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&skipped).unwrap();
+    std::fs::create_dir(&used).unwrap();
+    // Not executable: passed over, as execvp does.
+    let not_executable = skipped.join("mptcpize-argv0");
+    std::fs::write(&not_executable, "#!/bin/sh\necho wrong one\n").unwrap();
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A directory of that name neither.
+    std::fs::create_dir(skipped.join("mptcpize-argv1")).unwrap();
+    let program = used.join("mptcpize-argv0");
+    std::os::unix::fs::symlink("/bin/cat", &program).unwrap();
+    std::os::unix::fs::symlink("/bin/cat", used.join("mptcpize-argv1")).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        skipped.display(),
+        used.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for name in ["mptcpize-argv0", "mptcpize-argv1"] {
+        let out = run(
+            &[os("run"), os(name), os("/proc/self/cmdline")],
+            &[("PATH", &path)],
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            out.stdout,
+            format!("{name}\0/proc/self/cmdline\0").as_bytes()
+        );
     }
 }
 
@@ -152,6 +190,18 @@ fn help_and_version() {
     }
     let out = run(&[os("run"), os("--help")], &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("127"));
+    // `help` and its own help: status 0, help on stdout (clap alone says "unrecognized
+    // subcommand '--help'", status 125).
+    for args in [["help", "run"], ["help", "--help"], ["help", "-h"]] {
+        let out = run(&[os(args[0]), os(args[1])], &[]);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "mptcpize {args:?}: {out:?}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: mptcpize"));
+    }
+    // The packagers' command is not offered.
+    assert!(!help.contains("generate-assets"), "{help}");
     let out = run(&[os("--version")], &[]);
     assert!(out.status.success());
     assert_eq!(
@@ -177,12 +227,12 @@ fn output_of_copy(cmd: &mut Command) -> std::process::Output {
 #[test]
 fn embedded_shim_is_used_when_none_is_installed() {
     // A copy of the launcher alone in a directory: it must write out its embedded shim.
-    let dir = TempDir::new("alone");
-    let bin = dir.0.join("bin");
+    let dir = temp_dir("alone");
+    let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let launcher = bin.join("mptcpize");
     std::fs::copy(mptcpize(), &launcher).unwrap();
-    let cache = dir.0.join("cache");
+    let cache = dir.path().join("cache");
     let out = output_of_copy(
         Command::new(&launcher)
             .args(["run", "env"])
@@ -220,7 +270,7 @@ fn embedded_shim_is_used_when_none_is_installed() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 
     // Installed in a prefix: <prefix>/bin/mptcpize finds <prefix>/lib/mptcpize/.
-    let lib = dir.0.join("lib/mptcpize");
+    let lib = dir.path().join("lib/mptcpize");
     std::fs::create_dir_all(&lib).unwrap();
     std::fs::write(lib.join("libmptcpize_preload.so"), bytes).unwrap();
     let out = output_of_copy(Command::new(&launcher).args(["run", "env"]));
@@ -228,7 +278,7 @@ fn embedded_shim_is_used_when_none_is_installed() {
     assert!(
         preload
             == dir
-                .0
+                .path()
                 .join("lib/mptcpize/libmptcpize_preload.so")
                 .to_str()
                 .unwrap(),
@@ -268,8 +318,8 @@ fn debug_variables_turn_the_log_on() {
 fn a_library_others_can_replace_is_not_used() {
     use std::os::unix::fs::PermissionsExt;
     // A copy of the real shim in a directory everyone can write to (no sticky bit).
-    let dir = TempDir::new("open-dir");
-    let open = dir.0.join("open");
+    let dir = temp_dir("open-dir");
+    let open = dir.path().join("open");
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     let shim = run(&[os("run"), os("printenv"), os("LD_PRELOAD")], &[]);
@@ -290,7 +340,7 @@ fn a_library_others_can_replace_is_not_used() {
         "{err}"
     );
     // A library file writable by others, in a good directory: refused too.
-    let good = dir.0.join("good");
+    let good = dir.path().join("good");
     std::fs::create_dir(&good).unwrap();
     std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o755)).unwrap();
     let file = good.join("libmptcpize_preload.so");
@@ -368,11 +418,11 @@ fn unknown_option_before_the_program_is_a_usage_error() {
         assert!(!err.contains("cannot run"), "{args:?}: {err}");
     }
     // After `--`, a program whose name starts with '-' runs, with its own arguments.
-    let dir = TempDir::new("dash");
-    let script = dir.0.join("-dash-program");
+    let dir = temp_dir("dash");
+    let script = dir.path().join("-dash-program");
     std::fs::write(&script, "#!/bin/sh\necho \"ran $*\"\nexit 7\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/bin:/bin", dir.0.display());
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
     let out = output_of_copy(
         Command::new(mptcpize())
             .args(["run", "--", "-dash-program", "--bogus", "-d"])
@@ -476,13 +526,10 @@ fn messages_to_a_broken_or_closed_stderr_are_dropped_not_fatal() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "closed\n");
 }
 
-#[cfg_attr(not(has_busybox), ignore = "needs busybox")]
+#[mptcp_tests::needs("busybox")]
 #[test]
 fn static_program_starts_although_its_notice_cannot_be_printed() {
     let test = "static_program_starts_although_its_notice_cannot_be_printed";
-    if !mptcp_tests::require_program(test, "busybox") {
-        return;
-    }
     // The launcher says on stderr that it uses seccomp for a statically linked program.
     let out = run(&[os("run"), os("busybox"), os("true")], &[]);
     let notice = String::from_utf8_lossy(&out.stderr);
@@ -491,8 +538,8 @@ fn static_program_starts_although_its_notice_cannot_be_printed() {
     if !mptcp_tests::skip_unless(test, reason.as_deref()) {
         return;
     }
-    let dir = TempDir::new("static");
-    let marker = dir.0.join("ran");
+    let dir = temp_dir("static");
+    let marker = dir.path().join("ran");
     let out = Command::new(mptcpize())
         .args(["run", "busybox", "sh", "-c"])
         .arg("touch \"$0\"; grep ^SigIgn /proc/self/status; true >&2 && echo open || echo closed")
@@ -521,8 +568,8 @@ fn static_program_starts_although_its_notice_cannot_be_printed() {
 
 #[test]
 fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
-    let root = TempDir::new("enable-pipe");
-    let units = root.0.join("etc/systemd/system");
+    let root = temp_dir("enable-pipe");
+    let units = root.path().join("etc/systemd/system");
     std::fs::create_dir_all(&units).unwrap();
     std::fs::write(
         units.join("web.service"),
@@ -531,7 +578,7 @@ fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
     .unwrap();
     let out = Command::new(mptcpize())
         .args(["enable", "web"])
-        .env("MPTCPIZE_ROOT", &root.0)
+        .env("MPTCPIZE_ROOT", root.path())
         .stdout(broken_pipe())
         .output()
         .unwrap();
@@ -541,7 +588,7 @@ fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
     let out = with_closed(
         Command::new(mptcpize())
             .args(["disable", "web"])
-            .env("MPTCPIZE_ROOT", &root.0),
+            .env("MPTCPIZE_ROOT", root.path()),
         1,
     )
     .output()
@@ -552,12 +599,12 @@ fn enable_prints_to_a_broken_stdout_and_still_succeeds() {
 
 #[test]
 fn report_file_that_is_not_a_regular_file_is_refused_without_blocking() {
-    let dir = TempDir::new("fifo");
-    let fifo = dir.0.join("report.fifo");
+    let dir = temp_dir("fifo");
+    let fifo = dir.path().join("report.fifo");
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let marker = dir.0.join("ran");
+    let marker = dir.path().join("ran");
     let attempt = |report_file: &std::path::Path| {
         let mut child = Command::new(mptcpize())
             .arg("run")
@@ -598,7 +645,7 @@ fn report_file_that_is_not_a_regular_file_is_refused_without_blocking() {
     assert_eq!(out.status.code(), Some(125), "{err}");
     assert!(err.contains("is a FIFO"), "{err}");
     drop(reader);
-    let socket = dir.0.join("report.sock");
+    let socket = dir.path().join("report.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let out = attempt(&socket);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -610,7 +657,7 @@ fn report_file_that_is_not_a_regular_file_is_refused_without_blocking() {
     assert!(err.contains("is a device"), "{err}");
     assert!(!marker.exists(), "the program ran");
     // A regular file is accepted (created), and the program runs.
-    let file = dir.0.join("report.log");
+    let file = dir.path().join("report.log");
     let out = attempt(&file);
     assert!(
         out.status.success(),
@@ -618,4 +665,107 @@ fn report_file_that_is_not_a_regular_file_is_refused_without_blocking() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(file.is_file() && marker.exists());
+}
+
+/// An `XDG_CACHE_HOME` holding a space (which `LD_PRELOAD` cannot carry) is passed over
+/// before anything is written there: the run works, quietly, with the library from the next
+/// cache location, and the directory with the space stays empty.
+#[test]
+fn a_cache_directory_with_a_space_is_passed_over() {
+    let dir = temp_dir("cache-space");
+    let spaced = dir.path().join("with space");
+    std::fs::create_dir(&spaced).unwrap();
+    std::fs::set_permissions(&spaced, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The next location: /var/cache/mptcpize for root, else $XDG_RUNTIME_DIR or /tmp.
+    let out = run(
+        &[os("run"), os("printenv"), os("LD_PRELOAD")],
+        &[("XDG_CACHE_HOME", spaced.to_str().unwrap())],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {}: {stderr}", out.status);
+    assert_eq!(stderr, "", "a message where none was due");
+    let preload = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        preload.ends_with("/libmptcpize_preload.so") && !preload.contains(' '),
+        "LD_PRELOAD={preload}"
+    );
+    assert!(
+        std::path::Path::new(&preload).is_file(),
+        "LD_PRELOAD={preload}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&spaced).unwrap().collect();
+    assert!(written.is_empty(), "written there: {written:?}");
+}
+
+/// The cache copy is compared byte for byte until its `ctime` is 3 s old, then sealed (its
+/// device, inode, size and times recorded beside it), and later runs go by the seal; a
+/// change to the copy after that (same size, other bytes, its modification time put back)
+/// still sends the launcher back to the bytes, and the copy is replaced.
+#[test]
+fn the_cache_copy_is_sealed_and_a_change_is_still_caught() {
+    let cache = temp_dir("sealed-cache");
+    let launch = |args: &[&str]| {
+        let out = Command::new(mptcpize())
+            .args(args)
+            .env_remove("LD_PRELOAD")
+            .env_remove("MPTCPIZE_PRELOAD")
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out
+    };
+    let out = launch(&["run", "printenv", "LD_PRELOAD"]);
+    let library = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert!(library.starts_with(cache.path()), "{}", library.display());
+    let seal = library.with_file_name("libmptcpize_preload.so.verified");
+    let written = std::fs::read(&library).unwrap();
+    // Just written: compared, not sealed.
+    launch(&["run", "true"]);
+    assert!(!seal.exists());
+
+    // Wait for the copy's ctime to be 3 s old (the clock is the state waited for).
+    let ctime = |path: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).unwrap();
+        std::time::UNIX_EPOCH
+            + std::time::Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32)
+    };
+    let settled = ctime(&library) + std::time::Duration::from_secs(3);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::SystemTime::now() < settled {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    launch(&["run", "true"]);
+    assert_eq!(std::fs::metadata(&seal).unwrap().len(), 64, "not sealed");
+    let out = launch(&["run", "printenv", "LD_PRELOAD"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        library.to_str().unwrap()
+    );
+
+    // Same size, other bytes, mtime put back: caught, and the copy written again.
+    let modified = std::fs::metadata(&library).unwrap().modified().unwrap();
+    let mut other = written.clone();
+    other[written.len() / 2] ^= 0xff;
+    let sealed_ctime = ctime(&library);
+    while ctime(&library) == sealed_ctime {
+        assert!(std::time::Instant::now() < deadline, "ctime never moved");
+        std::fs::write(&library, &other).unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&library)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    launch(&["run", "true"]);
+    assert!(
+        std::fs::read(&library).unwrap() == written,
+        "the changed copy was kept"
+    );
 }

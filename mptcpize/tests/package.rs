@@ -1,18 +1,19 @@
-//! The Debian package built by `mptcpize/debian/build-deb` (`target/debian/mptcpize-rs_*.deb`,
-//! or the file `MPTCPIZE_DEB` names): its control fields, its exact file list, and, unpacked
+//! The Debian package built by `mptcpize/debian/build-deb` (by these tests, or the file
+//! `MPTCPIZE_DEB` names; they need `cargo-deb`, else they are reported ignored): its
+//! control fields, its exact file list, and, unpacked
 //! with `dpkg -x` into a scratch root, a launcher that runs a program over MPTCP with the
 //! packaged shim while writing nothing under `HOME`, man pages `man -l` renders, and
-//! completion files each shell loads. And the crates `cargo package --workspace` leaves in
-//! `target/package/`: the packaged `mptcpize`, unpacked alone, installs offline with its shim
-//! embedded.
+//! completion files each shell loads. And the crates `cargo package` makes of these sources
+//! (these tests run it): the packaged `mptcpize`, unpacked alone, installs offline with its
+//! shim embedded.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-use mptcp_tests::{require_program, skip_unless};
-use support::TempDir;
+use mptcp_tests::temp_dir;
 
 /// Every file the package holds (directories aside), as `dpkg-deb -c` lists them.
 const FILES: &[&str] = &[
@@ -32,56 +33,68 @@ const FILES: &[&str] = &[
     "./usr/share/doc/mptcpize-rs/changelog.Debian.gz",
 ];
 
-/// The package to check: `MPTCPIZE_DEB`, else the newest in the workspace's `target/debian/`.
-fn package(test: &str) -> Option<PathBuf> {
+/// The package to check: the file `MPTCPIZE_DEB` names (CI names the one it built), else
+/// one `mptcpize/debian/build-deb` builds from these sources into this test's own target
+/// directory, once per run of this test binary (cargo's cache makes the next runs quick).
+/// Not the newest of `target/debian/`: it may be older than the sources under test.
+fn package() -> PathBuf {
     if let Some(path) = std::env::var_os("MPTCPIZE_DEB") {
-        return Some(PathBuf::from(path));
+        return PathBuf::from(path);
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian");
-    let newest = std::fs::read_dir(&dir).ok().and_then(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                name.starts_with("mptcpize-rs_") && name.ends_with(".deb")
-            })
-            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-            .map(|e| e.path())
-    });
-    let reason = "no package in target/debian/: build it with mptcpize/debian/build-deb";
-    if !skip_unless(test, newest.is_none().then_some(reason)) {
-        return None;
-    }
-    newest
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_package).clone()
 }
 
+/// Runs `mptcpize/debian/build-deb` with `CARGO_TARGET_DIR` in this test's directory (the
+/// workspace's own is locked by the cargo running this test), returns the `.deb`.
+fn build_package() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deb-build");
+    let debian = target.join("debian");
+    let _ = std::fs::remove_dir_all(&debian);
+    // The cargo that runs these tests builds the package too.
+    let mut path = std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .and_then(|cargo| cargo.parent().map(Path::to_path_buf))
+        .into_iter()
+        .collect::<Vec<_>>();
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    run_ok(
+        Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/build-deb"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("PATH", std::env::join_paths(path).unwrap())
+            .env_remove("CARGO_BUILD_TARGET_DIR"),
+        "mptcpize/debian/build-deb (set MPTCPIZE_DEB to a package built earlier to skip this)",
+    );
+    let built: Vec<PathBuf> = std::fs::read_dir(&debian)
+        .unwrap_or_else(|e| panic!("{}: {e}", debian.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "deb"))
+        .collect();
+    assert_eq!(built.len(), 1, "build-deb made {built:?}");
+    built.into_iter().next().unwrap()
+}
+
+/// Runs `cmd` to its end, however long (a package build is slower than
+/// [`support::output_ok`]'s deadline), and checks that it succeeded.
 fn run_ok(cmd: &mut Command, what: &str) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    support::succeeded(out, what)
 }
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[cfg_attr(not(has_dpkg_deb), ignore = "needs dpkg-deb")]
+#[mptcp_tests::needs("cargo-deb", "dpkg-deb")]
 #[test]
 fn control_fields_and_file_list() {
-    let test = "control_fields_and_file_list";
-    if !require_program(test, "dpkg-deb") {
-        return;
-    }
-    let Some(deb) = package(test) else { return };
+    let deb = package();
 
     let field = |name: &str| {
         let out = run_ok(
@@ -98,6 +111,8 @@ fn control_fields_and_file_list() {
         assert_eq!(field(name), "mptcpize", "{name}");
     }
     assert_eq!(field("Depends"), "libc6 (>= 2.34)");
+    // The bash completion file does nothing without bash-completion's loader.
+    assert_eq!(field("Recommends"), "bash-completion");
     assert_eq!(field("Section"), "net");
     assert!(!field("Description").is_empty());
 
@@ -122,6 +137,24 @@ fn control_fields_and_file_list() {
             "{line}"
         );
     }
+    // The maintainer scripts are the repository's (mptcpize/debian/prerm and postrm):
+    // removal warns about units `mptcpize enable` set up, purge removes their drop-ins
+    // (run by mptcpize/debian/check-replace).
+    for script in ["prerm", "postrm"] {
+        let packed = stdout(&run_ok(
+            Command::new("dpkg-deb").arg("-I").arg(&deb).arg(script),
+            "dpkg-deb -I",
+        ));
+        let source = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("debian")
+                .join(script),
+        )
+        .unwrap();
+        for line in source.lines().filter(|l| !l.contains("#DEBHELPER#")) {
+            assert!(packed.contains(line), "{script} lacks {line:?}:\n{packed}");
+        }
+    }
 }
 
 /// True when the ELF file has no program interpreter (statically linked).
@@ -142,31 +175,21 @@ fn statically_linked(path: &Path) -> bool {
     })
 }
 
-#[cfg_attr(
-    not(all(mptcp_enabled, has_dpkg, has_python3)),
-    ignore = "needs MPTCP enabled, dpkg, python3"
-)]
+#[mptcp_tests::needs(mptcp_enabled, "cargo-deb", "dpkg", "python3")]
 #[test]
 fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
-    let test = "unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone";
-    if !require_program(test, "dpkg")
-        || !require_program(test, "python3")
-        || !mptcp_tests::require_mptcp(test)
-    {
-        return;
-    }
-    let Some(deb) = package(test) else { return };
-    let root = TempDir::new("deb-root");
+    let deb = package();
+    let root = temp_dir("deb-root");
     run_ok(
-        Command::new("dpkg").arg("-x").arg(&deb).arg(&root.0),
+        Command::new("dpkg").arg("-x").arg(&deb).arg(root.path()),
         "dpkg -x",
     );
-    let launcher = root.0.join("usr/bin/mptcpize");
+    let launcher = root.path().join("usr/bin/mptcpize");
     assert!(
         statically_linked(&launcher),
         "the packaged launcher is dynamically linked"
     );
-    let home = TempDir::new("deb-home");
+    let home = temp_dir("deb-home");
 
     // The program reports the protocol of the TCP socket it creates and the libraries it
     // was given.
@@ -181,7 +204,7 @@ fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
             cmd.arg("--report");
         }
         cmd.args(["python3", "-c", script])
-            .env("HOME", &home.0)
+            .env("HOME", home.path())
             .env_remove("XDG_CACHE_HOME")
             .env_remove("XDG_RUNTIME_DIR")
             .env_remove("MPTCPIZE_PRELOAD")
@@ -196,8 +219,9 @@ fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
             .split(':')
             .map(|p| std::fs::canonicalize(p).unwrap_or_else(|e| panic!("{p}: {e}")))
             .collect();
-        let packaged =
-            |name: &str| std::fs::canonicalize(root.0.join("usr/lib/mptcpize").join(name)).unwrap();
+        let packaged = |name: &str| {
+            std::fs::canonicalize(root.path().join("usr/lib/mptcpize").join(name)).unwrap()
+        };
         let mut expected = vec![packaged("libmptcpize_preload.so")];
         if report {
             expected.push(packaged("libmptcpize_report.so"));
@@ -208,41 +232,30 @@ fn unpacked_launcher_uses_the_packaged_libraries_and_leaves_home_alone() {
     let out = stdout(&run_ok(
         Command::new(&launcher)
             .args(["run", "--seccomp", "python3", "-c", script])
-            .env("HOME", &home.0)
+            .env("HOME", home.path())
             .env_remove("LD_PRELOAD"),
         "the unpacked launcher, --seccomp",
     ));
     assert_eq!(out.lines().next(), Some("262"), "not IPPROTO_MPTCP: {out}");
-    let left: Vec<_> = std::fs::read_dir(&home.0).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().collect();
     assert!(left.is_empty(), "the launcher wrote under HOME: {left:?}");
 }
 
-#[cfg_attr(
-    not(all(has_dpkg, has_man, has_bash, has_zsh, has_fish)),
-    ignore = "needs dpkg, man, bash, zsh, fish"
-)]
+#[mptcp_tests::needs("cargo-deb", "dpkg", "man", "bash", "zsh", "fish")]
 #[test]
 fn man_pages_render_and_completions_load() {
-    let test = "man_pages_render_and_completions_load";
     // Each shell the package has completions for loads them: all three are needed.
-    let programs = ["dpkg", "man", "bash", "zsh", "fish"];
-    if !programs
-        .iter()
-        .all(|program| require_program(test, program))
-    {
-        return;
-    }
-    let Some(deb) = package(test) else { return };
-    let root = TempDir::new("deb-docs");
+    let deb = package();
+    let root = temp_dir("deb-docs");
     run_ok(
-        Command::new("dpkg").arg("-x").arg(&deb).arg(&root.0),
+        Command::new("dpkg").arg("-x").arg(&deb).arg(root.path()),
         "dpkg -x",
     );
     for page in FILES.iter().filter(|f| f.contains("/man8/")) {
         let out = run_ok(
             Command::new("man")
                 .arg("-l")
-                .arg(root.0.join(page))
+                .arg(root.path().join(page))
                 .env("MANPAGER", "cat")
                 .env("MANWIDTH", "80"),
             &format!("man -l {page}"),
@@ -256,14 +269,14 @@ fn man_pages_render_and_completions_load() {
     let run_text = stdout(&run_ok(
         Command::new("man")
             .arg("-l")
-            .arg(root.0.join("usr/share/man/man8/mptcpize-run.8.gz"))
+            .arg(root.path().join("usr/share/man/man8/mptcpize-run.8.gz"))
             .env("MANPAGER", "cat"),
         "man -l mptcpize-run",
     ));
     // The page is generated from the same definitions as `--help`.
     assert!(run_text.contains("--report"), "{run_text}");
 
-    let completions = root.0.join("usr/share");
+    let completions = root.path().join("usr/share");
     {
         let file = completions.join("bash-completion/completions/mptcpize");
         let out = run_ok(
@@ -309,8 +322,7 @@ fn man_pages_render_and_completions_load() {
     }
 }
 
-/// The crates `cargo install mptcpize` would download, as `cargo package --workspace` leaves
-/// them in `target/package/`.
+/// The crates `cargo install mptcpize` would download, as `cargo package` makes them.
 const PUBLISHED: &[&str] = &[
     "mptcpize",
     "mptcpize-preload-support",
@@ -319,42 +331,43 @@ const PUBLISHED: &[&str] = &[
     "mptcp-sys",
 ];
 
-#[cfg_attr(
-    not(all(mptcp_enabled, has_tar, has_python3)),
-    ignore = "needs MPTCP, tar, python3"
-)]
+/// `cargo package` of [`PUBLISHED`] from these sources (as `cargo package --workspace`
+/// does, without its verification build: the test below builds the result), in this test's
+/// own target directory; returns the directory holding the `.crate` files.
+fn package_crates() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("published");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut package = Command::new(cargo);
+    package
+        .arg("package")
+        .args(["--no-verify", "--allow-dirty", "--offline", "--quiet"])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CARGO_TARGET_DIR");
+    for name in PUBLISHED {
+        package.args(["-p", name]);
+    }
+    run_ok(&mut package, "cargo package");
+    target.join("package")
+}
+
+#[mptcp_tests::needs(mptcp_enabled, "tar", "python3")]
 #[test]
 fn the_published_crate_installs_offline_with_the_shim_embedded() {
-    let test = "the_published_crate_installs_offline_with_the_shim_embedded";
-    if !mptcp_tests::require_mptcp(test)
-        || !require_program(test, "tar")
-        || !require_program(test, "python3")
-    {
-        return;
-    }
     let version = env!("CARGO_PKG_VERSION");
-    let packages = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/package");
+    let packages = package_crates();
     let crate_file = |name: &str| packages.join(format!("{name}-{version}.crate"));
-    let missing = PUBLISHED.iter().find(|n| !crate_file(n).is_file());
-    let reason = missing.map(|n| {
-        format!(
-            "{} is missing: run `cargo package --workspace` first",
-            crate_file(n).display()
-        )
-    });
-    if !skip_unless(test, reason.as_deref()) {
-        return;
-    }
     // Each .crate unpacked alone in a scratch directory: no workspace around them, so the
     // build can use nothing but what the packages hold (and the registry cache, offline).
-    let scratch = TempDir::new("crate-install");
+    let scratch = temp_dir("crate-install");
     for name in PUBLISHED {
         run_ok(
             Command::new("tar")
                 .arg("-xzf")
                 .arg(crate_file(name))
                 .arg("-C")
-                .arg(&scratch.0),
+                .arg(scratch.path()),
             "tar -x",
         );
     }
@@ -363,20 +376,20 @@ fn the_published_crate_installs_offline_with_the_shim_embedded() {
     install
         .arg("install")
         .arg("--path")
-        .arg(scratch.0.join(format!("mptcpize-{version}")))
+        .arg(scratch.path().join(format!("mptcpize-{version}")))
         .arg("--root")
-        .arg(scratch.0.join("root"))
+        .arg(scratch.path().join("root"))
         .arg("--target-dir")
-        .arg(scratch.0.join("target"))
+        .arg(scratch.path().join("target"))
         .args(["--offline", "--debug", "--quiet"])
         .env_remove("CARGO_TARGET_DIR")
-        .current_dir(&scratch.0);
+        .current_dir(scratch.path());
     // Not on crates.io (yet): the other packaged crates stand in for it.
     for name in &PUBLISHED[1..] {
         install.arg("--config").arg(format!(
             "patch.crates-io.{name}.path={:?}",
             scratch
-                .0
+                .path()
                 .join(format!("{name}-{version}"))
                 .display()
                 .to_string()
@@ -384,9 +397,9 @@ fn the_published_crate_installs_offline_with_the_shim_embedded() {
     }
     run_ok(&mut install, "cargo install of the packaged mptcpize");
 
-    let home = TempDir::new("crate-home");
+    let home = temp_dir("crate-home");
     let out = run_ok(
-        Command::new(scratch.0.join("root/bin/mptcpize"))
+        Command::new(scratch.path().join("root/bin/mptcpize"))
             .args(["run", "python3", "-c"])
             .arg(
                 "import os, socket\n\
@@ -394,10 +407,10 @@ fn the_published_crate_installs_offline_with_the_shim_embedded() {
                  print(s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))\n\
                  print(os.environ['LD_PRELOAD'])\n",
             )
-            .env("HOME", &home.0)
+            .env("HOME", home.path())
             // Root's own default is /var/cache/mptcpize: name the user's cache, as a user
             // without root gets it from HOME.
-            .env("XDG_CACHE_HOME", home.0.join(".cache"))
+            .env("XDG_CACHE_HOME", home.path().join(".cache"))
             .env_remove("MPTCPIZE_PRELOAD")
             .env_remove("LD_PRELOAD"),
         "the installed launcher",
@@ -408,9 +421,139 @@ fn the_published_crate_installs_offline_with_the_shim_embedded() {
     let preload = lines.next().unwrap_or_default();
     // The embedded shim, written out to the user's cache.
     assert!(
-        preload.starts_with(home.0.join(".cache/mptcpize").to_str().unwrap())
+        preload.starts_with(home.path().join(".cache/mptcpize").to_str().unwrap())
             && preload.ends_with("/libmptcpize_preload.so"),
         "{text}"
     );
     assert_eq!(protocol, Some("262"), "not IPPROTO_MPTCP: {text}");
+}
+
+/// The embedded libraries cannot go stale: the launcher's build script, which rebuilds them,
+/// declares as `rerun-if-changed` the workspace's `Cargo.lock` and `Cargo.toml` and, for
+/// every workspace crate the two libraries are built from (`cargo metadata`: their normal
+/// and build dependencies, transitively), its manifest, its build script and every source
+/// file under its `src/`; and it built them from the workspace's own lock file, not a copy.
+/// (Read from the output of the build-script run that made the launcher under test.)
+#[test]
+fn embedded_libraries_are_rebuilt_when_any_input_changes() {
+    use std::collections::BTreeSet;
+
+    let out_dir = Path::new(env!("OUT_DIR"));
+    let output = out_dir.parent().unwrap().join("output");
+    let text =
+        std::fs::read_to_string(&output).unwrap_or_else(|e| panic!("{}: {e}", output.display()));
+    let watched: BTreeSet<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("cargo:rerun-if-changed="))
+        .map(PathBuf::from)
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+
+    // The workspace's crates and their dependencies as declared (`--no-deps`: no registry
+    // crate needs to be at hand); a path dependency names the directory of a workspace crate.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let metadata = run_ok(
+        Command::new(cargo)
+            .args([
+                "metadata",
+                "--no-deps",
+                "--offline",
+                "--format-version",
+                "1",
+            ])
+            .arg("--manifest-path")
+            .arg(root.join("Cargo.toml")),
+        "cargo metadata",
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let packages = metadata["packages"].as_array().unwrap();
+    let by_name = |name: &str| packages.iter().find(|p| p["name"] == name);
+    // The closure of the two libraries over normal and build dependencies.
+    let mut pending = vec!["mptcpize-preload".to_owned(), "mptcpize-report".to_owned()];
+    let mut closure = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !closure.insert(name.clone()) {
+            continue;
+        }
+        let package = by_name(&name).unwrap_or_else(|| panic!("{name} is no workspace crate"));
+        for dep in package["dependencies"].as_array().unwrap() {
+            let used = dep["kind"].is_null() || dep["kind"] == "build";
+            if used && dep["path"].is_string() {
+                pending.push(dep["name"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+
+    let mut expected = vec![root.join("Cargo.lock"), root.join("Cargo.toml")];
+    let mut crates = Vec::new();
+    for name in &closure {
+        let package = by_name(name).unwrap();
+        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap());
+        crates.push(package["name"].as_str().unwrap().to_owned());
+        let dir = manifest.parent().unwrap().to_owned();
+        expected.push(manifest);
+        for target in package["targets"].as_array().unwrap() {
+            if target["kind"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k == "custom-build")
+            {
+                expected.push(PathBuf::from(target["src_path"].as_str().unwrap()));
+            }
+        }
+        let mut dirs = vec![dir.join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    expected.push(path);
+                }
+            }
+        }
+    }
+    crates.sort();
+    assert_eq!(
+        crates,
+        [
+            "mptcp-policy",
+            "mptcp-sys",
+            "mptcpize-preload",
+            "mptcpize-preload-support",
+            "mptcpize-report"
+        ],
+        "the workspace crates the embedded libraries are built from: a new one also needs \
+         its links in mptcpize/libraries/ and an entry in LIBRARIES in mptcpize/build.rs, for \
+         the packaged crate"
+    );
+    // A file is watched by name, or as part of a watched directory (cargo scans it whole).
+    let missing: Vec<&PathBuf> = expected
+        .iter()
+        .filter(|p| !p.ancestors().any(|a| watched.contains(a)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "a change to these would not rebuild the embedded libraries: {missing:?}\n\
+         (watched: {watched:?})"
+    );
+
+    // Built from the workspace's Cargo.lock itself: no copy under OUT_DIR to go stale.
+    let mut dirs = vec![out_dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                dirs.push(path);
+            } else {
+                assert_ne!(
+                    path.file_name().unwrap(),
+                    "Cargo.lock",
+                    "a copied lock file: {}",
+                    path.display()
+                );
+            }
+        }
+    }
 }

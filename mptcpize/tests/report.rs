@@ -8,12 +8,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mptcp_tests::lab::{self, pattern_bytes, Lab};
-use mptcp_tests::{require_privileges, require_program, Netns};
+use mptcp_tests::temp_dir;
+use mptcp_tests::Netns;
 use support::*;
 
 /// One report line, parsed: `key=value` fields, the connect/accept word, the paths.
@@ -102,30 +103,63 @@ fn reported(ns: &Netns, report: Option<&Path>, program: &str, args: &[&str]) -> 
     cmd
 }
 
-/// `python3 -m http.server PORT --bind BIND --directory DIR`, under `mptcpize run
-/// --report-file REPORT` when a report file is given, else plain (no mptcpize at all).
-fn http_server(ns: &Netns, bind: &str, port: u16, dir: &Path, report: Option<&Path>) -> Background {
-    let port_s = port.to_string();
-    let args = [
-        "-m",
-        "http.server",
-        &port_s,
-        "--bind",
-        bind,
-        "--directory",
-        dir.to_str().unwrap(),
-    ];
-    let cmd = match report {
-        Some(file) => reported(ns, Some(file), "python3", &args),
-        None => {
-            let mut cmd = ns.command("python3");
-            cmd.args(args);
-            cmd
+/// The port every test's `python3 -m http.server` listens on (each in a namespace of its own).
+const HTTP_PORT: u16 = 8000;
+
+/// `python3 -m http.server` on [`HTTP_PORT`] of `bind` in a namespace, serving a directory of
+/// its own, under `mptcpize run --report-file DIR/server.report` or plain (no mptcpize at
+/// all); stopped, and the directory removed, when dropped.
+struct HttpServer {
+    _server: Background,
+    report: Option<PathBuf>,
+    dir: TempDir,
+}
+
+impl HttpServer {
+    /// Serves `dir` (see [`data_dir`], [`pattern_dir`]), under `--report-file` when
+    /// `reporting`; returns once it listens.
+    fn start(ns: &Netns, bind: &str, dir: TempDir, reporting: bool) -> HttpServer {
+        let report = reporting.then(|| dir.path().join("server.report"));
+        let port = HTTP_PORT.to_string();
+        let args = [
+            "-m",
+            "http.server",
+            &port,
+            "--bind",
+            bind,
+            "--directory",
+            dir.path().to_str().unwrap(),
+        ];
+        let cmd = match &report {
+            Some(file) => reported(ns, Some(file), "python3", &args),
+            None => {
+                let mut cmd = ns.command("python3");
+                cmd.args(args);
+                cmd
+            }
+        };
+        let server = spawn(cmd);
+        wait_listening(ns, HTTP_PORT);
+        HttpServer {
+            _server: server,
+            report,
+            dir,
         }
-    };
-    let server = spawn(cmd);
-    wait_listening(ns, port);
-    server
+    }
+
+    /// The directory it serves.
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's report lines, once at least `n` are written ([`wait_report_lines`]).
+    fn report_lines(&self, n: usize) -> Vec<ReportLine> {
+        let file = self
+            .report
+            .as_deref()
+            .expect("a server run under --report-file");
+        wait_report_lines(file, n)
+    }
 }
 
 /// curl's `-w` numbers: request bytes, header bytes, body bytes.
@@ -137,11 +171,46 @@ fn curl_get(url: &str) -> [&str; 6] {
     ["-sS", "-w", CURL_SIZES, "-o", "/dev/null", url]
 }
 
-/// A fresh directory (see [`TempDir::new`]) holding `data.bin`, for [`http_server`].
+/// A fresh directory (see `mptcp_tests::temp_dir`) holding `data.bin`, for [`HttpServer`].
 fn data_dir(tag: &str, data: &[u8]) -> TempDir {
-    let dir = TempDir::new(tag);
-    std::fs::write(dir.0.join("data.bin"), data).unwrap();
+    let dir = temp_dir(tag);
+    std::fs::write(dir.path().join("data.bin"), data).unwrap();
     dir
+}
+
+/// A new namespace `tag` whose [`HttpServer`] on `bind` (under `--report-file` when
+/// `reporting`) serves `data` from a directory `report-TAG`.
+fn served_in_netns(tag: &str, bind: &str, data: &[u8], reporting: bool) -> (Netns, HttpServer) {
+    let ns = Netns::new(tag).unwrap();
+    let server = HttpServer::start(
+        &ns,
+        bind,
+        data_dir(&format!("report-{tag}"), data),
+        reporting,
+    );
+    (ns, server)
+}
+
+/// [`data_dir`] with `len` bytes of the lab's pattern (`lab::verify_file` checks a copy).
+fn pattern_dir(tag: &str, len: u64) -> TempDir {
+    let dir = temp_dir(tag);
+    lab::write_pattern_file(&dir.path().join("data.bin"), len).unwrap();
+    dir
+}
+
+/// `mptcpize run --report curl` downloading `url` in `ns` ([`curl_get`]), which must
+/// succeed: (request, header, body) bytes as curl counted them, and its report lines.
+fn reported_curl(ns: &Netns, url: &str, test: &str) -> ((u64, u64, u64), Vec<ReportLine>) {
+    let out = output_ok(&mut reported(ns, None, "curl", &curl_get(url)), test);
+    let lines = report_lines(&String::from_utf8_lossy(&out.stderr));
+    (curl_sizes(&out), lines)
+}
+
+/// Asserts that `line` reports a connection of `kind` that sent and received these bytes.
+fn assert_counts(line: &ReportLine, kind: &str, sent: u64, received: u64) {
+    assert_eq!(line.get("kind"), kind, "{}", line.text);
+    assert_eq!(line.num("sent"), sent, "sent: {}", line.text);
+    assert_eq!(line.num("received"), received, "received: {}", line.text);
 }
 
 fn curl_sizes(out: &Output) -> (u64, u64, u64) {
@@ -197,32 +266,23 @@ fn only_line<'a>(lines: &'a [ReportLine], what: &str) -> &'a ReportLine {
     &lines[0]
 }
 
-fn present(test: &str, programs: &[&str]) -> bool {
-    require_privileges(test) && programs.iter().all(|p| require_program(test, p))
-}
-
 /// curl downloads a file across the two-path lab from `python3 -m http.server`, both under
 /// `mptcpize run --report`: each side reports one MPTCP connection with 2 subflows, one on
 /// each path, and the bytes curl and the server counted; `ss -Mni` taken during the
 /// transfer agrees on the subflows.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
-    let test = "report: curl across two paths";
-    if !present(test, &["python3", "curl", "ss"]) {
-        return;
-    }
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
-    let dir = TempDir::new("report-lab");
     let len: u64 = 24 << 20;
-    lab::write_pattern_file(&dir.0.join("data.bin"), len).unwrap();
-    let server_report = dir.0.join("server.report");
     // Bound to the any address: the joins arrive at the listener on the second address.
-    let _server = http_server(lab.server(), "0.0.0.0", 8000, &dir.0, Some(&server_report));
-    let out_file = dir.0.join("received.bin");
+    let server = HttpServer::start(
+        lab.server(),
+        "0.0.0.0",
+        pattern_dir("report-lab", len),
+        true,
+    );
+    let out_file = server.dir().join("received.bin");
     let url = format!("http://{}:8000/data.bin", lab.server_addr(1));
     let mut curl = reported(
         lab.client(),
@@ -290,7 +350,7 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
         c.text
     );
 
-    let server_lines = wait_report_lines(&server_report, 1);
+    let server_lines = server.report_lines(1);
     let s = only_line(&server_lines, "http.server");
     eprintln!("{}", s.text);
     assert!(s.accepted);
@@ -319,23 +379,18 @@ fn curl_across_two_paths_reports_two_subflows_and_the_bytes() {
 /// path and the receiver gets duplicates (the kernel's `mptcpi_bytes_received` was measured
 /// counting them twice). Every line, client and server, must equal what curl counted to
 /// the byte.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn parallel_downloads_under_load_are_reported_byte_exact() {
-    let test = "report: parallel downloads under load";
-    if !present(test, &["python3", "curl", "nstat"]) {
-        return;
-    }
     const DOWNLOADS: usize = 12;
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
-    let dir = TempDir::new("report-load");
     let len: u64 = 3 << 20;
-    lab::write_pattern_file(&dir.0.join("data.bin"), len).unwrap();
-    let server_report = dir.0.join("server.report");
-    let _server = http_server(lab.server(), "0.0.0.0", 8000, &dir.0, Some(&server_report));
+    let server = HttpServer::start(
+        lab.server(),
+        "0.0.0.0",
+        pattern_dir("report-load", len),
+        true,
+    );
     // One spinning process per CPU, and one more: the program, its report library and the
     // kernel's softirqs compete for every core.
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -409,7 +464,7 @@ fn parallel_downloads_under_load_are_reported_byte_exact() {
         .saturating_sub(duplicates_before);
     eprintln!("{DOWNLOADS} downloads; MPTcpExtDuplicateData on the client side: +{duplicates}");
 
-    let server_lines = wait_report_lines(&server_report, DOWNLOADS);
+    let server_lines = server.report_lines(DOWNLOADS);
     assert_eq!(server_lines.len(), DOWNLOADS, "{server_lines:#?}");
     for (peer, request, response) in expected {
         let s = server_lines
@@ -426,21 +481,14 @@ fn parallel_downloads_under_load_are_reported_byte_exact() {
 /// subflows, the bytes sent are what iperf3 counted (plus the 37-byte cookie iperf3 sends
 /// first on every stream), and the server's report of the same connection agrees as far as
 /// iperf3 lets it (see below); both sides' `ss -Mni` showed the extra subflow while it ran.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_iperf3)),
-    ignore = "needs root, netns, MPTCP, iperf3"
-)]
+#[mptcp_tests::needs(privileged, "iperf3")]
 #[test]
 fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
-    let test = "report: iperf3 across two paths";
-    if !present(test, &["iperf3", "ss"]) {
-        return;
-    }
     /// iperf3's COOKIE_SIZE: the test's id, sent on each stream before the data.
     const COOKIE: u64 = 37;
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
-    let dir = TempDir::new("report-iperf");
-    let server_report = dir.0.join("server.report");
+    let dir = temp_dir("report-iperf");
+    let server_report = dir.path().join("server.report");
     let _server = spawn(reported(
         lab.server(),
         Some(&server_report),
@@ -522,39 +570,20 @@ fn iperf3_across_two_paths_reports_the_bytes_iperf3_counted() {
 /// Against a plain TCP server (`python3 -m http.server` without mptcpize), curl's MPTCP
 /// socket falls back: reported as `fallback`, with the bytes curl counted; the kernel's
 /// counters show the MPTCP SYN and the SYN-ACK without MPTCP.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn plain_tcp_server_is_reported_as_fallback() {
     let test = "report: fallback against a plain TCP server";
-    if !present(test, &["python3", "curl", "nstat"]) {
-        return;
-    }
-    let ns = Netns::new("rfall").unwrap();
     let data = pattern_bytes(2 << 20, 5);
-    let dir = data_dir("report-fallback", &data);
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
-    let out = output_ok(
-        &mut reported(
-            &ns,
-            None,
-            "curl",
-            &curl_get("http://127.0.0.1:8000/data.bin"),
-        ),
-        test,
-    );
-    let (request, header, body) = curl_sizes(&out);
+    let (ns, _server) = served_in_netns("rfall", "127.0.0.1", &data, false);
+    let ((request, header, body), lines) =
+        reported_curl(&ns, "http://127.0.0.1:8000/data.bin", test);
     assert_eq!(body, data.len() as u64);
-    let lines = report_lines(&String::from_utf8_lossy(&out.stderr));
     let c = only_line(&lines, test);
     eprintln!("{}", c.text);
-    assert_eq!(c.get("kind"), "fallback", "{}", c.text);
+    assert_counts(c, "fallback", request, header + body);
     assert_eq!(c.num("subflows"), 1);
     assert_eq!(c.get("peer"), "127.0.0.1:8000");
-    assert_eq!(c.num("sent"), request, "{}", c.text);
-    assert_eq!(c.num("received"), header + body, "{}", c.text);
     assert!(c.paths.is_empty(), "{}", c.text);
     let counters = mptcp_counters(&ns);
     assert!(
@@ -567,60 +596,31 @@ fn plain_tcp_server_is_reported_as_fallback() {
 
 /// With `net.mptcp.enabled=0` the shim passes sockets through as TCP: both ends report
 /// `tcp`, with the same byte counts, and no MPTCP counter moves.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn mptcp_disabled_is_reported_as_tcp() {
     let test = "report: MPTCP disabled";
-    if !present(test, &["python3", "curl", "nstat"]) {
-        return;
-    }
     let ns = Netns::new("rtcp").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let dir = data_dir("report-tcp", &pattern_bytes(1 << 20, 9));
-    let server_report = dir.0.join("server.report");
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
-    let out = output_ok(
-        &mut reported(
-            &ns,
-            None,
-            "curl",
-            &curl_get("http://127.0.0.1:8000/data.bin"),
-        ),
-        test,
-    );
-    let (request, header, body) = curl_sizes(&out);
-    let lines = report_lines(&String::from_utf8_lossy(&out.stderr));
-    let c = only_line(&lines, "curl");
-    assert_eq!(c.get("kind"), "tcp", "{}", c.text);
-    assert_eq!(c.num("sent"), request);
-    assert_eq!(c.num("received"), header + body);
-    let server_lines = wait_report_lines(&server_report, 1);
+    let server = HttpServer::start(&ns, "127.0.0.1", dir, true);
+    let ((request, header, body), lines) =
+        reported_curl(&ns, "http://127.0.0.1:8000/data.bin", test);
+    assert_counts(only_line(&lines, "curl"), "tcp", request, header + body);
+    let server_lines = server.report_lines(1);
     let s = only_line(&server_lines, "http.server");
-    assert_eq!(s.get("kind"), "tcp", "{}", s.text);
-    assert_eq!(s.num("sent"), header + body, "{}", s.text);
-    assert_eq!(s.num("received"), request, "{}", s.text);
+    assert_counts(s, "tcp", header + body, request);
     assert_no_mptcp(&ns, test);
 }
 
 /// A connection the program never closes is reported when it exits (`end=exit`); a child
 /// that inherited a connection over `fork()` and closed it does not report it (the parent
 /// does, once).
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_bash)),
-    ignore = "needs root, netns, MPTCP, python3, bash"
-)]
+#[mptcp_tests::needs(privileged, "python3", "bash")]
 #[test]
 fn open_at_exit_and_forked_children() {
     let test = "report: at exit, fork";
-    if !present(test, &["python3", "bash"]) {
-        return;
-    }
-    let ns = Netns::new("rexit").unwrap();
-    let dir = data_dir("report-exit", &pattern_bytes(100_000, 1));
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
+    let (ns, _server) = served_in_netns("rexit", "127.0.0.1", &pattern_bytes(100_000, 1), false);
     // bash's /dev/tcp: connect() through libc, and the descriptor stays open until exit.
     let script = "exec 3<>/dev/tcp/127.0.0.1/8000; \
                   printf 'GET /data.bin HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3 >/dev/null";
@@ -654,19 +654,11 @@ fn open_at_exit_and_forked_children() {
 /// The `--report` library is loaded only when asked for: a program run with plain
 /// `mptcpize run` has neither the library mapped nor `MPTCPIZE_REPORT` set, and prints no
 /// report line for its connections; the same program with `--report` has both.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3)),
-    ignore = "needs root, netns, MPTCP, python3"
-)]
+#[mptcp_tests::needs(privileged, "python3")]
 #[test]
 fn without_report_no_library_and_no_line() {
     let test = "report: not loaded unless asked";
-    if !present(test, &["python3"]) {
-        return;
-    }
-    let ns = Netns::new("rnone").unwrap();
-    let dir = data_dir("report-none", b"hello");
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
+    let (ns, _server) = served_in_netns("rnone", "127.0.0.1", b"hello", false);
     // Connects, then prints its own maps and environment (read from /proc, outside the
     // program's view of itself).
     let py = "import os, socket\n\
@@ -704,20 +696,12 @@ fn without_report_no_library_and_no_line() {
 
 /// `--report-file` appends to the file (made absolute, created if missing), not to stderr;
 /// a file that cannot be opened is the launcher's error (125), before the program runs.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn report_file_is_appended_and_checked() {
     let test = "report: --report-file";
-    if !present(test, &["python3", "curl"]) {
-        return;
-    }
-    let ns = Netns::new("rfile").unwrap();
-    let dir = data_dir("report-file", b"hello");
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
-    let file = dir.0.join("curl.report");
+    let (ns, server) = served_in_netns("rfile", "127.0.0.1", b"hello", false);
+    let file = server.dir().join("curl.report");
     for _ in 0..2 {
         let mut cmd = reported(
             &ns,
@@ -725,7 +709,7 @@ fn report_file_is_appended_and_checked() {
             "curl",
             &["-sS", "-o", "/dev/null", "http://127.0.0.1:8000/data.bin"],
         );
-        cmd.current_dir(&dir.0);
+        cmd.current_dir(server.dir());
         let out = output_ok(&mut cmd, test);
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("mptcpize report"),
@@ -757,20 +741,12 @@ fn report_file_is_appended_and_checked() {
 
 /// A program that closed its stderr and got descriptor 2 back for a file of its own never
 /// finds a report line in that file; with `--report-file` the line still arrives.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3)),
-    ignore = "needs root, netns, MPTCP, python3"
-)]
+#[mptcp_tests::needs(privileged, "python3")]
 #[test]
 fn report_never_lands_in_the_programs_own_files() {
     let test = "report: stderr taken over by the program";
-    if !present(test, &["python3"]) {
-        return;
-    }
-    let ns = Netns::new("rfd2").unwrap();
-    let dir = data_dir("report-fd2", b"hello");
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, None);
-    let own = dir.0.join("own.txt");
+    let (ns, server) = served_in_netns("rfd2", "127.0.0.1", b"hello", false);
+    let own = server.dir().join("own.txt");
     let py = format!(
         "import os, socket\n\
          os.close(2)\n\
@@ -786,7 +762,7 @@ fn report_never_lands_in_the_programs_own_files() {
     output_ok(&mut reported(&ns, None, "python3", &["-c", &py]), test);
     assert_eq!(std::fs::read_to_string(&own).unwrap(), "program data\n");
 
-    let report = dir.0.join("r.report");
+    let report = server.dir().join("r.report");
     output_ok(
         &mut reported(&ns, Some(&report), "python3", &["-c", &py]),
         test,
@@ -798,32 +774,21 @@ fn report_never_lands_in_the_programs_own_files() {
 
 /// A plain TCP client (curl without mptcpize) of a server run under `--report`: the kernel
 /// hands the server a plain TCP socket, and the server reports the fallback.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
     let test = "report: fallback seen by the server";
-    if !present(test, &["python3", "curl"]) {
-        return;
-    }
-    let ns = Netns::new("rsfall").unwrap();
     let data = pattern_bytes(1 << 20, 13);
-    let dir = data_dir("report-sfallback", &data);
-    let server_report = dir.0.join("server.report");
-    let _server = http_server(&ns, "127.0.0.1", 8000, &dir.0, Some(&server_report));
+    let (ns, server) = served_in_netns("rsfall", "127.0.0.1", &data, true);
     let mut curl = ns.command("curl");
     curl.args(curl_get("http://127.0.0.1:8000/data.bin"));
     let out = output_ok(&mut curl, test);
     let (request, header, body) = curl_sizes(&out);
     assert_eq!(body, data.len() as u64);
-    let lines = wait_report_lines(&server_report, 1);
+    let lines = server.report_lines(1);
     let s = only_line(&lines, test);
     assert!(s.accepted);
-    assert_eq!(s.get("kind"), "fallback", "{}", s.text);
-    assert_eq!(s.num("sent"), header + body, "{}", s.text);
-    assert_eq!(s.num("received"), request, "{}", s.text);
+    assert_counts(s, "fallback", header + body, request);
     let counters = mptcp_counters(&ns);
     assert!(
         counter(&counters, "MPTcpExtMPCapableSYNRX") == 0,
@@ -833,43 +798,115 @@ fn plain_tcp_client_is_reported_as_fallback_by_the_server() {
 
 /// IPv6: both ends under `--report` over `::1` report the same MPTCP connection, with the
 /// peer and the subflow's addresses in IPv6 notation and the bytes curl counted.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_curl)),
-    ignore = "needs root, netns, MPTCP, python3, curl"
-)]
+#[mptcp_tests::needs(privileged, "python3", "curl")]
 #[test]
 fn ipv6_connection_is_reported_by_both_ends() {
     let test = "report: IPv6";
-    if !present(test, &["python3", "curl"]) {
-        return;
-    }
-    let ns = Netns::new("rv6").unwrap();
     let data = pattern_bytes(1 << 20, 17);
-    let dir = data_dir("report-v6", &data);
-    let server_report = dir.0.join("server.report");
-    let _server = http_server(&ns, "::1", 8000, &dir.0, Some(&server_report));
-    let out = output_ok(
-        &mut reported(&ns, None, "curl", &curl_get("http://[::1]:8000/data.bin")),
-        test,
-    );
-    let (request, header, body) = curl_sizes(&out);
+    let (ns, server) = served_in_netns("rv6", "::1", &data, true);
+    let ((request, header, body), lines) = reported_curl(&ns, "http://[::1]:8000/data.bin", test);
     assert_eq!(body, data.len() as u64);
-    let lines = report_lines(&String::from_utf8_lossy(&out.stderr));
     let c = only_line(&lines, "curl");
     assert_eq!(c.get("peer"), "[::1]:8000");
-    assert_eq!(c.get("kind"), "mptcp", "{}", c.text);
-    assert_eq!(c.num("sent"), request);
-    assert_eq!(c.num("received"), header + body);
+    assert_counts(c, "mptcp", request, header + body);
     assert_eq!(c.paths.len(), 1, "{}", c.text);
     assert!(
         c.paths[0].0.starts_with("[::1]:") && c.paths[0].0.ends_with(">[::1]:8000"),
         "{}",
         c.text
     );
-    let server_lines = wait_report_lines(&server_report, 1);
+    let server_lines = server.report_lines(1);
     let s = only_line(&server_lines, "http.server");
     assert!(s.get("peer").starts_with("[::1]:"), "{}", s.text);
-    assert_eq!(s.get("kind"), "mptcp", "{}", s.text);
-    assert_eq!(s.num("sent"), header + body);
-    assert_eq!(s.num("received"), request);
+    assert_counts(s, "mptcp", header + body, request);
+}
+
+/// What each new process of the program finds at the report path when it loads the report
+/// library, planted there after the launcher checked it: a FIFO without a reader (its open
+/// used to wait forever, stopping the process at its start), a symbolic link (followed, and
+/// the file it names created), a directory of the path swapped for a link. Each process
+/// starts at once, creates nothing, and says once on stderr that it writes no report lines.
+#[test]
+fn report_path_replaced_after_the_check_never_blocks_nor_follows_links() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("report-planted");
+    let sub = dir.path().join("sub");
+    let report = sub.join("r.report");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let victim = dir.path().join("victim");
+    let plants: [(&str, &dyn Fn()); 3] = [
+        ("a FIFO", &|| {
+            std::fs::remove_file(&report).unwrap();
+            let path = std::ffi::CString::new(report.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o666) }, 0);
+        }),
+        ("a symbolic link", &|| {
+            std::fs::remove_file(&report).unwrap();
+            std::os::unix::fs::symlink(&victim, &report).unwrap();
+        }),
+        ("a directory swapped for a link", &|| {
+            std::fs::remove_dir_all(&sub).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &sub).unwrap();
+        }),
+    ];
+    for (what, plant) in plants {
+        if sub.is_symlink() {
+            std::fs::remove_file(&sub).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&sub);
+        std::fs::create_dir(&sub).unwrap();
+        // The launcher checks (and creates) the file, the program waits for a line; the
+        // trap is planted; the program starts a new process, which loads the report
+        // library and opens the path again.
+        let mut child = Command::new(mptcpize())
+            .arg("run")
+            .arg("--report-file")
+            .arg(&report)
+            .args(["--", "sh", "-c", "read go; sh -c 'echo started'"])
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        support::wait_until("the launcher to create the report file", || {
+            report.is_file()
+        });
+        plant();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let pid = child.id() as i32;
+        let watchdog = std::thread::spawn(move || {
+            let start = Instant::now();
+            // SAFETY: signal 0 only checks that our child still runs.
+            while unsafe { libc::kill(pid, 0) } == 0 {
+                if start.elapsed() > Duration::from_secs(20) {
+                    // SAFETY: our own child's process group, hung.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        });
+        let out = child.wait_with_output().unwrap();
+        let hung = watchdog.join().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !hung && out.status.success() && String::from_utf8_lossy(&out.stdout) == "started\n",
+            "{what}: the new process did not start ({}, hung: {hung}): {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("is not a regular file, or is reached through a symbolic link"),
+            "{what}: {stderr}"
+        );
+        assert!(!victim.exists(), "{what}: the link was followed");
+        assert!(
+            !elsewhere.join("r.report").exists(),
+            "{what}: the directory link was followed"
+        );
+    }
 }

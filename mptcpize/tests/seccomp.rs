@@ -16,7 +16,8 @@ mod support;
 
 use mptcp_policy::is_tcp_stream_request;
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
-use mptcp_tests::{require_privileges, require_program, Netns};
+use mptcp_tests::Netns;
+use support::{wait_child_within, wait_until};
 
 const MPTCPIZE: &str = env!("CARGO_BIN_EXE_mptcpize");
 
@@ -38,11 +39,6 @@ fn sockets_program() -> &'static Path {
         );
         out
     })
-}
-
-/// Common preconditions; false (with a printed reason) when the test must skip.
-fn ready(test: &str) -> bool {
-    require_privileges(test) && require_program(test, "gcc")
 }
 
 fn output(mut cmd: Command) -> Output {
@@ -96,22 +92,11 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The `MPTcp*` counters of the namespace (`nstat -asz`), by name.
-fn nstat(ns: &Netns, counter: &str) -> u64 {
-    let text = ns.run("nstat", &["-asz", "MPTcp*"]).unwrap();
-    text.lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some(counter)).then(|| f.next().unwrap().parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("{counter} not in nstat output:\n{text}"))
-}
-
 /// Both ends negotiated MPTCP: the server received an MP_CAPABLE SYN and the client an
 /// MP_CAPABLE SYN-ACK (counters of this namespace only).
 fn assert_both_ends_mptcp(ns: &Netns) {
-    assert!(nstat(ns, "MPTcpExtMPCapableSYNRX") >= 1);
-    assert!(nstat(ns, "MPTcpExtMPCapableSYNACKRX") >= 1);
+    assert!(ns.counter("MPTcpExtMPCapableSYNRX") >= 1);
+    assert!(ns.counter("MPTcpExtMPCapableSYNACKRX") >= 1);
 }
 
 /// Waits until an MPTCP socket listens on `port` (`ss -M` lists MPTCP sockets only: the
@@ -119,33 +104,17 @@ fn assert_both_ends_mptcp(ns: &Netns) {
 fn wait_mptcp_listener(ns: &Netns, port: u16) {
     let filter = format!("sport = :{port}");
     let shown = format!(":{port}");
-    wait_for(&format!("the MPTCP listener on port {port}"), || {
+    wait_until(&format!("the MPTCP listener on port {port}"), || {
         ns.run("ss", &["-HMln", &filter])
             .is_ok_and(|s| s.contains(&shown))
     });
 }
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Waits for a process, failing the test instead of hanging.
 fn wait_child(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process {} did not exit", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid = child.id();
+    wait_child_within(child, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("process {pid} did not exit"))
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -153,18 +122,7 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("seccomp-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_busybox)),
-    ignore = "needs root, netns, MPTCP, gcc, busybox"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "busybox")]
 #[test]
 fn static_busybox_server_and_client_use_mptcp() {
     busybox_http_transfer(
@@ -175,10 +133,7 @@ fn static_busybox_server_and_client_use_mptcp() {
     );
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_busybox)),
-    ignore = "needs root, netns, MPTCP, gcc, busybox"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "busybox")]
 #[test]
 fn static_busybox_server_and_client_use_mptcp_over_ipv6() {
     busybox_http_transfer(
@@ -191,18 +146,16 @@ fn static_busybox_server_and_client_use_mptcp_over_ipv6() {
 
 /// busybox httpd serves a file to busybox wget, both statically linked and both under the
 /// supervisor; the bytes and the namespace's MPTCP counters are checked.
-fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
-    if !ready(test) || !require_program(test, "busybox") {
-        return;
-    }
+fn busybox_http_transfer(_test: &str, listen: &str, url: &str, family: &str) {
     let ns = Netns::new("sc-http").unwrap();
-    let dir = temp_dir(&format!("http-{family}"));
+    let scratch = mptcp_tests::temp_dir(&format!("http-{family}"));
+    let dir = scratch.path();
     let data = pattern_bytes(3 << 20, 0);
     std::fs::write(dir.join("data"), &data).unwrap();
-    assert_eq!(nstat(&ns, "MPTcpExtMPCapableSYNRX"), 0);
+    assert_eq!(ns.counter("MPTcpExtMPCapableSYNRX"), 0);
 
     let mut server = seccomp_command(&ns, &[], "busybox", &["httpd", "-f", "-p", listen, "-h"]);
-    server.arg(&dir).stdin(Stdio::null());
+    server.arg(dir).stdin(Stdio::null());
     let mut server = server.spawn().unwrap();
     wait_mptcp_listener(&ns, 8080);
 
@@ -228,21 +181,14 @@ fn busybox_http_transfer(test: &str, listen: &str, url: &str, family: &str) {
     // SIGTERM to the launcher reaches httpd, and the launcher dies of it too.
     signal(&server, libc::SIGTERM);
     assert_eq!(wait_child(&mut server).signal(), Some(libc::SIGTERM));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_busybox)),
-    ignore = "needs root, netns, MPTCP, gcc, busybox"
-)]
+#[mptcp_tests::needs(privileged, "gcc", "busybox")]
 #[test]
 fn static_nc_pair_exchanges_data_over_mptcp() {
-    let test = "static_nc_pair_exchanges_data_over_mptcp";
-    if !ready(test) || !require_program(test, "busybox") {
-        return;
-    }
     let ns = Netns::new("sc-nc").unwrap();
-    let dir = temp_dir("nc");
+    let scratch = mptcp_tests::temp_dir("nc");
+    let dir = scratch.path();
     let data = pattern_bytes(1 << 20, 0);
     std::fs::write(dir.join("data"), &data).unwrap();
     let received = dir.join("received");
@@ -258,28 +204,21 @@ fn static_nc_pair_exchanges_data_over_mptcp() {
     client.stdin(std::fs::File::open(dir.join("data")).unwrap());
     let mut client = client.spawn().unwrap();
     assert!(wait_child(&mut client).success());
-    wait_for("all the data at the server", || {
+    wait_until("all the data at the server", || {
         std::fs::metadata(&received).is_ok_and(|m| m.len() >= data.len() as u64)
     });
     drop(server.stdin.take());
     assert!(wait_child(&mut server).success());
     assert_same_bytes("nc -l", &std::fs::read(&received).unwrap(), &data);
     assert_both_ends_mptcp(&ns);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every row of the socket() table, run by the kernel under the real filter: TCP stream
 /// requests (as `mptcp_policy::is_tcp_stream_request` defines them) come back as MPTCP with
 /// their SOCK_NONBLOCK/SOCK_CLOEXEC flags, every other row exactly as without mptcpize.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn kernel_filter_agrees_with_the_policy_table() {
-    if !ready("kernel_filter_agrees_with_the_policy_table") {
-        return;
-    }
     let ns = Netns::new("sc-table").unwrap();
     let plain = output({
         let mut c = ns.command(sockets_program());
@@ -310,30 +249,18 @@ fn kernel_filter_agrees_with_the_policy_table() {
     assert_eq!(converted, 2 * 4 * 2);
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn raw_syscall_is_intercepted() {
-    if !ready("raw_syscall_is_intercepted") {
-        return;
-    }
     let ns = Netns::new("sc-raw").unwrap();
     let out = seccomp_run(&ns, &[], sockets_program(), &["raw"]);
     assert!(out.status.success());
     assert_eq!(stdout(&out), "raw proto=262\nraw-high-bits proto=262\n");
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn sockets_from_many_threads_are_all_mptcp() {
-    if !ready("sockets_from_many_threads_are_all_mptcp") {
-        return;
-    }
     let ns = Netns::new("sc-thr").unwrap();
     let out = seccomp_run(&ns, &[], sockets_program(), &["threads", "8"]);
     assert!(out.status.success());
@@ -352,15 +279,9 @@ fn sockets_from_many_threads_are_all_mptcp() {
 
 /// The supervisor's debug log going to a closed pipe costs it nothing but the log: the
 /// program still gets MPTCP for every socket and the launcher reports its exit.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn debug_log_to_a_closed_pipe_is_harmless() {
-    if !ready("debug_log_to_a_closed_pipe_is_harmless") {
-        return;
-    }
     let ns = Netns::new("sc-pipe").unwrap();
     let mut child = seccomp_command(&ns, &["-d"], sockets_program(), &["threads", "2"])
         .stdout(Stdio::piped())
@@ -378,15 +299,9 @@ fn debug_log_to_a_closed_pipe_is_harmless() {
 /// back into the plain TCP socket the program asked for (bound address, flags and options
 /// kept), as the shim does; a socket the program asked MPTCP for itself stays MPTCP, and
 /// other sockets are untouched.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn refused_socket_options_give_plain_tcp_like_the_shim() {
-    if !ready("refused_socket_options_give_plain_tcp_like_the_shim") {
-        return;
-    }
     let ns = Netns::new("sc-opt").unwrap();
     let out = seccomp_run(&ns, &["-d"], sockets_program(), &["options"]);
     assert!(out.status.success());
@@ -422,15 +337,9 @@ fn refused_socket_options_give_plain_tcp_like_the_shim() {
     );
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn forked_and_execd_children_are_covered() {
-    if !ready("forked_and_execd_children_are_covered") {
-        return;
-    }
     let ns = Netns::new("sc-fork").unwrap();
     let out = seccomp_run(&ns, &[], sockets_program(), &["fork-exec"]);
     assert!(out.status.success());
@@ -440,15 +349,9 @@ fn forked_and_execd_children_are_covered() {
     );
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn falls_back_to_tcp_when_mptcp_is_disabled() {
-    if !ready("falls_back_to_tcp_when_mptcp_is_disabled") {
-        return;
-    }
     let ns = Netns::new("sc-off").unwrap();
     ns.sysctl("net.mptcp.enabled", "0").unwrap();
     let out = seccomp_run(&ns, &["-d"], sockets_program(), &["libc"]);
@@ -465,15 +368,9 @@ fn falls_back_to_tcp_when_mptcp_is_disabled() {
     assert_eq!(stdout(&out), "libc proto=262\n");
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn udp_unix_and_explicit_mptcp_are_untouched() {
-    if !ready("udp_unix_and_explicit_mptcp_are_untouched") {
-        return;
-    }
     let ns = Netns::new("sc-udp").unwrap();
     let out = seccomp_run(&ns, &["-d"], sockets_program(), &["udp-unix"]);
     assert!(out.status.success());
@@ -487,15 +384,9 @@ fn udp_unix_and_explicit_mptcp_are_untouched() {
 
 /// The socket is created in the network namespace of the calling process, which is not
 /// the launcher's when the program moved (here `ip netns exec` inside the target).
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn sockets_are_created_in_the_callers_namespace() {
-    if !ready("sockets_are_created_in_the_callers_namespace") {
-        return;
-    }
     let off = Netns::new("sc-nsoff").unwrap();
     off.sysctl("net.mptcp.enabled", "0").unwrap();
     let on = Netns::new("sc-nson").unwrap();
@@ -510,15 +401,9 @@ fn sockets_are_created_in_the_callers_namespace() {
     assert_eq!(moved(&on, &off), "libc proto=6\n");
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn exit_status_and_death_by_signal_are_reproduced() {
-    if !ready("exit_status_and_death_by_signal_are_reproduced") {
-        return;
-    }
     let ns = Netns::new("sc-exit").unwrap();
     let prog = sockets_program();
     assert_eq!(
@@ -540,7 +425,8 @@ fn exit_status_and_death_by_signal_are_reproduced() {
             .code(),
         Some(127)
     );
-    let dir = temp_dir("noexec");
+    let scratch = mptcp_tests::temp_dir("noexec");
+    let dir = scratch.path();
     let not_executable = dir.join("data");
     std::fs::write(&not_executable, "not a program\n").unwrap();
     std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -548,18 +434,11 @@ fn exit_status_and_death_by_signal_are_reproduced() {
         seccomp_run(&ns, &[], &not_executable, &[]).status.code(),
         Some(126)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn signals_sent_to_the_launcher_reach_the_program() {
-    if !ready("signals_sent_to_the_launcher_reach_the_program") {
-        return;
-    }
     let ns = Netns::new("sc-sig").unwrap();
     let mut child = seccomp_command(&ns, &[], sockets_program(), &["wait"])
         .stdout(Stdio::piped())
@@ -581,63 +460,31 @@ fn signals_sent_to_the_launcher_reach_the_program() {
 /// Ctrl-C on the terminal reaches the program once: the terminal signals the foreground
 /// process group, which is the program's, and the supervisor lives in a process group of its own
 /// (it gets no terminal signal and forwards none).
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn terminal_ctrl_c_reaches_the_program_once() {
-    if !ready("terminal_ctrl_c_reaches_the_program_once") {
-        return;
-    }
     let ns = Netns::new("sc-tty").unwrap();
-    let (mut master, slave) = support::open_pty();
-    let mut cmd = seccomp_command(&ns, &["-d"], sockets_program(), &["wait"]);
+    let cmd = seccomp_command(&ns, &["-d"], sockets_program(), &["wait"]);
     // The launcher leads a session with the pty as its controlling terminal.
-    support::with_controlling_terminal(&mut cmd, slave);
-    let mut child = cmd.spawn().unwrap();
-    drop(cmd); // closes the parent's copies of the pty's slave side
-    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let mut master = master.try_clone().unwrap();
-        let output = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            // Ends with EIO once every process holding the slave side has exited.
-            while let Ok(n @ 1..) = master.read(&mut buf) {
-                output
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    };
-    let count = |what: &str| output.lock().unwrap().matches(what).count();
-    wait_for("the program to start", || count("ready pid=") == 1);
-    std::io::Write::write_all(&mut master, b"\x03").unwrap(); // Ctrl-C
-    wait_for("SIGINT in the program", || count("got SIGINT") >= 1);
+    let (mut child, terminal) = support::spawn_on_terminal(cmd);
+    let count = |what: &str| terminal.output().matches(what).count();
+    wait_until("the program to start", || count("ready pid=") == 1);
+    terminal.type_keys(b"\x03"); // Ctrl-C
+    wait_until("SIGINT in the program", || count("got SIGINT") >= 1);
     // The program decides what Ctrl-C does (this one goes on); its end is its own.
     assert!(child.try_wait().unwrap().is_none());
     signal(&child, libc::SIGTERM);
     assert_eq!(wait_child(&mut child).signal(), Some(libc::SIGTERM));
-    drop(master);
-    reader.join().unwrap();
-    let text = output.lock().unwrap().clone();
-    assert_eq!(count("got SIGINT"), 1, "{text}");
+    let text = terminal.close();
+    assert_eq!(text.matches("got SIGINT").count(), 1, "{text}");
     assert!(!text.contains("forwarded"), "{text}");
 }
 
 /// A child that outlives the program still gets MPTCP, the launcher returns when the
 /// program exits, and the supervisors go away with the last child.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn children_outliving_the_program_are_still_served() {
-    if !ready("children_outliving_the_program_are_still_served") {
-        return;
-    }
     let ns = Netns::new("sc-orph").unwrap();
     let mut child = seccomp_command(&ns, &[], sockets_program(), &["orphan"])
         .stdout(Stdio::piped())
@@ -653,18 +500,12 @@ fn children_outliving_the_program_are_still_served() {
         started.elapsed()
     );
     assert_eq!(read_stdout(&mut child), "orphan proto=262\n");
-    wait_for("the supervisors to exit", || ns.pids().is_empty());
+    wait_until("the supervisors to exit", || ns.pids().is_empty());
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn a_second_supervisor_is_refused_with_a_clear_error() {
-    if !ready("a_second_supervisor_is_refused_with_a_clear_error") {
-        return;
-    }
     let ns = Netns::new("sc-nest").unwrap();
     let inner = [
         OsStr::new("run"),
@@ -684,15 +525,9 @@ fn a_second_supervisor_is_refused_with_a_clear_error() {
 /// Where seccomp(2) is refused (a container profile, an old kernel, a kernel without
 /// filters), the launcher says why and does not run the program at all: never silently on
 /// TCP.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn a_refused_filter_is_a_clear_error() {
-    if !ready("a_refused_filter_is_a_clear_error") {
-        return;
-    }
     let ns = Netns::new("sc-deny").unwrap();
     for (errno, why) in [
         (libc::EPERM, "forbids installing another filter"),
@@ -720,15 +555,9 @@ fn a_refused_filter_is_a_clear_error() {
     }
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
-    if !ready("static_and_setuid_programs_choose_seccomp_mode_automatically") {
-        return;
-    }
     let ns = Netns::new("sc-auto").unwrap();
     let mut cmd = ns.command(MPTCPIZE);
     cmd.arg("run").arg(sockets_program()).arg("libc");
@@ -741,7 +570,8 @@ fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
     );
 
     // A setuid copy, run by root (CAP_SYS_ADMIN: no no_new_privs, privileges kept).
-    let dir = temp_dir("setuid");
+    let scratch = mptcp_tests::temp_dir("setuid");
+    let dir = scratch.path();
     let setuid = dir.join("sockets-setuid");
     std::fs::copy(sockets_program(), &setuid).unwrap();
     std::fs::set_permissions(&setuid, std::fs::Permissions::from_mode(0o4755)).unwrap();
@@ -750,43 +580,55 @@ fn static_and_setuid_programs_choose_seccomp_mode_automatically() {
     let out = output(cmd);
     assert_eq!(stdout(&out), "libc proto=262\n");
     assert!(stderr(&out).contains("setuid"), "one line says why");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Without CAP_SYS_ADMIN the filter is installed with no_new_privs, and works the same.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, gcc, setpriv"
-)]
-#[test]
-fn works_for_an_unprivileged_user() {
-    let test = "works_for_an_unprivileged_user";
-    if !ready(test) || !require_program(test, "setpriv") {
-        return;
-    }
-    let ns = Netns::new("sc-user").unwrap();
-    // Copies in a directory anyone can reach: the checkout may live under a home directory
-    // that user 65534 cannot enter.
-    let dir = std::env::temp_dir().join(format!("mptcpize-seccomp-user-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (launcher, program) = (dir.join("mptcpize"), dir.join("sockets"));
+/// `setpriv` to user and group 65534, no supplementary groups, no inheritable
+/// capabilities: from root, the uid change clears every capability.
+const AS_NOBODY: [&str; 5] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+];
+
+/// The launcher and `program` copied into a 0755 directory anyone can reach (the checkout
+/// may live under a home directory that user 65534 cannot enter): (dir, launcher, program).
+fn reachable_copies(tag: &str, program: &Path) -> (support::TempDir, PathBuf, PathBuf) {
+    let dir = mptcp_tests::temp_dir(tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (launcher, copy) = (dir.path().join("mptcpize"), dir.path().join("sockets"));
     std::fs::copy(MPTCPIZE, &launcher).unwrap();
-    std::fs::copy(sockets_program(), &program).unwrap();
-    let mut cmd = ns.command("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--inh-caps=-all",
-    ])
-    .arg(&launcher)
-    .args(["run", "--seccomp"])
-    .arg(&program)
-    .arg("options")
-    .current_dir(&dir);
-    let out = output(cmd);
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::copy(program, &copy).unwrap();
+    for file in [&launcher, &copy] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (dir, launcher, copy)
+}
+
+/// The line the launcher prints whenever seccomp mode sets no_new_privs.
+const NO_NEW_PRIVS_WARNING: &str = "seccomp mode without CAP_SYS_ADMIN sets no_new_privs";
+
+/// Without CAP_SYS_ADMIN the filter is installed with no_new_privs, and works the same; the
+/// launcher says, forced (`--seccomp`) or chosen automatically (a static program), that the
+/// programs it starts lose what setuid bits and file capabilities would give them. Root
+/// (CAP_SYS_ADMIN, no no_new_privs) is not warned.
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
+#[test]
+fn works_for_an_unprivileged_user_and_says_what_no_new_privs_costs() {
+    let ns = Netns::new("sc-user").unwrap();
+    let (dir, launcher, program) = reachable_copies("seccomp-user", sockets_program());
+    let as_nobody = |run_args: &[&str], mode: &str| {
+        let mut cmd = ns.command(AS_NOBODY[0]);
+        cmd.args(&AS_NOBODY[1..])
+            .arg(&launcher)
+            .args(run_args)
+            .arg(&program)
+            .arg(mode)
+            .current_dir(dir.path());
+        output(cmd)
+    };
+    let out = as_nobody(&["run", "--seccomp"], "options");
     assert!(out.status.success());
     let text = stdout(&out);
     // Sockets made MPTCP, and (ptrace access to a process of the same user: no Yama
@@ -799,6 +641,78 @@ fn works_for_an_unprivileged_user() {
         text.starts_with("before-connect rc=0 errno=0 proto=6 timeout=12345"),
         "{text}"
     );
+    let forced = stderr(&out);
+    assert!(forced.contains(NO_NEW_PRIVS_WARNING), "{forced}");
+    assert!(forced.contains("setuid") && forced.contains("file capabilities"));
+    // Chosen automatically for the static program: the same warning.
+    let out = as_nobody(&["run"], "libc");
+    assert_eq!(stdout(&out), "libc proto=262\n");
+    let automatic = stderr(&out);
+    assert!(automatic.contains("statically linked"), "{automatic}");
+    assert!(automatic.contains(NO_NEW_PRIVS_WARNING), "{automatic}");
+    // Root keeps setuid and file capabilities working: nothing to warn about.
+    let mut cmd = ns.command(&launcher);
+    cmd.arg("run").arg(&program).arg("libc");
+    let out = output(cmd);
+    assert_eq!(stdout(&out), "libc proto=262\n");
+    assert!(!stderr(&out).contains("no_new_privs"), "{}", stderr(&out));
+}
+
+/// A program with file capabilities (`security.capability`, as `setcap cap_net_raw+ep`
+/// writes it) is out of the shim's reach like a setuid one (the loader's secure mode):
+/// root runs it in seccomp mode; a user without CAP_SYS_ADMIN is told that seccomp mode
+/// would drop its capabilities, and it runs unchanged.
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
+#[test]
+fn file_capabilities_are_detected_like_setuid() {
+    let ns = Netns::new("sc-fcaps").unwrap();
+    let (_dir, launcher, program) = reachable_copies("seccomp-fcaps", sockets_program());
+    // struct vfs_cap_data, revision 2: magic_etc (VFS_CAP_REVISION_2 |
+    // VFS_CAP_FLAGS_EFFECTIVE), then permitted/inheritable for capabilities 0-31 and
+    // 32-63: CAP_NET_RAW (13) permitted.
+    let mut caps = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        caps.extend_from_slice(&word.to_le_bytes());
+    }
+    let path = std::ffi::CString::new(program.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: NUL-terminated strings and a buffer of caps.len() bytes.
+    let set = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c"security.capability".as_ptr(),
+            caps.as_ptr().cast(),
+            caps.len(),
+            0,
+        )
+    };
+    assert_eq!(set, 0, "setxattr: {}", std::io::Error::last_os_error());
+
+    let mut cmd = ns.command(&launcher);
+    cmd.arg("run").arg(&program).arg("libc");
+    let out = output(cmd);
+    assert_eq!(stdout(&out), "libc proto=262\n");
+    assert!(
+        stderr(&out).contains(
+            "has file capabilities (the loader ignores LD_PRELOAD for it): using seccomp mode"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut cmd = ns.command(AS_NOBODY[0]);
+    cmd.args(&AS_NOBODY[1..])
+        .arg(&launcher)
+        .arg("run")
+        .arg(&program)
+        .arg("libc");
+    let out = output(cmd);
+    assert_eq!(stdout(&out), "libc proto=6\n", "unchanged, on TCP");
+    let text = stderr(&out);
+    assert!(
+        text.contains("has file capabilities: the loader ignores LD_PRELOAD for it, and seccomp mode without CAP_SYS_ADMIN would strip them"),
+        "{text}"
+    );
+    assert!(!text.contains(NO_NEW_PRIVS_WARNING), "{text}");
 }
 
 /// The live supervisors of the run whose launcher had `MPTCPIZE_TEST_TAG=tag` in its
@@ -831,7 +745,7 @@ fn supervisors(tag: &str) -> Vec<(i32, String)> {
 /// killed a moment ago may still be listed while it ends); returns (serving, standby).
 fn supervisor_pair(tag: &str, killed: &[i32]) -> (i32, i32) {
     let mut pair = (0, 0);
-    wait_for("a serving and a standby supervisor", || {
+    wait_until("a serving and a standby supervisor", || {
         let mut found = supervisors(tag);
         found.retain(|(pid, _)| !killed.contains(pid));
         let pid = |name: &str| found.iter().find(|(_, c)| c == name).map(|(p, _)| *p);
@@ -876,18 +790,11 @@ fn start_watched_program(
 /// while the program and its child run: their next socket() calls are answered, MPTCP, by
 /// the survivor, which starts a new standby; never ENOSYS. When the program ends, both
 /// supervisors end.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn a_killed_supervisor_is_replaced_without_failing_the_program() {
-    let test = "a_killed_supervisor_is_replaced_without_failing_the_program";
-    if !ready(test) {
-        return;
-    }
     let ns = Netns::new("sc-kill").unwrap();
-    let dir = support::TempDir::new("sc-kill");
+    let dir = mptcp_tests::temp_dir("sc-kill");
     let (tag, mut child, mut lines) = start_watched_program(&ns, &dir, "kill", "family");
     let group = child.id() as i32;
     let mut next_two = || {
@@ -945,25 +852,18 @@ fn a_killed_supervisor_is_replaced_without_failing_the_program() {
     // SAFETY: kill(2) of the program's process group.
     assert_eq!(unsafe { libc::kill(-group, libc::SIGTERM) }, 0);
     assert!(wait_child(&mut child).success());
-    wait_for("both supervisors to end", || supervisors(&tag).is_empty());
+    wait_until("both supervisors to end", || supervisors(&tag).is_empty());
 }
 
 /// The serving supervisor killed again and again while the program and its child create
 /// sockets in a loop, so that a kill often lands while a call is being answered: every
 /// call succeeds, MPTCP, or plain TCP for a call the dead supervisor had received and not
 /// answered (its survivor lets it run as the program made it); none fails.
-#[cfg_attr(
-    not(all(mptcp_privileged, has_gcc)),
-    ignore = "needs root, netns, MPTCP, gcc"
-)]
+#[mptcp_tests::needs(privileged, "gcc")]
 #[test]
 fn calls_in_flight_when_a_supervisor_is_killed_still_succeed() {
-    let test = "calls_in_flight_when_a_supervisor_is_killed_still_succeed";
-    if !ready(test) {
-        return;
-    }
     let ns = Netns::new("sc-churn").unwrap();
-    let dir = support::TempDir::new("sc-churn");
+    let dir = mptcp_tests::temp_dir("sc-churn");
     let (tag, mut child, mut lines) = start_watched_program(&ns, &dir, "churn", "churn");
     let group = child.id() as i32;
     for _ in 0..2 {
@@ -975,7 +875,7 @@ fn calls_in_flight_when_a_supervisor_is_killed_still_succeed() {
         killed.push(serving);
         // SAFETY: kill(2) of a supervisor of this test's run.
         assert_eq!(unsafe { libc::kill(serving, libc::SIGKILL) }, 0);
-        wait_for("the standby to serve", || {
+        wait_until("the standby to serve", || {
             supervisors(&tag)
                 .iter()
                 .any(|(pid, comm)| *pid == standby && comm == "mptcpize-serve")
@@ -997,5 +897,197 @@ fn calls_in_flight_when_a_supervisor_is_killed_still_succeed() {
             .unwrap();
         assert!(mptcp > 0, "{results:?}");
     }
-    wait_for("both supervisors to end", || supervisors(&tag).is_empty());
+    wait_until("both supervisors to end", || supervisors(&tag).is_empty());
+}
+
+/// `struct ptrace_syscall_info` (linux/ptrace.h): the op (1 entry, 2 exit), then for an
+/// entry the number and six arguments, for an exit the return value.
+#[repr(C)]
+#[derive(Default)]
+struct PtraceSyscallInfo {
+    op: u8,
+    pad: [u8; 3],
+    arch: u32,
+    instruction_pointer: u64,
+    stack_pointer: u64,
+    data: [u64; 8],
+}
+
+/// `PTRACE_GET_SYSCALL_INFO` (Linux 5.3).
+const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+
+/// Traces `pid` (`PTRACE_SEIZE`) and lets it run until it returns from a successful
+/// `ioctl(SECCOMP_IOCTL_NOTIF_RECV)`, stopped there, before it runs another instruction;
+/// `trigger` is called once the trace is in place. Panics after 30 s.
+fn stop_after_notification_received(pid: i32, trigger: impl FnOnce()) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // SAFETY: ptrace(2) requests on a process of this test's run, which root may trace.
+    unsafe {
+        assert_eq!(
+            libc::ptrace(libc::PTRACE_SEIZE, pid, 0, libc::PTRACE_O_TRACESYSGOOD),
+            0,
+            "PTRACE_SEIZE: {}",
+            std::io::Error::last_os_error()
+        );
+        assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0), 0);
+    }
+    let wait_stop = || loop {
+        let mut status = 0;
+        // SAFETY: waitpid on a tracee of this thread.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL | libc::WNOHANG) };
+        assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
+        if r == pid {
+            assert!(libc::WIFSTOPPED(status), "tracee ended: {status:#x}");
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor never received a call"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    wait_stop();
+    let mut trigger = Some(trigger);
+    let mut inject = 0;
+    let mut last_entry = (u64::MAX, 0u64);
+    loop {
+        // SAFETY: resume the stopped tracee up to its next system-call stop.
+        assert_eq!(
+            unsafe { libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, inject) },
+            0
+        );
+        if let Some(trigger) = trigger.take() {
+            trigger();
+        }
+        let status = wait_stop();
+        let sig = libc::WSTOPSIG(status);
+        inject = 0;
+        if sig != (libc::SIGTRAP | 0x80) {
+            // A signal-delivery stop (or the event stop): pass real signals on.
+            if status >> 16 == 0 && sig != libc::SIGTRAP {
+                inject = sig;
+            }
+            continue;
+        }
+        let mut info = PtraceSyscallInfo::default();
+        // SAFETY: the kernel writes at most size_of::<PtraceSyscallInfo>() bytes.
+        let n = unsafe {
+            libc::ptrace(
+                PTRACE_GET_SYSCALL_INFO,
+                pid,
+                size_of::<PtraceSyscallInfo>(),
+                &mut info as *mut PtraceSyscallInfo,
+            )
+        };
+        assert!(
+            n > 0,
+            "PTRACE_GET_SYSCALL_INFO: {}",
+            std::io::Error::last_os_error()
+        );
+        match info.op {
+            1 => last_entry = (info.data[0], info.data[2]),
+            2 if last_entry == (libc::SYS_ioctl as u64, libc::SECCOMP_IOCTL_NOTIF_RECV)
+                && info.data[0] == 0 =>
+            {
+                return
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The serving supervisor killed right after it received the program's very first call,
+/// before it could record that call's id for its standby (stopped there with ptrace): the
+/// standby still finds the call (the launcher's probe call gave it a first id before the
+/// program started) and lets it run as plain TCP; the other process's call is served,
+/// MPTCP. Neither caller waits forever.
+#[mptcp_tests::needs(privileged, "gcc")]
+#[test]
+fn serving_supervisor_killed_after_its_first_receive_leaves_no_caller_blocked() {
+    let ns = Netns::new("sc-first").unwrap();
+    let dir = mptcp_tests::temp_dir("sc-first");
+    let (tag, mut child, lines) = start_watched_program(&ns, &dir, "first", "family");
+    let group = child.id() as i32;
+    // The program's lines, read on a thread so that a blocked caller is a timeout here.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a socket() call of the program never returned")
+    };
+    let mut ready = [next(), next()];
+    ready.sort();
+    assert_eq!(ready, ["ready child", "ready parent"]);
+    let (serving, standby) = supervisor_pair(&tag, &[]);
+    stop_after_notification_received(serving, || {
+        // SAFETY: kill(2) of the program's process group: each process makes one socket().
+        assert_eq!(unsafe { libc::kill(-group, libc::SIGUSR1) }, 0);
+    });
+    // SAFETY: kill(2) of the traced supervisor, stopped after its RECV.
+    assert_eq!(unsafe { libc::kill(serving, libc::SIGKILL) }, 0);
+    // SAFETY: reap the tracee's end as its tracer.
+    unsafe { libc::waitpid(serving, std::ptr::null_mut(), libc::__WALL) };
+    let mut answers = [next(), next()];
+    answers.sort();
+    let protos: Vec<&str> = answers
+        .iter()
+        .map(|l| l.split_once(' ').map_or("", |(_, proto)| proto))
+        .collect();
+    let mut sorted = protos.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["proto=262", "proto=6"],
+        "the received call runs as TCP, the other is served: {answers:?}"
+    );
+    let (new_serving, _) = supervisor_pair(&tag, &[serving]);
+    assert_eq!(new_serving, standby, "the standby took over");
+    // SAFETY: kill(2) of the program's process group.
+    assert_eq!(unsafe { libc::kill(-group, libc::SIGTERM) }, 0);
+    assert!(wait_child(&mut child).success());
+    wait_until("both supervisors to end", || supervisors(&tag).is_empty());
+}
+
+/// A program in a network namespace of its own (`unshare(CLONE_NEWUSER | CLONE_NEWNET)`,
+/// which any user may do), run by an unprivileged user: its socket is never made in the
+/// supervisor's namespace, dumpable or not (a non-dumpable caller's /proc/PID/ns/net is
+/// EACCES to the supervisor, which used to count as "ours"). A non-dumpable program in the
+/// launcher's own namespace still gets MPTCP.
+#[mptcp_tests::needs(privileged, "gcc", "setpriv")]
+#[test]
+fn sockets_of_a_non_dumpable_caller_are_made_in_its_own_namespace_or_not_at_all() {
+    let ns = Netns::new("sc-dump").unwrap();
+    let dir = mptcp_tests::temp_dir("sc-dump");
+    let program = support::build_c_program(&dir, "private_netns.c", support::Linking::Static);
+    let launcher = dir.path().join("mptcpize");
+    std::fs::copy(MPTCPIZE, &launcher).unwrap();
+    let run = |namespace: &str, dumpable: &str| {
+        let mut cmd = ns.command(AS_NOBODY[0]);
+        cmd.args(&AS_NOBODY[1..])
+            .arg(&launcher)
+            .args(["run", "--seccomp"])
+            .arg(&program)
+            .args([namespace, dumpable]);
+        let out = output(cmd);
+        assert!(out.status.success(), "{namespace} {dumpable}");
+        stdout(&out)
+    };
+    let unreachable = format!("connect errno={} ", libc::ENETUNREACH);
+    for dumpable in ["dumpable", "nondumpable"] {
+        let line = run("private", dumpable);
+        assert!(
+            line.starts_with(&unreachable),
+            "{dumpable}: the socket must live in the program's own namespace: {line}"
+        );
+    }
+    assert_eq!(
+        run("shared", "nondumpable"),
+        format!("connect errno={} proto=262\n", libc::ECONNREFUSED)
+    );
 }

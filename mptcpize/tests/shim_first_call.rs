@@ -1,8 +1,9 @@
 //! The shim's first `socket()` where the dynamic loader must not be entered: in a signal
 //! handler that interrupted the loader, in a child forked from a threaded program, and
 //! while another thread is in a library's constructor (which holds the loader's lock); each
-//! followed by the process's first `dup2()`, `dup3()` and `close()`, which the shim hooks
-//! too. The shim finds the functions it calls when it is loaded, so each of these gets its
+//! followed by the process's first `dup2()`, `dup3()` and `close()` (which the report
+//! library hooks; the shim did too before it identified its sockets by inode number). The
+//! shim finds the functions it calls when it is loaded, so each of these gets its
 //! MPTCP socket at once (a hook that looked up its next definition on first use would wait
 //! for the loader's lock in the constructor case: 5 s, a failure). Programs: `shim-programs/first_socket.c`, `slow_constructor.c`.
 
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{mptcpize, output_within, TempDir};
+use mptcp_tests::temp_dir;
+use support::{mptcpize, output_within};
 
 const PROGRAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/shim-programs");
 
@@ -59,12 +61,9 @@ fn build(dir: &Path) -> (PathBuf, PathBuf) {
     (program, library)
 }
 
-/// `IPPROTO_MPTCP`: what a TCP socket must get under the shim. None (the test is skipped,
-/// or fails under `MPTCP_TESTS_NO_SKIP`) where MPTCP is not enabled, since a plain TCP
-/// answer would not tell whether the shim ran.
-fn expected_protocol(test: &str) -> Option<&'static str> {
-    mptcp_tests::require_mptcp(test).then_some("262")
-}
+/// `IPPROTO_MPTCP`: what a TCP socket must get under the shim. The tests need MPTCP
+/// enabled, since a plain TCP answer would not tell whether the shim ran.
+const MPTCP: &str = "262";
 
 fn run_under_mptcpize(program: &Path, args: &[&str], what: &str) {
     let out = output_within(
@@ -86,68 +85,44 @@ fn run_under_mptcpize(program: &Path, args: &[&str], what: &str) {
     );
 }
 
-#[cfg_attr(
-    not(all(mptcp_enabled, has_gcc)),
-    ignore = "needs MPTCP enabled (net.mptcp.enabled), gcc"
-)]
-#[test]
-fn first_socket_in_a_signal_handler_interrupting_the_loader() {
-    let test = "first_socket_in_a_signal_handler";
-    let Some(expected) = expected_protocol(test) else {
-        return;
-    };
-    if !mptcp_tests::require_program(test, "gcc") {
-        return;
+/// Builds the test program (in a fresh directory) and runs `PROGRAM MODE ROUNDS 262
+/// [LIBRARY]` under mptcpize: the first socket made in `mode`, `rounds` times, must be
+/// [`MPTCP`]. `with_library`: the program is given the library whose constructor it loads.
+fn first_socket(mode: &str, rounds: u32, with_library: bool, what: &str) {
+    let dir = temp_dir(&format!("first-socket-{mode}"));
+    let (program, library) = build(dir.path());
+    let rounds = rounds.to_string();
+    let mut args = vec![mode, &rounds, MPTCP];
+    if with_library {
+        args.push(library.to_str().unwrap());
     }
-    let dir = TempDir::new("first-socket-signal");
-    let (program, _) = build(&dir.0);
-    run_under_mptcpize(
-        &program,
-        &["signal", "200", expected],
-        "socket() in a SIGALRM handler",
-    );
+    run_under_mptcpize(&program, &args, what);
 }
 
-#[cfg_attr(
-    not(all(mptcp_enabled, has_gcc)),
-    ignore = "needs MPTCP enabled (net.mptcp.enabled), gcc"
-)]
+#[mptcp_tests::needs(mptcp_enabled, "gcc")]
+#[test]
+fn first_socket_in_a_signal_handler_interrupting_the_loader() {
+    first_socket("signal", 200, false, "socket() in a SIGALRM handler");
+}
+
+#[mptcp_tests::needs(mptcp_enabled, "gcc")]
 #[test]
 fn first_socket_in_a_child_forked_from_a_threaded_program() {
-    let test = "first_socket_in_a_forked_child";
-    let Some(expected) = expected_protocol(test) else {
-        return;
-    };
-    if !mptcp_tests::require_program(test, "gcc") {
-        return;
-    }
-    let dir = TempDir::new("first-socket-fork");
-    let (program, _) = build(&dir.0);
-    run_under_mptcpize(
-        &program,
-        &["fork", "300", expected],
+    first_socket(
+        "fork",
+        300,
+        false,
         "socket() in a child forked while threads use the loader",
     );
 }
 
-#[cfg_attr(
-    not(all(mptcp_enabled, has_gcc)),
-    ignore = "needs MPTCP enabled (net.mptcp.enabled), gcc"
-)]
+#[mptcp_tests::needs(mptcp_enabled, "gcc")]
 #[test]
 fn first_socket_while_another_thread_holds_the_loader_lock() {
-    let test = "first_socket_while_a_constructor_runs";
-    let Some(expected) = expected_protocol(test) else {
-        return;
-    };
-    if !mptcp_tests::require_program(test, "gcc") {
-        return;
-    }
-    let dir = TempDir::new("first-socket-constructor");
-    let (program, library) = build(&dir.0);
-    run_under_mptcpize(
-        &program,
-        &["constructor", "1", expected, library.to_str().unwrap()],
+    first_socket(
+        "constructor",
+        1,
+        true,
         "socket() while another thread runs a library constructor",
     );
 }

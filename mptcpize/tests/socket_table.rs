@@ -21,7 +21,7 @@ use std::mem::size_of;
 use libc::{c_int, socklen_t};
 use mptcp_policy::{is_tcp_stream_request, IPPROTO_MPTCP};
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::Netns;
 use support::{mptcpize, output_ok};
 
 const PROBE_ENV: &str = "MPTCPIZE_PROBE";
@@ -221,14 +221,11 @@ fn table(rows: &[String]) -> BTreeMap<(c_int, c_int, c_int), String> {
         .collect()
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn so_protocol_table() {
     if probing("table") {
         return probe_table();
-    }
-    if !require_privileges("SO_PROTOCOL table") {
-        return;
     }
     let ns = Netns::new("table").unwrap();
     let plain = table(&probe(&ns, "table", false));
@@ -316,14 +313,11 @@ fn probe_threads() {
     println!("PROBE DONE");
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn sockets_from_threads_and_forks() {
     if probing("threads") {
         return probe_threads();
-    }
-    if !require_privileges("threads and fork under the shim") {
-        return;
     }
     let ns = Netns::new("threads").unwrap();
     let rows = probe(&ns, "threads", true);
@@ -544,14 +538,11 @@ fn probe_refused() {
     println!("PROBE DONE");
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn refused_options_before_connect_give_plain_tcp() {
     if probing("refused") {
         return probe_refused();
-    }
-    if !require_privileges("options MPTCP refuses") {
-        return;
     }
     let ns = Netns::new("sockopt").unwrap();
     let rows = probe(&ns, "refused", true);

@@ -11,16 +11,16 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mptcp_tests::require_program;
+use mptcp_tests::temp_dir;
 use support::{mptcpize, TempDir};
 
 const PACKAGED: &str = "/usr/lib/mptcpize/libmptcpize_preload.so";
 
 /// A scratch root: `/usr/bin/true` for `ExecStart=` (systemd-analyze checks it exists).
 fn scratch_root(tag: &str) -> TempDir {
-    let root = TempDir::new(tag);
-    fs::set_permissions(&root.0, fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = root.0.join("usr/bin");
+    let root = temp_dir(tag);
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = root.path().join("usr/bin");
     fs::create_dir_all(&bin).unwrap();
     fs::copy("/usr/bin/true", bin.join("true")).unwrap();
     root
@@ -39,15 +39,52 @@ fn install_packaged_shim(root: &Path) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
-fn mptcpize_in(root: &Path, args: &[&str]) -> Output {
-    Command::new(mptcpize())
-        .args(args)
+/// A scratch root with the packaged shim.
+fn root_with_packaged_shim(tag: &str) -> TempDir {
+    let root = scratch_root(tag);
+    install_packaged_shim(root.path());
+    root
+}
+
+/// `mptcpize ARGS --root ROOT`, with neither `MPTCPIZE_PRELOAD` nor `MPTCPIZE_ROOT` from
+/// the test's environment.
+fn mptcpize_cmd(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(mptcpize());
+    cmd.args(args)
         .arg("--root")
         .arg(root)
         .env_remove("MPTCPIZE_PRELOAD")
-        .env_remove("MPTCPIZE_ROOT")
-        .output()
-        .unwrap()
+        .env_remove("MPTCPIZE_ROOT");
+    cmd
+}
+
+fn mptcpize_in(root: &Path, args: &[&str]) -> Output {
+    mptcpize_cmd(root, args).output().unwrap()
+}
+
+/// Runs `cmd` (an `mptcpize` command on `root`), which must fail with status 1 and write
+/// nothing (every path under `root` as before); its stderr.
+fn refused_by(root: &Path, cmd: &mut Command) -> String {
+    let before = listing(root);
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{cmd:?} was accepted: {err}");
+    assert_eq!(listing(root), before, "{cmd:?} wrote something");
+    err
+}
+
+/// [`refused_by`] of `mptcpize ARGS --root ROOT`.
+fn refused(root: &Path, args: &[&str]) -> String {
+    refused_by(root, &mut mptcpize_cmd(root, args))
+}
+
+/// A vendor `.socket` unit in `root`: `[Socket]` and the lines `listen`.
+fn write_socket_unit(root: &Path, unit: &str, listen: &str) {
+    write(
+        root,
+        &format!("usr/lib/systemd/system/{unit}"),
+        &format!("[Socket]\n{listen}"),
+    );
 }
 
 fn ok(out: &Output) -> String {
@@ -67,12 +104,22 @@ fn drop_in(root: &Path, unit: &str) -> PathBuf {
         .join("zz-mptcpize.conf")
 }
 
-/// `systemd-analyze --root=ROOT verify UNIT` accepts the unit with its drop-ins: no message
-/// about any of them (dependencies outside the scratch root are not checked).
-fn assert_systemd_accepts(test: &str, root: &Path, unit: &str) {
-    if !require_program(test, "systemd-analyze") {
-        return;
+/// `mptcpize enable SERVICE` in `root` writes a drop-in with these `LD_PRELOAD` and `GODEBUG`.
+fn enable_sets(root: &Path, service: &str, preload: &str, godebug: &str) {
+    ok(&mptcpize_in(root, &["enable", service]));
+    let text = fs::read_to_string(drop_in(root, &format!("{service}.service"))).unwrap();
+    for line in [
+        format!("\nEnvironment=\"LD_PRELOAD={preload}\"\n"),
+        format!("\nEnvironment=\"GODEBUG={godebug}\"\n"),
+    ] {
+        assert!(text.contains(&line), "{line:?} is not in\n{text}");
     }
+}
+
+/// `systemd-analyze --root=ROOT verify UNIT` accepts the unit with its drop-ins: no message
+/// about any of them (dependencies outside the scratch root are not checked). For tests
+/// that declare `#[mptcp_tests::needs("systemd-analyze")]`.
+fn assert_systemd_accepts(root: &Path, unit: &str) {
     let out = Command::new("systemd-analyze")
         .arg(format!("--root={}", root.display()))
         .args(["--recursive-errors=no", "--man=no", "verify", unit])
@@ -108,43 +155,38 @@ ExecStart=/usr/bin/true\n\
 Environment=\"GODEBUG=x=\\\"y z\\\"\" LANG=C\n\
 Environment=\"LD_PRELOAD=/opt/trace/libtrace.so\"\n";
 
-#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
+#[mptcp_tests::needs("systemd-analyze")]
 #[test]
 fn merges_the_unit_and_its_drop_ins_in_systemds_order() {
-    let test = "merges_the_unit_and_its_drop_ins_in_systemds_order";
-    if !require_program(test, "systemd-analyze") {
-        return;
-    }
-    let root = scratch_root("sd-merge");
-    install_packaged_shim(&root.0);
-    let unit_file = write(&root.0, "usr/lib/systemd/system/web.service", WEB_UNIT);
+    let root = root_with_packaged_shim("sd-merge");
+    let unit_file = write(root.path(), "usr/lib/systemd/system/web.service", WEB_UNIT);
     // A later drop-in replaces the unit's LD_PRELOAD; `override.conf` (systemctl edit) and
     // the type-level `service.d/` apply too, all before ours.
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/web.service.d/10-local.conf",
         "[Service]\nEnvironment=LD_PRELOAD=/x.so\n",
     );
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/web.service.d/override.conf",
         "[Service]\nEnvironment=\"LD_PRELOAD=/x.so /override.so\"\nNice=5\n",
     );
     write(
-        &root.0,
+        root.path(),
         "usr/lib/systemd/system/service.d/50-vendor.conf",
         "[Service]\nEnvironment=VENDOR=1\n",
     );
     // Hidden by the same name in /etc: never applied.
     write(
-        &root.0,
+        root.path(),
         "usr/lib/systemd/system/web.service.d/override.conf",
         "[Service]\nEnvironment=LD_PRELOAD=/hidden.so\n",
     );
 
-    let out = ok(&mptcpize_in(&root.0, &["enable", "web"]));
+    let out = ok(&mptcpize_in(root.path(), &["enable", "web"]));
     assert!(out.contains("systemctl restart web.service"), "{out}");
-    let path = drop_in(&root.0, "web.service");
+    let path = drop_in(root.path(), "web.service");
     let text = fs::read_to_string(&path).unwrap();
     assert!(
         text.contains(
@@ -156,70 +198,76 @@ fn merges_the_unit_and_its_drop_ins_in_systemds_order() {
         text.contains("\nEnvironment=\"GODEBUG=x=\\\"y z\\\",multipathtcp=1\"\n"),
         "{text}"
     );
-    assert!(!text.contains(root.0.to_str().unwrap()), "{text}");
+    assert!(!text.contains(root.path().to_str().unwrap()), "{text}");
     assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
-    assert_systemd_accepts(test, &root.0, "web.service");
+    assert_systemd_accepts(root.path(), "web.service");
     assert_eq!(fs::read_to_string(&unit_file).unwrap(), WEB_UNIT);
 
     // Enabling again gives the same drop-in (its own values are not merged into it).
-    ok(&mptcpize_in(&root.0, &["enable", "web.service"]));
+    ok(&mptcpize_in(root.path(), &["enable", "web.service"]));
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
 
     // `disable` removes ours only; the directory stays for the others.
-    let out = ok(&mptcpize_in(&root.0, &["disable", "web"]));
+    let out = ok(&mptcpize_in(root.path(), &["disable", "web"]));
     assert!(out.contains("removed"), "{out}");
     assert!(!path.exists());
     assert!(root
-        .0
+        .path()
         .join("etc/systemd/system/web.service.d/10-local.conf")
         .exists());
-    let out = ok(&mptcpize_in(&root.0, &["disable", "web"]));
+    let out = ok(&mptcpize_in(root.path(), &["disable", "web"]));
     assert!(out.contains("was not enabled"), "{out}");
 }
 
-#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
+#[mptcp_tests::needs("systemd-analyze")]
 #[test]
 fn an_empty_environment_assignment_resets_what_came_before() {
-    let test = "an_empty_environment_assignment_resets_what_came_before";
-    if !require_program(test, "systemd-analyze") {
-        return;
-    }
-    let root = scratch_root("sd-reset");
-    install_packaged_shim(&root.0);
-    write(&root.0, "etc/systemd/system/app.service", WEB_UNIT);
+    let root = root_with_packaged_shim("sd-reset");
+    write(root.path(), "etc/systemd/system/app.service", WEB_UNIT);
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/app.service.d/10-reset.conf",
         "[Service]\nEnvironment=\nEnvironment=GODEBUG=http2client=0 \\\n  OTHER=1\n",
     );
-    ok(&mptcpize_in(&root.0, &["enable", "app"]));
-    let text = fs::read_to_string(drop_in(&root.0, "app.service")).unwrap();
-    assert!(
-        text.contains(&format!("\nEnvironment=\"LD_PRELOAD={PACKAGED}\"\n")),
-        "{text}"
-    );
-    assert!(
-        text.contains("\nEnvironment=\"GODEBUG=http2client=0,multipathtcp=1\"\n"),
-        "{text}"
-    );
-    assert_systemd_accepts(test, &root.0, "app.service");
+    enable_sets(root.path(), "app", PACKAGED, "http2client=0,multipathtcp=1");
+    assert_systemd_accepts(root.path(), "app.service");
 }
 
-#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
+/// A unit file as systemd's parser reads it, not line by line: CR LF line ends, a value
+/// ending in an escaped backslash (not continued), a quoted value continued over lines
+/// with a comment between them.
+const CONTINUED_UNIT: &str = "[Unit]\r\nDescription=continued\r\n[Service]\r\n\
+ExecStart=/usr/bin/true\r\n\
+Environment=TRAIL=end\\\\\r\n\
+Environment=\"LD_PRELOAD=/a.so \\\r\n   # between the continued lines\r\n  /b.so\"\r\n\
+Environment=GODEBUG=gctrace=1\r\n";
+
+#[mptcp_tests::needs("systemd-analyze")]
+#[test]
+fn continued_lines_and_escaped_backslashes_are_read_as_systemd_reads_them() {
+    let root = root_with_packaged_shim("sd-continued");
+    write(
+        root.path(),
+        "etc/systemd/system/cont.service",
+        CONTINUED_UNIT,
+    );
+    assert_systemd_accepts(root.path(), "cont.service");
+    let preload = format!("/a.so:/b.so:{PACKAGED}");
+    enable_sets(root.path(), "cont", &preload, "gctrace=1,multipathtcp=1");
+    assert_systemd_accepts(root.path(), "cont.service");
+}
+
+#[mptcp_tests::needs("systemd-analyze")]
 #[test]
 fn without_an_installed_shim_services_get_a_world_readable_copy() {
-    let test = "without_an_installed_shim_services_get_a_world_readable_copy";
-    if !require_program(test, "systemd-analyze") {
-        return;
-    }
     let root = scratch_root("sd-copy");
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/web.service",
         "[Service]\nExecStart=/usr/bin/true\n",
     );
-    ok(&mptcpize_in(&root.0, &["enable", "web"]));
-    let text = fs::read_to_string(drop_in(&root.0, "web.service")).unwrap();
+    ok(&mptcpize_in(root.path(), &["enable", "web"]));
+    let text = fs::read_to_string(drop_in(root.path(), "web.service")).unwrap();
     let line = text
         .lines()
         .find(|l| l.starts_with("Environment=\"LD_PRELOAD="))
@@ -232,7 +280,7 @@ fn without_an_installed_shim_services_get_a_world_readable_copy() {
     // A path inside the system the service runs in, never the scratch root's.
     assert!(shim.starts_with("/var/lib/mptcpize/"), "{shim}");
     assert!(shim.ends_with("/libmptcpize_preload.so"), "{shim}");
-    let copy = root.0.join(&shim[1..]);
+    let copy = root.path().join(&shim[1..]);
     assert!(fs::read(&copy).unwrap().starts_with(b"\x7fELF"));
     assert_eq!(fs::metadata(&copy).unwrap().mode() & 0o777, 0o644);
     for dir in [
@@ -245,95 +293,82 @@ fn without_an_installed_shim_services_get_a_world_readable_copy() {
     assert_eq!(fs::metadata(&copy).unwrap().uid(), unsafe {
         libc::geteuid()
     });
-    assert_systemd_accepts(test, &root.0, "web.service");
+    assert_systemd_accepts(root.path(), "web.service");
 }
 
-#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
+#[mptcp_tests::needs("systemd-analyze")]
 #[test]
 fn templates_and_instances() {
-    let test = "templates_and_instances";
-    if !require_program(test, "systemd-analyze") {
-        return;
-    }
-    let root = scratch_root("sd-tpl");
-    install_packaged_shim(&root.0);
-    let vendor = root.0.join("usr/lib/systemd/system");
+    let root = root_with_packaged_shim("sd-tpl");
+    let vendor = root.path().join("usr/lib/systemd/system");
     write(
-        &root.0,
+        root.path(),
         "usr/lib/systemd/system/getty@.service",
         "[Service]\nExecStart=/usr/bin/true %I\n",
     );
     // The template's drop-ins apply to every instance.
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/getty@.service.d/20-trace.conf",
         "[Service]\nEnvironment=LD_PRELOAD=/t.so\n",
     );
     let out = Command::new(mptcpize())
         .args(["enable", "getty@tty1"])
-        .env("MPTCPIZE_ROOT", &root.0)
+        .env("MPTCPIZE_ROOT", root.path())
         .env_remove("MPTCPIZE_PRELOAD")
         .output()
         .unwrap();
     ok(&out);
-    let text = fs::read_to_string(drop_in(&root.0, "getty@tty1.service")).unwrap();
+    let text = fs::read_to_string(drop_in(root.path(), "getty@tty1.service")).unwrap();
     assert!(
         text.contains(&format!("\nEnvironment=\"LD_PRELOAD=/t.so:{PACKAGED}\"\n")),
         "{text}"
     );
-    assert_systemd_accepts(test, &root.0, "getty@tty1.service");
+    assert_systemd_accepts(root.path(), "getty@tty1.service");
 
     // The template itself: one drop-in for all instances.
-    ok(&mptcpize_in(&root.0, &["enable", "getty@.service"]));
-    assert!(drop_in(&root.0, "getty@.service").exists());
+    ok(&mptcpize_in(root.path(), &["enable", "getty@.service"]));
+    assert!(drop_in(root.path(), "getty@.service").exists());
     assert_eq!(fs::read_dir(&vendor).unwrap().count(), 1);
 }
 
-#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
+#[mptcp_tests::needs("systemd-analyze")]
 #[test]
 fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
-    let test = "socket_units_get_socket_protocol_mptcp_on_systemd_257";
-    if !require_program(test, "systemd-analyze") {
-        return;
-    }
     let root = scratch_root("sd-socket");
     write(
-        &root.0,
+        root.path(),
         "usr/lib/systemd/system/web.socket",
         "[Socket]\nListenStream=8080\n\n[Install]\nWantedBy=sockets.target\n",
     );
     write(
-        &root.0,
+        root.path(),
         "usr/lib/systemd/system/web.service",
         "[Service]\nExecStart=/usr/bin/true\n",
     );
 
     // No systemd in the root, then an old one: nothing written, and what to do instead.
-    let before = listing(&root.0);
+    let before = listing(root.path());
     for shared in [
         None,
         Some("usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-252.so"),
     ] {
         if let Some(lib) = shared {
-            write(&root.0, lib, "");
+            write(root.path(), lib, "");
         }
-        let before = listing(&root.0);
-        let out = mptcpize_in(&root.0, &["enable", "web.socket"]);
-        assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused(root.path(), &["enable", "web.socket"]);
         assert!(err.contains("SocketProtocol=mptcp"), "{err}");
         assert!(err.contains("mptcpize enable web.service"), "{err}");
         if shared.is_some() {
             assert!(err.contains("systemd 252 is too old"), "{err}");
         }
-        assert_eq!(listing(&root.0), before);
     }
     assert!(!before.is_empty());
 
-    write(&root.0, "usr/lib/systemd/libsystemd-shared-257.so", "");
-    let out = ok(&mptcpize_in(&root.0, &["enable", "web.socket"]));
+    write(root.path(), "usr/lib/systemd/libsystemd-shared-257.so", "");
+    let out = ok(&mptcpize_in(root.path(), &["enable", "web.socket"]));
     assert!(out.contains("mptcpize enable web.service"), "{out}");
-    let text = fs::read_to_string(drop_in(&root.0, "web.socket")).unwrap();
+    let text = fs::read_to_string(drop_in(root.path(), "web.socket")).unwrap();
     assert!(
         text.contains("\n[Socket]\nSocketProtocol=mptcp\n"),
         "{text}"
@@ -351,12 +386,12 @@ fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
                 .ok()
         });
     if local.is_some_and(|v| v >= 257) {
-        assert_systemd_accepts(test, &root.0, "web.socket");
+        assert_systemd_accepts(root.path(), "web.socket");
     } else {
-        println!("{test}: not checked with systemd-analyze: it is older than 257 here ({local:?})");
+        println!("web.socket not checked with systemd-analyze: older than 257 here ({local:?})");
     }
-    ok(&mptcpize_in(&root.0, &["disable", "web.socket"]));
-    assert!(!drop_in(&root.0, "web.socket").exists());
+    ok(&mptcpize_in(root.path(), &["disable", "web.socket"]));
+    assert!(!drop_in(root.path(), "web.socket").exists());
 
     // A Unix listener in the same unit, or no stream listener at all: refused.
     for (unit, listen, why) in [
@@ -367,17 +402,9 @@ fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
         ),
         ("dgram.socket", "ListenDatagram=5353\n", "no ListenStream="),
     ] {
-        write(
-            &root.0,
-            &format!("usr/lib/systemd/system/{unit}"),
-            &format!("[Socket]\n{listen}"),
-        );
-        let before = listing(&root.0);
-        let out = mptcpize_in(&root.0, &["enable", unit]);
-        assert_eq!(out.status.code(), Some(1), "{unit}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        write_socket_unit(root.path(), unit, listen);
+        let err = refused(root.path(), &["enable", unit]);
         assert!(err.contains(why), "{unit}: {err}");
-        assert_eq!(listing(&root.0), before);
     }
 }
 
@@ -385,12 +412,12 @@ fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
 fn dry_run_prints_the_drop_in_and_writes_nothing() {
     let root = scratch_root("sd-dry");
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/web.service",
         "[Service]\nExecStart=/usr/bin/true\nEnvironment=LD_PRELOAD=/a.so\n",
     );
-    let before = listing(&root.0);
-    let out = ok(&mptcpize_in(&root.0, &["enable", "--dry-run", "web"]));
+    let before = listing(root.path());
+    let out = ok(&mptcpize_in(root.path(), &["enable", "--dry-run", "web"]));
     assert!(
         out.contains("# /etc/systemd/system/web.service.d/zz-mptcpize.conf"),
         "{out}"
@@ -404,27 +431,27 @@ fn dry_run_prints_the_drop_in_and_writes_nothing() {
         out.contains("would write the embedded shim to /var/lib/mptcpize/"),
         "{out}"
     );
-    assert_eq!(listing(&root.0), before);
+    assert_eq!(listing(root.path()), before);
 
-    ok(&mptcpize_in(&root.0, &["enable", "web"]));
-    let before = listing(&root.0);
-    let out = ok(&mptcpize_in(&root.0, &["disable", "--dry-run", "web"]));
+    ok(&mptcpize_in(root.path(), &["enable", "web"]));
+    let before = listing(root.path());
+    let out = ok(&mptcpize_in(root.path(), &["disable", "--dry-run", "web"]));
     assert!(
         out.contains("would remove /etc/systemd/system/web.service.d/zz-mptcpize.conf"),
         "{out}"
     );
-    assert_eq!(listing(&root.0), before);
+    assert_eq!(listing(root.path()), before);
 }
 
 #[test]
 fn refused_names_and_libraries_write_nothing() {
     let root = scratch_root("sd-bad");
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/web.service",
         "[Service]\nExecStart=/usr/bin/true\n",
     );
-    let before = listing(&root.0);
+    let before = listing(root.path());
     for bad in [
         "ünï",
         "weird\"q",
@@ -437,7 +464,7 @@ fn refused_names_and_libraries_write_nothing() {
         "no-such-unit",
     ] {
         for command in ["enable", "disable"] {
-            let out = mptcpize_in(&root.0, &[command, bad]);
+            let out = mptcpize_in(root.path(), &[command, bad]);
             if bad == "no-such-unit" && command == "disable" {
                 // Nothing to remove is not an error.
                 ok(&out);
@@ -447,59 +474,257 @@ fn refused_names_and_libraries_write_nothing() {
             assert!(!out.stderr.is_empty(), "{command} {bad}: no message");
         }
     }
-    assert_eq!(listing(&root.0), before);
+    assert_eq!(listing(root.path()), before);
 
     // MPTCPIZE_PRELOAD naming a library a service cannot use.
-    let open_dir = root.0.join("srv/open");
+    let open_dir = root.path().join("srv/open");
     fs::create_dir_all(&open_dir).unwrap();
     fs::write(open_dir.join("libx.so"), "x").unwrap();
     fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
-    let before = listing(&root.0);
     for value in [
         "/missing/libx.so",
         "relative/libx.so",
         "/with space/libx.so",
         "/srv/open/libx.so",
     ] {
-        let out = Command::new(mptcpize())
-            .args(["enable", "web", "--root"])
-            .arg(&root.0)
-            .env("MPTCPIZE_PRELOAD", value)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{value}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("MPTCPIZE_PRELOAD"),
-            "{value}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let err = refused_by(
+            root.path(),
+            mptcpize_cmd(root.path(), &["enable", "web"]).env("MPTCPIZE_PRELOAD", value),
         );
+        assert!(err.contains("MPTCPIZE_PRELOAD"), "{value}: {err}");
     }
-    assert_eq!(listing(&root.0), before);
 }
 
-#[cfg_attr(not(has_systemd_analyze), ignore = "needs systemd-analyze")]
+#[mptcp_tests::needs("systemd-analyze")]
 #[test]
 fn an_environment_file_setting_ld_preload_is_pointed_out() {
-    let test = "an_environment_file_setting_ld_preload_is_pointed_out";
-    if !require_program(test, "systemd-analyze") {
-        return;
-    }
-    let root = scratch_root("sd-envfile");
-    install_packaged_shim(&root.0);
+    let root = root_with_packaged_shim("sd-envfile");
     write(
-        &root.0,
+        root.path(),
         "etc/systemd/system/web.service",
         "[Service]\nExecStart=/usr/bin/true\nEnvironmentFile=-/etc/default/web\n",
     );
     write(
-        &root.0,
+        root.path(),
         "etc/default/web",
         "# settings\nLD_PRELOAD=/opt/a.so\n",
     );
-    let out = ok(&mptcpize_in(&root.0, &["enable", "web"]));
+    let out = ok(&mptcpize_in(root.path(), &["enable", "web"]));
     assert!(
         out.contains("EnvironmentFile=/etc/default/web sets LD_PRELOAD"),
         "{out}"
     );
-    assert_systemd_accepts(test, &root.0, "web.service");
+    assert_systemd_accepts(root.path(), "web.service");
+}
+
+/// A directory inside `root` owned by another user (65534), as a home directory is.
+fn users_dir(root: &Path, path: &str) -> PathBuf {
+    let dir = root.join(path);
+    fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Every path root's services will load is checked as `run` checks the shim: a root-owned
+/// link into a directory another user owns (who could swap the library) is refused, for
+/// MPTCPIZE_PRELOAD and for the packaged shim `enable` would otherwise pick.
+// Privileged: chown to another user.
+#[mptcp_tests::needs(privileged)]
+#[test]
+fn libraries_reached_through_another_users_directory_are_refused() {
+    let root = scratch_root("sd-trust");
+    write(
+        root.path(),
+        "etc/systemd/system/web.service",
+        "[Service]\nExecStart=/usr/bin/true\n",
+    );
+    // /home/user (the user's), /home/user/lib (root's, 0755, inside it), the library in it
+    // (root's, 0644); /srv/lib a root-owned link to it.
+    users_dir(root.path(), "home/user");
+    let lib = write(root.path(), "home/user/lib/libx.so", "x");
+    fs::set_permissions(&lib, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::create_dir_all(root.path().join("srv")).unwrap();
+    std::os::unix::fs::symlink("../home/user/lib", root.path().join("srv/lib")).unwrap();
+    let err = refused_by(
+        root.path(),
+        mptcpize_cmd(root.path(), &["enable", "web"]).env("MPTCPIZE_PRELOAD", "/srv/lib/libx.so"),
+    );
+    assert!(
+        err.contains("MPTCPIZE_PRELOAD") && err.contains("belongs to uid 65534"),
+        "{err}"
+    );
+    // A link by the same name to a trusted directory is followed, and the resolved path
+    // written (the loader then follows no link).
+    fs::create_dir_all(root.path().join("opt/lib")).unwrap();
+    let trusted = write(root.path(), "opt/lib/libx.so", "x");
+    fs::set_permissions(&trusted, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::remove_file(root.path().join("srv/lib")).unwrap();
+    std::os::unix::fs::symlink("../opt/lib", root.path().join("srv/lib")).unwrap();
+    let out = Command::new(mptcpize())
+        .args(["enable", "web", "--dry-run", "--root"])
+        .arg(root.path())
+        .env("MPTCPIZE_PRELOAD", "/srv/lib/libx.so")
+        .env_remove("MPTCPIZE_ROOT")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("LD_PRELOAD=/opt/lib/libx.so\""), "{text}");
+
+    // The packaged shim's directory a link into the user's directory: not used, the
+    // embedded copy in /var/lib/mptcpize is written instead.
+    fs::create_dir_all(root.path().join("usr/lib")).unwrap();
+    users_dir(root.path(), "home/user/mptcpize");
+    let planted = write(
+        root.path(),
+        "home/user/mptcpize/libmptcpize_preload.so",
+        "x",
+    );
+    fs::set_permissions(&planted, fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(
+        "../../home/user/mptcpize",
+        root.path().join("usr/lib/mptcpize"),
+    )
+    .unwrap();
+    let text = ok(&mptcpize_in(root.path(), &["enable", "web", "--dry-run"]));
+    assert!(
+        !text.contains("/usr/lib/mptcpize") && text.contains("LD_PRELOAD=/var/lib/mptcpize/"),
+        "{text}"
+    );
+}
+
+/// What systemd does after the drop-in is applied is computed and pointed out: a drop-in
+/// sorting after ours (`zzz-late.conf`) that sets LD_PRELOAD, a global `service.d/` one
+/// with an empty `Environment=`, `UnsetEnvironment=LD_PRELOAD` in the unit itself.
+#[test]
+fn later_drop_ins_and_unset_environment_undoing_the_drop_in_are_pointed_out() {
+    let root = scratch_root("sd-undo");
+    install_packaged_shim(root.path());
+    write(
+        root.path(),
+        "etc/systemd/system/web.service",
+        "[Service]\nExecStart=/usr/bin/true\nUnsetEnvironment=LD_PRELOAD\n",
+    );
+    write(
+        root.path(),
+        "etc/systemd/system/web.service.d/zzz-late.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/late.so\n",
+    );
+    write(
+        root.path(),
+        "etc/systemd/system/service.d/zzzz-global.conf",
+        "[Service]\nEnvironment=\n",
+    );
+    write(
+        root.path(),
+        "etc/systemd/system/web.service.d/10-early.conf",
+        "[Service]\nEnvironment=GODEBUG=x=1\n",
+    );
+    let out = ok(&mptcpize_in(root.path(), &["enable", "web"]));
+    assert!(
+        out.contains(
+            "Warning: /etc/systemd/system/service.d/zzzz-global.conf comes after the drop-in \
+             and has an empty Environment=, which clears the drop-in's LD_PRELOAD"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("clears the drop-in's GODEBUG"), "{out}");
+    assert!(
+        out.contains(
+            "Warning: /etc/systemd/system/web.service has UnsetEnvironment=LD_PRELOAD, which \
+             removes the drop-in's LD_PRELOAD"
+        ),
+        "{out}"
+    );
+    // Without the global one, the late drop-in is the last to set LD_PRELOAD.
+    fs::remove_file(
+        root.path()
+            .join("etc/systemd/system/service.d/zzzz-global.conf"),
+    )
+    .unwrap();
+    let out = ok(&mptcpize_in(root.path(), &["enable", "web"]));
+    assert!(
+        out.contains(
+            "Warning: /etc/systemd/system/web.service.d/zzz-late.conf comes after the drop-in \
+             (drop-ins apply in file-name order) and sets LD_PRELOAD"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains("GODEBUG"),
+        "an earlier drop-in undoes nothing: {out}"
+    );
+    // Nothing after ours: no warning.
+    fs::remove_file(
+        root.path()
+            .join("etc/systemd/system/web.service.d/zzz-late.conf"),
+    )
+    .unwrap();
+    write(
+        root.path(),
+        "etc/systemd/system/web.service",
+        "[Service]\nExecStart=/usr/bin/true\n",
+    );
+    let out = ok(&mptcpize_in(root.path(), &["enable", "web"]));
+    assert!(!out.contains("Warning"), "{out}");
+}
+
+/// `.socket` units: a listener whose specifier makes it a Unix socket (`%t/x.sock`), a
+/// vsock listener, or a specifier mptcpize cannot resolve: refused, nothing written. An
+/// unreadable drop-in is an error naming it, not an empty file.
+#[test]
+fn socket_listeners_behind_specifiers_vsock_and_unreadable_files_are_refused() {
+    let root = scratch_root("sd-socket-spec");
+    // A systemd that knows SocketProtocol=: the listener check is what must refuse.
+    write(root.path(), "usr/lib/systemd/libsystemd-shared-257.so", "");
+    for (unit, listen, why) in [
+        (
+            "runtime.socket",
+            "ListenStream=8081\nListenStream=%t/x.sock\n",
+            "Unix socket (ListenStream=%t/x.sock, /run/x.sock)",
+        ),
+        (
+            "vsock.socket",
+            "ListenStream=vsock:2:8082\n",
+            "vsock socket (ListenStream=vsock:2:8082)",
+        ),
+        (
+            "instance.socket",
+            "ListenStream=127.0.0.1:%i\n",
+            "specifier %i mptcpize cannot resolve",
+        ),
+    ] {
+        write_socket_unit(root.path(), unit, listen);
+        let err = refused(root.path(), &["enable", unit]);
+        assert!(err.contains(why), "{unit}: {err}");
+    }
+    // `%%` is a plain percent sign, not a path: that unit is TCP and accepted.
+    write(
+        root.path(),
+        "usr/lib/systemd/system/tcp.socket",
+        "[Socket]\nListenStream=8083\n",
+    );
+    ok(&mptcpize_in(
+        root.path(),
+        &["enable", "tcp.socket", "--dry-run"],
+    ));
+    // A drop-in that cannot be read (a dangling link): its ListenStream= or Service= is
+    // unknown, so nothing is decided from the rest.
+    std::os::unix::fs::symlink(
+        "/nonexistent/10-unix.conf",
+        write(
+            root.path(),
+            "etc/systemd/system/tcp.socket.d/placeholder",
+            "",
+        )
+        .with_file_name("10-unix.conf"),
+    )
+    .unwrap();
+    let out = mptcpize_in(root.path(), &["enable", "tcp.socket", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains("10-unix.conf"),
+        "{err}"
+    );
 }

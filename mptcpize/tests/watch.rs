@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mptcp_socket::MptcpStream;
-use mptcp_tests::{require_privileges, require_program, Lab, Netns};
+use mptcp_tests::{Lab, Netns};
 use serde_json::Value;
 use support::{mptcpize, spawn, wait_listening, Background};
 
@@ -131,16 +131,9 @@ fn iperf3_data_connection(snap: &[Value]) -> Option<(u64, u64)> {
     })
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_iperf3)),
-    ignore = "needs root, netns, MPTCP, iperf3"
-)]
+#[mptcp_tests::needs(privileged, "iperf3")]
 #[test]
 fn iperf3_paths_listed_and_followed_through_a_cut() {
-    let test = "iperf3_paths_listed_and_followed_through_a_cut";
-    if !require_privileges(test) || !require_program(test, "iperf3") {
-        return;
-    }
     let mut run = iperf_in_lab();
     let lab = &run.lab;
     let port = PORT.to_string();
@@ -153,7 +146,7 @@ fn iperf3_paths_listed_and_followed_through_a_cut() {
         iperf3_data_connection,
     );
     // `mptcpize run` execs iperf3: the launcher's pid is iperf3's.
-    assert_eq!(pid, u64::from(run.client.0.id()), "owner pid");
+    assert_eq!(pid, u64::from(run.client.id()), "owner pid");
     let snap = snapshot(lab.client(), &filter);
     let conn = snap.iter().find(|c| u64_of(c, "cookie") == cookie).unwrap();
     assert_eq!(
@@ -211,31 +204,19 @@ fn iperf3_paths_listed_and_followed_through_a_cut() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    run.client.0.kill().unwrap();
+    run.client.child_mut().kill().unwrap();
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_busybox)),
-    ignore = "needs root, netns, MPTCP, busybox"
-)]
+#[mptcp_tests::needs(privileged, "busybox")]
 #[test]
 fn static_seccomp_program_and_native_program_both_appear() {
-    let test = "static_seccomp_program_and_native_program_both_appear";
-    if !require_privileges(test) || !require_program(test, "busybox") {
-        return;
-    }
     let ns = Netns::new("watch-sc").unwrap();
     // A statically linked busybox nc listening, under seccomp mode.
     let mut server = ns.command(mptcpize());
     server.args(["run", "--seccomp", "busybox", "nc", "-l", "-p", "9000"]);
     let server = spawn(server);
-    wait_listening(&ns, 9000);
     // This test program is the native one: an MptcpStream made inside the namespace.
-    let client = ns
-        .enter(|| MptcpStream::connect("127.0.0.1:9000"))
-        .unwrap()
-        .unwrap();
-    let local = client.local_addr().unwrap().to_string();
+    let (client, local) = connect_when_listening(&ns, 9000);
     let me = u64::from(std::process::id());
     let snap = wait_snapshot(
         &ns,
@@ -257,7 +238,7 @@ fn static_seccomp_program_and_native_program_both_appear() {
         assert_eq!(subflows(conn).len(), 1, "{conn}");
     }
     // --pid LAUNCHER: the supervisor's child busybox is a descendant; this test is not.
-    let launcher = server.0.id().to_string();
+    let launcher = server.id().to_string();
     let only_busybox = snapshot(&ns, &["--pid", &launcher]);
     assert_eq!(only_busybox.len(), 1, "{only_busybox:?}");
     assert_eq!(str_of(&only_busybox[0], "comm"), "busybox");
@@ -267,10 +248,46 @@ fn static_seccomp_program_and_native_program_both_appear() {
     drop(client);
 }
 
+/// Once something listens on `port` of 127.0.0.1 in `ns`: an `MptcpStream` connected to
+/// it from inside `ns`, and its local address.
+fn connect_when_listening(ns: &Netns, port: u16) -> (MptcpStream, String) {
+    wait_listening(ns, port);
+    let client = ns
+        .enter(|| MptcpStream::connect(("127.0.0.1", port)))
+        .unwrap()
+        .unwrap();
+    let local = client.local_addr().unwrap().to_string();
+    (client, local)
+}
+
 /// A tmux server of the test's own (`tmux -L NAME`), killed on drop.
 struct Tmux(String);
 
 impl Tmux {
+    /// A tmux server of its own (`tmux -L NAME-PID`) with one detached session `watch` of
+    /// `columns` x `rows` running the shell command `line`.
+    fn start(name: &str, (columns, rows): (u16, u16), line: &str) -> Tmux {
+        let tmux = Tmux(format!("{name}-{}", std::process::id()));
+        let (columns, rows) = (columns.to_string(), rows.to_string());
+        tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "watch",
+            "-x",
+            &columns,
+            "-y",
+            &rows,
+            line,
+        ]);
+        tmux
+    }
+
+    /// `display -p` of `format` (`#{pane_title}`, …) for the session's pane.
+    fn display(&self, format: &str) -> String {
+        self.cmd(&["display", "-p", "-t", "watch", format])
+    }
+
     fn cmd(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -309,13 +326,7 @@ impl Tmux {
 
 /// `watch` left the terminal as it found it: the main screen back, the cursor visible.
 fn assert_terminal_restored(tmux: &Tmux, after: &str) {
-    let state = tmux.cmd(&[
-        "display",
-        "-p",
-        "-t",
-        "watch",
-        "#{alternate_on} #{cursor_flag}",
-    ]);
+    let state = tmux.display("#{alternate_on} #{cursor_flag}");
     assert_eq!(
         state.trim(),
         "0 1",
@@ -331,19 +342,9 @@ impl Drop for Tmux {
     }
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_iperf3, has_tmux)),
-    ignore = "needs root, netns, MPTCP, iperf3, tmux"
-)]
+#[mptcp_tests::needs(privileged, "iperf3", "tmux")]
 #[test]
 fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
-    let test = "live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal";
-    if !require_privileges(test)
-        || !require_program(test, "iperf3")
-        || !require_program(test, "tmux")
-    {
-        return;
-    }
     let run = iperf_in_lab();
     let lab = &run.lab;
     wait_snapshot(
@@ -353,25 +354,15 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
         "iperf3's two subflows",
         iperf3_data_connection,
     );
-    let tmux = Tmux(format!("mptcpize-watch-{}", std::process::id()));
-    // The shell prints a marker when watch has returned, and stays for the checks.
+    // The shell prints a marker when watch has returned, and stays for the checks. The
+    // launcher's path is quoted: the checkout's path may hold spaces.
+    let launcher = mptcpize().display().to_string().replace('\'', r"'\''");
     let line = format!(
-        "W='ip netns exec {} {} watch --interval 0.5 --port {PORT}'; \
-         $W; echo WATCH-EXITED $?; read go; $W; echo WATCH-TERMINATED $?; sleep 600",
+        "w() {{ ip netns exec {} '{launcher}' watch --interval 0.5 --port {PORT}; }}; \
+         w; echo WATCH-EXITED $?; read go; w; echo WATCH-TERMINATED $?; sleep 600",
         lab.client().name(),
-        mptcpize().display()
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "watch",
-        "-x",
-        "80",
-        "-y",
-        "40",
-        &line,
-    ]);
+    let tmux = Tmux::start("mptcpize-watch", (80, 40), &line);
     let (p1, p2) = (
         lab.client_addr(1).to_string(),
         lab.client_addr(2).to_string(),
@@ -397,9 +388,7 @@ fn live_view_under_tmux_shows_both_paths_and_q_restores_the_terminal() {
     });
     eprintln!("the live view:\n{screen}");
     assert!(
-        tmux.cmd(&["display", "-p", "-t", "watch", "#{alternate_on}"])
-            .trim()
-            == "1",
+        tmux.display("#{alternate_on}").trim() == "1",
         "the live view uses the alternate screen"
     );
     // 80 columns are enough: no path line and no statistics line is cut at the edge.
@@ -495,19 +484,10 @@ impl Drop for UnitCgroup {
     }
 }
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_busybox, has_nsenter)),
-    ignore = "needs root, netns, MPTCP, busybox, nsenter"
-)]
+#[mptcp_tests::needs(privileged, "busybox", "nsenter")]
 #[test]
 fn unit_filter_follows_the_units_cgroup() {
     let test = "unit_filter_follows_the_units_cgroup";
-    if !require_privileges(test)
-        || !require_program(test, "busybox")
-        || !require_program(test, "nsenter")
-    {
-        return;
-    }
     let unit = format!("mptcpize-watch-test-{}", std::process::id());
     let cgroup = UnitCgroup::new(&format!("{unit}.service"));
     if !skip_without_cgroup(test, cgroup.is_none()) {
@@ -527,19 +507,14 @@ fn unit_filter_follows_the_units_cgroup() {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut service = Background(shell.spawn().unwrap());
-    cgroup.add(service.0.id());
+    let mut service = Background::from_child(shell.spawn().unwrap());
+    cgroup.add(service.id());
     {
         use std::io::Write;
-        let mut stdin = service.0.stdin.take().unwrap();
+        let mut stdin = service.child_mut().stdin.take().unwrap();
         stdin.write_all(b"go\n").unwrap();
     }
-    wait_listening(&ns, 9200);
-    let client = ns
-        .enter(|| MptcpStream::connect("127.0.0.1:9200"))
-        .unwrap()
-        .unwrap();
-    let local = client.local_addr().unwrap().to_string();
+    let (client, local) = connect_when_listening(&ns, 9200);
     // Both ends without the filter (ours and the service's) …
     wait_snapshot(&ns, &[], Duration::from_secs(10), "both ends", |snap| {
         (snap.len() == 2).then_some(())
@@ -597,20 +572,10 @@ else:
 signal.pause()
 ";
 
-#[cfg_attr(
-    not(all(mptcp_privileged, has_python3, has_setpriv)),
-    ignore = "needs root, netns, MPTCP, python3, setpriv"
-)]
+#[mptcp_tests::needs(privileged, "python3", "setpriv")]
 #[test]
 fn as_nobody_names_its_own_processes_and_lists_the_others_without_owner() {
     use std::os::unix::fs::PermissionsExt;
-    let test = "as_nobody_names_its_own_processes_and_lists_the_others_without_owner";
-    if !require_privileges(test)
-        || !require_program(test, "python3")
-        || !require_program(test, "setpriv")
-    {
-        return;
-    }
     // SAFETY: a NUL-terminated name; the entry is read before any other getpw* call.
     let nobody_uid = unsafe {
         let entry = libc::getpwnam(c"nobody".as_ptr());
@@ -640,7 +605,7 @@ fn as_nobody_names_its_own_processes_and_lists_the_others_without_owner() {
         .unwrap()
         .unwrap();
     let (root_server, _) = listener.accept().unwrap();
-    let (server_pid, client_pid) = (u64::from(server.0.id()), u64::from(client.0.id()));
+    let (server_pid, client_pid) = (u64::from(server.id()), u64::from(client.id()));
     // Root sees all four ends with their owners and one subflow each.
     wait_snapshot(&ns, &[], Duration::from_secs(10), "the four ends", |snap| {
         let owned =
@@ -654,9 +619,9 @@ fn as_nobody_names_its_own_processes_and_lists_the_others_without_owner() {
     });
 
     // The launcher where nobody can run it: the checkout may be under a 0700 home.
-    let dir = support::TempDir::new("watch-nobody");
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let launcher = dir.0.join("mptcpize");
+    let dir = mptcp_tests::temp_dir("watch-nobody");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let launcher = dir.path().join("mptcpize");
     std::fs::copy(mptcpize(), &launcher).unwrap();
     std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_nobody = |args: &[&str]| {
@@ -724,4 +689,122 @@ fn as_nobody_names_its_own_processes_and_lists_the_others_without_owner() {
     assert_eq!(only.len(), 1, "{only:?}");
     assert_eq!(u64_of(&only[0], "pid"), server_pid);
     drop((root_client, root_server, client, server));
+}
+
+/// The command name a hostile process gives itself: clear the screen, set the window title
+/// to PWN (OSC 0 … BEL). 13 bytes: fits the 15 of a comm.
+const HOSTILE_COMM: &str = "\x1b[2J\x1b]0;PWN\x07X";
+
+/// How `watch` shows [`HOSTILE_COMM`]: every control character as `\xNN`.
+const HOSTILE_COMM_SHOWN: &str = r"\x1b[2J\x1b]0;PWN\x07X";
+
+#[mptcp_tests::needs(privileged, "python3", "tmux")]
+#[test]
+fn hostile_command_names_are_shown_escaped_in_text_live_view_and_messages() {
+    let ns = Netns::new("watch-escape").unwrap();
+    // Both ends of one MPTCP connection in processes that renamed themselves
+    // (prctl(PR_SET_NAME) = 15) to the hostile name, as any user can.
+    let peer = format!(
+        "import ctypes, sys\n\
+         ctypes.CDLL(None).prctl(15, sys.argv[3].encode(), 0, 0, 0)\n\
+         {PYTHON_MPTCP_PEER}"
+    );
+    let python = |role: &str| {
+        let mut cmd = ns.command("python3");
+        cmd.args(["-c", &peer, role, "9310", HOSTILE_COMM]);
+        spawn(cmd)
+    };
+    let server = python("server");
+    wait_listening(&ns, 9310);
+    let client = python("client");
+    // --json keeps the exact name (JSON escapes it).
+    wait_snapshot(
+        &ns,
+        &["--port", "9310"],
+        Duration::from_secs(10),
+        "both renamed ends",
+        |snap| {
+            (snap.len() == 2 && snap.iter().all(|c| str_of(c, "comm") == HOSTILE_COMM))
+                .then_some(())
+        },
+    );
+
+    // The --once table: no control character at all, the name shown escaped.
+    let mut once = ns.command(mptcpize());
+    once.args(["watch", "--once", "--port", "9310"]);
+    let out = support::output_ok(&mut once, "mptcpize watch --once");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the terminal: {text:?}"
+    );
+    for pid in [server.id(), client.id()] {
+        assert!(
+            text.contains(&format!("{HOSTILE_COMM_SHOWN}[{pid}]")),
+            "{pid} not shown escaped: {text:?}"
+        );
+    }
+
+    // The live view under tmux: the window title is not taken over, the screen not
+    // cleared, the name shown escaped.
+    let line = format!(
+        "echo BEFORE-WATCH; ip netns exec {} {} watch --interval 0.5 --port 9310; \
+         echo WATCH-EXITED $?; sleep 600",
+        ns.name(),
+        mptcpize().display()
+    );
+    let tmux = Tmux::start("mptcpize-watch-escape", (100, 30), &line);
+    let screen = tmux.wait_screen("both ends in the live view", |s| {
+        s.matches(&format!("{HOSTILE_COMM_SHOWN}[")).count() == 2
+    });
+    eprintln!("the live view:\n{screen}");
+    let title = tmux.display("#{pane_title}");
+    assert!(
+        !title.contains("PWN"),
+        "the window title was set: {title:?}"
+    );
+    tmux.cmd(&["send-keys", "-t", "watch", "q"]);
+    let after = tmux.wait_screen("watch to exit", |s| s.contains("WATCH-EXITED"));
+    assert!(after.contains("WATCH-EXITED 0"), "exit status: {after}");
+    // Nothing cleared the main screen behind the alternate one.
+    assert!(
+        after.contains("BEFORE-WATCH"),
+        "the screen was cleared: {after}"
+    );
+    let title = tmux.display("#{pane_title}");
+    assert!(
+        !title.contains("PWN"),
+        "the window title was set: {title:?}"
+    );
+
+    // A message quoting a name: no control character either.
+    let mut bad_unit = ns.command(mptcpize());
+    bad_unit.args(["watch", "--once", "--unit", HOSTILE_COMM]);
+    let out = support::output_within(&mut bad_unit, Duration::from_secs(30), "watch --unit");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let message = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !message.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the terminal: {message:?}"
+    );
+    drop((client, server));
+}
+
+/// `--unit` is checked as `enable` checks unit names: `..` named the whole cgroup tree
+/// (every process), `../../tmp/x` a directory outside it (0 rows, no error).
+#[test]
+fn unit_names_leaving_system_slice_are_an_error() {
+    for bad in ["..", "../../tmp/x", "a/b.service"] {
+        let out = support::output_within(
+            Command::new(mptcpize()).args(["watch", "--once", "--unit", bad]),
+            Duration::from_secs(30),
+            "watch --unit",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--unit {bad}: {stderr}");
+        assert!(
+            stderr.contains("is not a systemd unit name") && out.stdout.is_empty(),
+            "--unit {bad}: {stderr}"
+        );
+    }
 }

@@ -2,36 +2,33 @@
 //! namespaces; a kernel with MPTCP; `ip` from iproute2 to make the namespaces), and which of
 //! the real programs the tests drive are installed.
 //!
-//! std only, and no item of the `mptcp-tests` crate: the build scripts of the test crates
-//! include this file (`#[path]`) to decide, when the tests are compiled, which tests are
-//! marked ignored ([`emit_cfg`]), and `mptcp_tests::require_privileges` /
-//! `require_program` ask the same questions when a test runs.
-
-/// The cfg set when the privileged tests can run.
-pub const PRIVILEGED_CFG: &str = "mptcp_privileged";
-
-/// The cfg set when this process's network namespace gives MPTCP sockets
-/// (`net.mptcp.enabled` is 1): for the tests that open them on loopback without root.
-pub const ENABLED_CFG: &str = "mptcp_enabled";
+//! std only, and no item of the `mptcp-tests` crate: the build script of
+//! `#[mptcp_tests::needs]` (`tests/macros/build.rs`) includes this file (`#[path]`) to decide,
+//! when the tests are compiled, which tests are marked ignored ([`write_needs_answers`]), and
+//! `mptcp_tests::require` asks the same questions when a test runs.
 
 /// The programs the tests drive (installed by `.ci/run`, or from a package every Debian system
-/// has: bash, dpkg, tar, coreutils' `timeout`): for each one installed, the build
-/// script sets `cfg(has_NAME)`, the name with `.` and `-` as `_` (`has_curl`,
-/// `has_nc_openbsd`). A test needing one more adds it here (an unknown cfg is a warning,
-/// an error under clippy -D warnings) and to `.ci/run`. `ip`, `ss`, `nstat` and `sysctl` are
-/// part of [`missing_privileges`] too: a privileged test need not name them.
+/// has: bash, dpkg, tar, coreutils' `timeout`; `cargo-deb` by `cargo install`), as a test
+/// names them: `#[mptcp_tests::needs(privileged, "nc.openbsd")]`. A test needing one more
+/// adds it here (an unknown one is a compile error) and to `.ci/run`. `ip`, `ss`, `nstat` and
+/// `sysctl` are part of [`missing_privileges`] too: a privileged test need not name them.
 pub const PROGRAMS: &[&str] = &[
     "bash",
     "busybox",
+    // Builds the Debian package the package tests check (`cargo install cargo-deb`).
+    "cargo-deb",
     "curl",
+    "dig",
     "dpkg",
     "dpkg-deb",
     "fish",
     "gcc",
+    "haproxy",
     "iperf3",
     "man",
     "nc.openbsd",
     "ncat",
+    "nft",
     "node",
     "nsenter",
     "nstat",
@@ -50,11 +47,6 @@ pub const PROGRAMS: &[&str] = &[
     "wget",
     "zsh",
 ];
-
-/// The cfg that says `program` is installed: `has_nc_openbsd` for `nc.openbsd`.
-pub fn program_cfg(program: &str) -> String {
-    format!("has_{}", program.replace(['.', '-'], "_"))
-}
 
 /// Environment variable that turns a skip into a failure (CI sets it).
 pub const NO_SKIP_ENV: &str = "MPTCP_TESTS_NO_SKIP";
@@ -117,21 +109,51 @@ pub fn no_skip() -> bool {
     std::env::var_os(NO_SKIP_ENV).is_some_and(|v| v != "0" && !v.is_empty())
 }
 
-/// For a build script: declares `cfg(mptcp_privileged)`, `cfg(mptcp_enabled)` (MPTCP
-/// sockets without root, [`missing_mptcp`]) and a `cfg(has_NAME)` per program
-/// of [`PROGRAMS`], and sets them for what this machine has, so that a test that cannot run
-/// here, marked `#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]`
-/// (or `not(all(mptcp_privileged, has_curl))`, …), is reported as ignored, not as passed. With
-/// [`NO_SKIP_ENV`] set, anything missing fails the build instead. Computed again when the
-/// user (`sudo`), `PATH`, a directory of `PATH` (a program installed) or [`NO_SKIP_ENV`]
-/// changes; for anything else (a kernel gaining MPTCP), `cargo clean -p`.
-#[allow(dead_code)] // The library asks the questions one by one.
-pub fn emit_cfg() {
-    println!("cargo:rustc-check-cfg=cfg({PRIVILEGED_CFG})");
-    println!("cargo:rustc-check-cfg=cfg({ENABLED_CFG})");
+/// For the build script of `#[mptcp_tests::needs]` (`tests/macros`): writes to `path`
+/// this machine's answers, as Rust source: `ANSWERS`, one `(need, missing)` per need a test
+/// may name (`privileged`, `mptcp_enabled`, each program of [`PROGRAMS`] in quotes, as
+/// written in the attribute), `missing` being the words of the `#[ignore = "needs …"]` where
+/// the machine lacks it. With [`NO_SKIP_ENV`] set, anything missing fails the build instead.
+#[allow(dead_code)] // Only the attribute's build script writes the answers.
+pub fn write_needs_answers(path: &std::path::Path) {
+    watch_the_answers();
+    let mut answers = Vec::new();
+    let mut reasons = Vec::new();
+    let mut answer = |need: String, missing: Option<(&str, String)>| {
+        let words = missing.map(|(words, reason)| {
+            reasons.push(reason);
+            words.to_string()
+        });
+        answers.push(format!("    ({need:?}, {words:?}),\n"));
+    };
+    answer(
+        "privileged".into(),
+        missing_privileges().map(|r| ("root, netns and MPTCP", r)),
+    );
+    answer(
+        "mptcp_enabled".into(),
+        missing_mptcp().map(|r| ("MPTCP enabled (net.mptcp.enabled)", r)),
+    );
     for program in PROGRAMS {
-        println!("cargo:rustc-check-cfg=cfg({})", program_cfg(program));
+        let absent = find_program(program).is_none();
+        answer(
+            format!("{program:?}"),
+            absent.then(|| (*program, format!("`{program}` is not installed"))),
+        );
     }
+    fail_without_skips(&reasons);
+    let text = format!(
+        "// Written by build.rs (`environment::write_needs_answers`): this machine's answers.\n\
+         const ANSWERS: &[(&str, Option<&str>)] = &[\n{}];\n",
+        answers.concat()
+    );
+    std::fs::write(path, text).expect("write the answers");
+}
+
+/// Tells cargo when to compute the answers again: the user (`sudo`), `PATH`, a directory of
+/// `PATH` (a program installed) or [`NO_SKIP_ENV`]; for anything else (a kernel gaining
+/// MPTCP), `cargo clean -p mptcp-tests`.
+fn watch_the_answers() {
     for var in [NO_SKIP_ENV, "PATH", "USER", "SUDO_UID"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -149,21 +171,10 @@ pub fn emit_cfg() {
             }
         }
     }
-    let mut missing = Vec::new();
-    match missing_mptcp() {
-        None => println!("cargo:rustc-cfg={ENABLED_CFG}"),
-        Some(reason) => missing.push(reason),
-    }
-    match missing_privileges() {
-        None => println!("cargo:rustc-cfg={PRIVILEGED_CFG}"),
-        Some(reason) => missing.push(reason),
-    }
-    for program in PROGRAMS {
-        match find_program(program) {
-            Some(_) => println!("cargo:rustc-cfg={}", program_cfg(program)),
-            None => missing.push(format!("`{program}` is not installed")),
-        }
-    }
+}
+
+/// Under [`NO_SKIP_ENV`], a test that cannot run fails the build: says what is missing.
+fn fail_without_skips(missing: &[String]) {
     if !missing.is_empty() && no_skip() {
         panic!(
             "tests cannot run: {} (and {NO_SKIP_ENV} forbids skipping them; .ci/run installs \

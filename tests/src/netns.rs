@@ -67,10 +67,37 @@ impl Netns {
         self.run(program, &words.collect::<Vec<_>>())
     }
 
+    /// [`Netns::run_line`] of each line in turn, e.g. the `ip` commands that set up links;
+    /// stops at the first that fails.
+    pub fn run_lines(&self, lines: &[&str]) -> io::Result<()> {
+        lines
+            .iter()
+            .try_for_each(|line| self.run_line(line).map(drop))
+    }
+
     /// Sets a sysctl inside the namespace, e.g. `("net.mptcp.enabled", "0")`.
     pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
         self.run("sysctl", &["-qw", &format!("{key}={value}")])
             .map(drop)
+    }
+
+    /// Runs `future` to its end on a multi-threaded tokio runtime (2 workers) built on a
+    /// thread that has entered the namespace ([`Netns::enter`]): its workers start there, so
+    /// they are in the namespace too, and so are the sockets the future creates.
+    #[cfg(feature = "tokio")]
+    pub fn block_on<F>(&self, future: F) -> io::Result<F::Output>
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        self.enter(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            runtime.block_on(future)
+        })
     }
 
     /// Runs `f` on a new thread that has entered the namespace with `setns(2)`: sockets it

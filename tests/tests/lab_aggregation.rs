@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab, LinkStats, Side};
-use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
 
@@ -61,12 +60,9 @@ fn check_subflows(lab: &Lab, client: &MptcpStream) {
     );
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn aggregation_two_equal_paths_native() {
-    if !require_privileges("aggregation_two_equal_paths_native") {
-        return;
-    }
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
     let (_listener, client, server) = connect(&lab);
     let before = client_tx(&lab);
@@ -110,12 +106,9 @@ fn aggregation_two_equal_paths_native() {
     assert!(s["MPTcpExtMPJoinAckRx"] >= 1, "{s:?}");
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn aggregation_asymmetric_80_20() {
-    if !require_privileges("aggregation_asymmetric_80_20") {
-        return;
-    }
     let lab = Lab::builder().paths([80, 20]).build().unwrap();
     let (_listener, client, server) = connect(&lab);
     // Congestion control is inherited from the machine (BBR on ours). BBR's start-up
@@ -162,12 +155,9 @@ fn aggregation_asymmetric_80_20() {
     );
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn server_signal_endpoints_give_a_subflow_per_path() {
-    if !require_privileges("server_signal_endpoints_give_a_subflow_per_path") {
-        return;
-    }
     // The other way to get a second subflow: the server announces 10.31.2.2 (ADD_ADDR) and
     // the client, allowed by add_addr_accepted, joins it; routing alone keeps it on path 2.
     let lab = Lab::builder()

@@ -7,16 +7,12 @@ use std::time::Duration;
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Lab};
-use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn library_default_policy_falls_back_to_tcp_on_a_client_without_mptcp() {
-    if !require_privileges("library_default_policy_falls_back_to_tcp_on_a_client_without_mptcp") {
-        return;
-    }
     let lab = Lab::builder()
         .paths([50, 50])
         .client_mptcp(false)

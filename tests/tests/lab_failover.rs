@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use mptcp_socket::{MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Lab, LinkStats, Side};
-use mptcp_tests::require_privileges;
 
 const PORT: u16 = 5000;
 const CUT_AT: Duration = Duration::from_millis(1500);
@@ -29,12 +28,9 @@ fn payload_mbit(mbit: f64) -> f64 {
     mbit * 1448.0 / 1514.0
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn failover_when_a_path_is_cut_mid_transfer() {
-    if !require_privileges("failover_when_a_path_is_cut_mid_transfer") {
-        return;
-    }
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
     let (_listener, client, server) = connect(&lab);
     // ~1.5 s on both paths (~17 MB), then the rest over path 2 alone.
@@ -82,12 +78,9 @@ fn failover_when_a_path_is_cut_mid_transfer() {
     );
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn backup_path_carries_data_only_when_the_primary_is_down() {
-    if !require_privileges("backup_path_carries_data_only_when_the_primary_is_down") {
-        return;
-    }
     let lab = Lab::builder().paths([50, 50]).backup(2).build().unwrap();
     let (_listener, client, server) = connect(&lab);
     let total = 20_000_000;
@@ -135,12 +128,9 @@ fn backup_path_carries_data_only_when_the_primary_is_down() {
     assert!(s["MPTcpExtMPJoinSynBackupRx"] >= 1, "{s:?}");
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn backup_flag_set_on_a_live_connection_moves_its_traffic() {
-    if !require_privileges("backup_flag_set_on_a_live_connection_moves_its_traffic") {
-        return;
-    }
     let lab = Lab::builder().paths([50, 50]).build().unwrap();
     let (_listener, client, server) = connect(&lab);
     let window = Mutex::new(None);

@@ -7,7 +7,6 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab, Side};
-use mptcp_tests::require_privileges;
 
 /// Names of the root namespace's interfaces.
 fn root_interfaces() -> Vec<String> {
@@ -64,12 +63,9 @@ fn tcp_goodput(lab: &Lab, path: usize, secs: f64) -> f64 {
     r.steady_mbit(Duration::from_millis(300))
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn lab_builds_shapes_and_cleans_up() {
-    if !require_privileges("lab_builds_shapes_and_cleans_up") {
-        return;
-    }
     let root_before = root_interfaces();
     let root_mptcp = std::fs::read_to_string("/proc/sys/net/mptcp/enabled").unwrap();
     let (cli, srv);
@@ -153,12 +149,9 @@ fn lab_builds_shapes_and_cleans_up() {
     assert_eq!(root_interfaces(), root_before);
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn two_labs_run_side_by_side() {
-    if !require_privileges("two_labs_run_side_by_side") {
-        return;
-    }
     // Same interface names and addresses in both, built at the same time.
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| Lab::builder().build().unwrap());
@@ -174,12 +167,9 @@ fn two_labs_run_side_by_side() {
     assert_eq!(ep.lines().count(), 3, "{ep}");
 }
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn lab_is_removed_when_the_test_panics() {
-    if !require_privileges("lab_is_removed_when_the_test_panics") {
-        return;
-    }
     let mut names = Vec::new();
     let mut sleeper_started = false;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -1,12 +1,9 @@
 //! The support crate's own check: a namespace is created, usable, and removed.
-use mptcp_tests::{require_privileges, Netns};
+use mptcp_tests::Netns;
 
-#[cfg_attr(not(mptcp_privileged), ignore = "needs root, netns and MPTCP")]
+#[mptcp_tests::needs(privileged)]
 #[test]
 fn netns_is_created_and_removed() {
-    if !require_privileges("netns_is_created_and_removed") {
-        return;
-    }
     let root_before = std::fs::read_to_string("/proc/sys/net/mptcp/enabled").unwrap();
     let name;
     {

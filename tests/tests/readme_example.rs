@@ -14,12 +14,9 @@ fn readme_example(readme: &str) -> String {
     readme[start..start + len].to_string()
 }
 
-#[cfg_attr(not(mptcp_enabled), ignore = "needs MPTCP enabled (net.mptcp.enabled)")]
+#[mptcp_tests::needs(mptcp_enabled)]
 #[test]
 fn readme_example_runs_in_a_new_crate() {
-    if !mptcp_tests::require_mptcp("readme_example_runs_in_a_new_crate") {
-        return;
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let example = readme_example(&readme);

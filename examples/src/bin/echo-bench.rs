@@ -21,6 +21,7 @@
 //! for byte; any failure, missing echo or accept-queue overflow is reported, and failures
 //! make the exit status non-zero.
 
+use mptcp_examples::outln;
 use std::io;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -119,7 +120,7 @@ fn main() -> ExitCode {
         };
         return match result {
             Ok(result) => {
-                println!("{result}");
+                outln!("{result}");
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -136,17 +137,20 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     match prepare_network(&args) {
-        Ok(note) => println!("echo-bench: {note}"),
+        Ok(note) => outln!("echo-bench: {note}"),
         Err(err) => {
             eprintln!("echo-bench: {err}");
             return ExitCode::FAILURE;
         }
     }
-    println!(
+    outln!(
         "echo-bench: {} connections, {} round trips of {} bytes each, {} connects in flight",
-        args.connections, args.rounds, args.size, args.concurrency
+        args.connections,
+        args.rounds,
+        args.size,
+        args.concurrency
     );
-    println!(
+    outln!(
         "{:<10} {:>6} {:>7} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9} {:>7} {:>7} {:>6}",
         "mode",
         "conns",
@@ -200,13 +204,13 @@ fn main() -> ExitCode {
             runs.push((mode, figures));
             let overflows = int(&r["listen_overflows"]);
             if overflows > 0 {
-                println!(
+                outln!(
                     "  ({}: the accept queue overflowed {overflows} times: SYNs were dropped \
                      and retransmitted after 1 s; raise --backlog)",
                     mode.name()
                 );
             }
-            println!(
+            outln!(
                 "{:<10} {:>6} {:>7.0} {:>8.1} {:>7} {:>7.0} {:>6.1} {:>9.0} {:>9.0} {:>7.0} {:>7} {:>6}",
                 mode.name(),
                 n,
@@ -224,7 +228,7 @@ fn main() -> ExitCode {
         }
     }
     if args.repeat > 1 {
-        println!("median of {} runs:", args.repeat);
+        outln!("median of {} runs:", args.repeat);
         for &mode in &args.modes {
             let median = |i: usize| {
                 let mut v: Vec<f64> = runs
@@ -235,7 +239,7 @@ fn main() -> ExitCode {
                 v.sort_by(f64::total_cmp);
                 v.get(v.len() / 2).copied().unwrap_or(0.0)
             };
-            println!(
+            outln!(
                 "{:<10} {:>6} {:>7.0} {:>8.1} {:>7} {:>7.0} {:>6.1} {:>9.0} {:>9.0} {:>7.0}",
                 mode.name(),
                 args.connections,
@@ -251,10 +255,10 @@ fn main() -> ExitCode {
         }
     }
     if all_ok {
-        println!("echo-bench: every connection established, every echo verified, none lost");
+        outln!("echo-bench: every connection established, every echo verified, none lost");
         ExitCode::SUCCESS
     } else {
-        println!("echo-bench: FAILURES (see above)");
+        outln!("echo-bench: FAILURES (see above)");
         ExitCode::FAILURE
     }
 }
@@ -522,7 +526,7 @@ fn listen_overflows() -> io::Result<u64> {
 
 async fn serve(mode: Mode, n: u64, backlog: u32) -> io::Result<Value> {
     let listener = listen(mode, backlog).await?;
-    println!("listening {}", listener.local_addr()?);
+    outln!("listening {}", listener.local_addr()?);
     let (mut accepted, mut expected_kind, mut errors) = (0u64, 0u64, 0u64);
     let mut echoes = JoinSet::new();
     while accepted < n {

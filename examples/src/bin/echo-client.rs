@@ -5,6 +5,7 @@
 //! cargo run -p mptcp-examples --bin echo-client -- 127.0.0.1:7007 --connections 100 --rounds 10
 //! ```
 
+use mptcp_examples::outln;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -57,7 +58,7 @@ async fn main() -> ExitCode {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "echo-client: {} connections ({mptcp} MPTCP), {round_trips} round trips verified, \
          {failures} failed, in {secs:.2} s",
         args.connections

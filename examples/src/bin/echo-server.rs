@@ -8,6 +8,7 @@
 //! Prints a line per second while connections come and go: how many are open, and how many
 //! of them use MPTCP.
 
+use mptcp_examples::outln;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -41,7 +42,7 @@ async fn main() -> ExitCode {
     else {
         return ExitCode::FAILURE;
     };
-    println!("echo-server: listening on {local} ({kind})");
+    outln!("echo-server: listening on {local} ({kind})");
 
     let counters = Arc::new(Counters::default());
     tokio::spawn(report(counters.clone()));
@@ -80,7 +81,7 @@ async fn report(counters: Arc<Counters>) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = (counters.open.load(Relaxed), counters.total.load(Relaxed));
         if now != last {
-            println!(
+            outln!(
                 "echo-server: {} open connections ({} MPTCP), {} since start",
                 now.0,
                 counters.mptcp.load(Relaxed),

@@ -8,6 +8,7 @@
 //! Where the kernel has no MPTCP it says why and connects over plain TCP (unless
 //! `--require-mptcp`). This example uses the blocking API (`MptcpStream`).
 
+use mptcp_examples::outln;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::ExitCode;
@@ -50,15 +51,15 @@ fn main() -> ExitCode {
     };
     match stream.connection_kind() {
         Ok(ConnectionKind::Mptcp) => {
-            println!("hello-client: connected to {} over MPTCP", args.server)
+            outln!("hello-client: connected to {} over MPTCP", args.server)
         }
-        Ok(ConnectionKind::FellBack) => println!(
+        Ok(ConnectionKind::FellBack) => outln!(
             "hello-client: connected to {}, but the connection fell back to TCP \
              (the server or the path does not speak MPTCP)",
             args.server
         ),
         Ok(ConnectionKind::Tcp) if args.plain_tcp => {
-            println!(
+            outln!(
                 "hello-client: connected to {} over plain TCP (--plain-tcp)",
                 args.server
             )
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
                 Ok(Availability::Unavailable(reason)) => reason.to_string(),
                 _ => "the kernel refused an MPTCP socket".to_string(),
             };
-            println!(
+            outln!(
                 "hello-client: MPTCP is not available ({why}); connected to {} over plain TCP",
                 args.server
             );
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Ok(_) => {
-            println!("server says: {}", line.trim_end());
+            outln!("server says: {}", line.trim_end());
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -8,6 +8,7 @@
 //! Where the kernel has no MPTCP (e.g. `net.mptcp.enabled=0`) it says why and serves over
 //! plain TCP. This example uses the blocking API (`MptcpListener`), one thread per client.
 
+use mptcp_examples::outln;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -43,15 +44,13 @@ fn main() -> ExitCode {
         .connection_kind()
         .is_ok_and(ConnectionKind::is_mptcp);
     if server_mptcp {
-        println!("hello-server: listening on {local} over MPTCP");
+        outln!("hello-server: listening on {local} over MPTCP");
     } else {
         let why = match available() {
             Ok(Availability::Unavailable(reason)) => reason.to_string(),
             _ => "the kernel refused an MPTCP socket".to_string(),
         };
-        println!(
-            "hello-server: MPTCP is not available ({why}); listening on {local} over plain TCP"
-        );
+        outln!("hello-server: MPTCP is not available ({why}); listening on {local} over plain TCP");
     }
 
     let mut clients = Vec::new();
@@ -94,7 +93,7 @@ fn greet(stream: MptcpStream, server_mptcp: bool) {
             format!("I cannot tell whether you use MPTCP ({err})."),
         ),
     };
-    println!("hello-server: {peer} connected over {log}");
+    outln!("hello-server: {peer} connected over {log}");
     let mut out = BufWriter::new(&stream);
     if let Err(err) = writeln!(out, "Hello {peer}! {answer}").and_then(|()| out.flush()) {
         eprintln!("hello-server: writing to {peer}: {err}");

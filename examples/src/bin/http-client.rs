@@ -8,6 +8,7 @@
 //! The connector is a `tower_service::Service<Uri>` returning tokio's `TcpStream` (wrapped
 //! in hyper-util's `TokioIo`): everything else is hyper as usual.
 
+use mptcp_examples::{out, outln};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -63,7 +64,7 @@ impl tower_service::Service<Uri> for MptcpConnector {
             let kind = stream
                 .connection_kind()
                 .map_or_else(|e| e.to_string(), |k| k.to_string());
-            println!(
+            outln!(
                 "http-client: connected to {} over {kind}",
                 stream.peer_addr()?
             );
@@ -89,9 +90,9 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("http-client: GET {url}: {}", response.status());
+        outln!("http-client: GET {url}: {}", response.status());
         match response.into_body().collect().await {
-            Ok(body) => print!("{}", String::from_utf8_lossy(&body.to_bytes())),
+            Ok(body) => out!("{}", String::from_utf8_lossy(&body.to_bytes())),
             Err(err) => {
                 eprintln!("http-client: reading the body of {url}: {err}");
                 return ExitCode::FAILURE;

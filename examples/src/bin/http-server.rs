@@ -12,6 +12,7 @@
 //! connect-info hook: at accept time it keeps a duplicate of the socket's descriptor, and
 //! each request asks the kernel about the connection then (`MptcpExt` works on any fd).
 
+use mptcp_examples::outln;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -96,7 +97,7 @@ async fn main() -> ExitCode {
     else {
         return ExitCode::FAILURE;
     };
-    println!("http-server: listening on http://{local}/ ({kind})");
+    outln!("http-server: listening on http://{local}/ ({kind})");
 
     let app = Router::new().route("/", get(describe));
     let service = app.into_make_service_with_connect_info::<Connection>();

@@ -10,6 +10,7 @@
 //! While it waits (`--wait`), it reads and discards what the server sends, so an echo or a
 //! hello server gives non-zero counters.
 
+use mptcp_examples::outln;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -70,7 +71,7 @@ async fn main() -> ExitCode {
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
     } else {
         print_text(&report);
     }
@@ -219,28 +220,28 @@ fn show(value: &Value) -> String {
 }
 
 fn print_text(report: &Value) {
-    println!(
+    outln!(
         "connection {} -> {}: {}",
         show(&report["local"]),
         show(&report["peer"]),
         show(&report["kind"])
     );
-    println!(
+    outln!(
         "read {} bytes from the server while waiting",
         report["bytes_read_while_waiting"]
     );
     let Some(info) = report["mptcp_info"].as_object() else {
-        println!("no mptcp_info: the connection is not MPTCP");
+        outln!("no mptcp_info: the connection is not MPTCP");
         return;
     };
-    println!("mptcp_info:");
+    outln!("mptcp_info:");
     for (name, value) in info {
-        println!("  {name:<26} {}", show(value));
+        outln!("  {name:<26} {}", show(value));
     }
     let subflows = report["subflows"].as_array().map_or(&[][..], Vec::as_slice);
-    println!("subflows: {}", subflows.len());
+    outln!("subflows: {}", subflows.len());
     for (n, sf) in subflows.iter().enumerate() {
-        println!(
+        outln!(
             "  [{n}] id {} {} -> {}",
             show(&sf["id"]),
             show(&sf["local"]),
@@ -252,7 +253,7 @@ fn print_text(report: &Value) {
                 .map(|(name, value)| format!("{name} {}", show(value)))
                 .collect();
             for chunk in line.chunks(5) {
-                println!("      {}", chunk.join("  "));
+                outln!("      {}", chunk.join("  "));
             }
         }
     }

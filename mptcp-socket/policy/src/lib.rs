@@ -6,10 +6,13 @@
 //!    the kernel cannot give MPTCP here (so falling back to TCP is right), or is it an
 //!    ordinary error the caller must see (`EMFILE`, `EACCES`, …)?
 //!
-//! 3. [`plain_tcp`]: when MPTCP refuses a socket option before the socket connected, which
+//! 3. [`refused_options`]: when MPTCP refuses a socket option before the socket connected, which
 //!    errnos say so, whether the socket is still unused, whether to give it plain TCP (the
 //!    option's class and the user's choice), and which options to carry over to the plain
 //!    TCP socket that takes its place.
+//!
+//! 4. [`why_not_mptcp`]: why a connection is not MPTCP or uses one path, and the short
+//!    word for each reason that `mptcpize check`, `watch` and `run --report` print.
 //!
 //! The library's fallback policy (`mptcp-socket`), the `LD_PRELOAD` shim and the seccomp
 //! supervisor (`mptcpize`) all call these, so they can never disagree. The crate is
@@ -21,7 +24,8 @@ use libc::c_int;
 
 pub use mptcp_sys::IPPROTO_MPTCP;
 
-pub mod plain_tcp;
+pub mod refused_options;
+pub mod why_not_mptcp;
 
 /// The `type` flags `socket(2)` accepts besides the socket type itself.
 const SOCKET_TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
@@ -34,9 +38,15 @@ const SOCKET_TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
 /// unknown type bits) is not touched.
 #[inline]
 pub const fn is_tcp_stream_request(domain: c_int, type_: c_int, protocol: c_int) -> bool {
-    (domain == libc::AF_INET || domain == libc::AF_INET6)
-        && (type_ & !SOCKET_TYPE_FLAGS) == libc::SOCK_STREAM
-        && (protocol == 0 || protocol == libc::IPPROTO_TCP)
+    // Written for the shim's `socket()` hook, which runs it on every call: one subtraction
+    // and one mask test each for the family and the type (`domain - AF_INET` is 0 or 8 for
+    // AF_INET and AF_INET6, `type - SOCK_STREAM` a subset of the flags), and protocol 0,
+    // the commonest, tested first (with `|`: for `||` the compiler tests IPPROTO_TCP
+    // first). The unit tests check it against the plain form.
+    const _: () = assert!(libc::AF_INET6 - libc::AF_INET == 8 && SOCKET_TYPE_FLAGS & 1 == 0);
+    (domain.wrapping_sub(libc::AF_INET) & !8) == 0
+        && (type_.wrapping_sub(libc::SOCK_STREAM) & !SOCKET_TYPE_FLAGS) == 0
+        && (protocol == 0) | (protocol == libc::IPPROTO_TCP)
 }
 
 /// Why the kernel cannot create an MPTCP socket, read from the errno of
@@ -140,6 +150,44 @@ mod tests {
         }
         // Unknown type bits are not ours to interpret.
         assert!(!is_tcp_stream_request(AF_INET, SOCK_STREAM | 0x40_0000, 0));
+    }
+
+    #[test]
+    fn the_fast_form_is_the_plain_one() {
+        let plain = |domain: c_int, ty: c_int, proto: c_int| {
+            (domain == AF_INET || domain == AF_INET6)
+                && (ty & !SOCKET_TYPE_FLAGS) == SOCK_STREAM
+                && (proto == 0 || proto == IPPROTO_TCP)
+        };
+        let edges = [
+            c_int::MIN,
+            c_int::MIN + 1,
+            -8,
+            -2,
+            -1,
+            c_int::MAX - 1,
+            c_int::MAX,
+        ];
+        let domains = (-20..=64).chain(edges);
+        for domain in domains {
+            let bits = (0..32).map(|b| 1i32.wrapping_shl(b));
+            let types = (-3..=20)
+                .chain(bits.clone())
+                .chain(bits.map(|b| b | SOCK_STREAM))
+                .flat_map(|t| {
+                    [0, SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK | SOCK_CLOEXEC].map(|f| t | f)
+                })
+                .chain(edges);
+            for ty in types {
+                for proto in (-2..=8).chain([255, 256, 262, c_int::MIN, c_int::MAX]) {
+                    assert_eq!(
+                        is_tcp_stream_request(domain, ty, proto),
+                        plain(domain, ty, proto),
+                        "socket({domain}, {ty:#x}, {proto})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -29,7 +29,9 @@
 //! `mptcp_info` in the diag answer grew with the kernel as the getsockopt one did.
 
 mod process;
-mod wire;
+// Public for the fuzz targets (`fuzz/`) only.
+#[doc(hidden)]
+pub mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -39,12 +41,14 @@ use mptcp_sys::{
     IPPROTO_MPTCP, MPTCP_SUBFLOW_FLAG_BKUP_LOC, MPTCP_SUBFLOW_FLAG_BKUP_REM,
     MPTCP_SUBFLOW_FLAG_FULLY_ESTABLISHED, MPTCP_SUBFLOW_FLAG_JOIN_LOC, MPTCP_SUBFLOW_FLAG_JOIN_REM,
 };
-use netlink_packet_core::NetlinkBuffer;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NetlinkAddr};
 
 use crate::{ConnectionKind, MptcpInfo, TcpInfo};
 
 pub use process::{Process, ProcessTable};
+// Public for the fuzz targets (`fuzz/`) only.
+#[doc(hidden)]
+pub use process::socket_inode;
 
 /// Which sockets a [`SockDiag::snapshot`] lists.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -295,37 +299,8 @@ impl SockDiag {
         loop {
             let mut space = &mut self.buf[..];
             let len = self.socket.recv(&mut space, 0)?;
-            let mut at = 0;
-            while at < len {
-                let msg = NetlinkBuffer::new_checked(&self.buf[at..len])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                let msg_len = msg.length() as usize;
-                at += (msg_len + 3) & !3;
-                if msg.sequence_number() != self.seq {
-                    // The answer to an earlier dump that was abandoned by an error.
-                    continue;
-                }
-                match msg.message_type() {
-                    // A dump's error (no handler for the protocol: ENOENT) comes either as
-                    // NLMSG_ERROR or in NLMSG_DONE's payload (netlink_dump_done()).
-                    wire::NLMSG_DONE | wire::NLMSG_ERROR => {
-                        let code = msg
-                            .payload()
-                            .get(..4)
-                            .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                            .unwrap_or(0);
-                        if code < 0 {
-                            return Err(io::Error::from_raw_os_error(-code));
-                        }
-                        return Ok(());
-                    }
-                    wire::SOCK_DIAG_BY_FAMILY => {
-                        if let Some(diag) = wire::parse_diag_message(msg.payload()) {
-                            each(&diag);
-                        }
-                    }
-                    _ => {}
-                }
+            if wire::read_dump_answer(&self.buf[..len], self.seq, &mut each)? {
+                return Ok(());
             }
         }
     }
@@ -362,15 +337,9 @@ mod tests {
     /// handler on any kernel (UDP-Lite's 136 has one, 253 is for experiments): ENOENT,
     /// which [`SockDiag::snapshot`] turns into [`no_mptcp_diag`]. The wide-protocol form
     /// (attribute, sdiag_protocol 0) too.
-    #[cfg_attr(
-        not(mptcp_enabled),
-        ignore = "needs MPTCP (its mptcp_diag answers the last snapshot)"
-    )]
+    #[mptcp_tests::needs(mptcp_enabled)]
     #[test]
     fn protocol_without_handler_is_enoent() {
-        if !mptcp_tests::require_mptcp("protocol_without_handler_is_enoent") {
-            return;
-        }
         let mut diag = SockDiag::new().unwrap();
         for protocol in [253, 263] {
             let err = diag

@@ -103,8 +103,8 @@ impl ProcessTable {
     }
 }
 
-/// `socket:[12345]` → 12345.
-fn socket_inode(link: &[u8]) -> Option<u32> {
+/// `socket:[12345]` (the target of a `/proc/PID/fd/N` link) → 12345.
+pub fn socket_inode(link: &[u8]) -> Option<u32> {
     let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
     std::str::from_utf8(digits).ok()?.parse().ok()
 }

@@ -10,7 +10,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use netlink_packet_core::NlasIterator;
+use std::io;
+
+use netlink_packet_core::{NetlinkBuffer, NlasIterator};
 
 /// `SOCK_DIAG_BY_FAMILY` (`linux/sock_diag.h`).
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -157,6 +159,55 @@ pub fn parse_diag_message(payload: &[u8]) -> Option<DiagMessage<'_>> {
     Some(msg)
 }
 
+/// Reads what one `recv(2)` of a dump's answer to request `seq` holds: calls `each` for every
+/// socket (`SOCK_DIAG_BY_FAMILY` message) and returns `Ok(true)` when the dump is done
+/// (`NLMSG_DONE`), `Ok(false)` when more is to come, or the dump's error (`NLMSG_ERROR`,
+/// or a negative errno in `NLMSG_DONE`), or `InvalidData` for a malformed message.
+pub fn read_dump_answer(
+    buf: &[u8],
+    seq: u32,
+    mut each: impl FnMut(&DiagMessage<'_>),
+) -> io::Result<bool> {
+    let mut at = 0;
+    while at < buf.len() {
+        let msg = NetlinkBuffer::new_checked(&buf[at..])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let msg_len = msg.length() as usize;
+        at += (msg_len + 3) & !3;
+        if msg.sequence_number() != seq {
+            // The answer to an earlier dump that was abandoned by an error.
+            continue;
+        }
+        match msg.message_type() {
+            // A dump's error (no handler for the protocol: ENOENT) comes either as
+            // NLMSG_ERROR or in NLMSG_DONE's payload (netlink_dump_done()).
+            NLMSG_DONE | NLMSG_ERROR => {
+                let code = msg
+                    .payload()
+                    .get(..4)
+                    .map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
+                    .unwrap_or(0);
+                return match code {
+                    0.. => Ok(true),
+                    // `i32::MIN` has no negation, and is no errno.
+                    i32::MIN => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "sock_diag answered error code i32::MIN, which is not an errno",
+                    )),
+                    _ => Err(io::Error::from_raw_os_error(-code)),
+                };
+            }
+            SOCK_DIAG_BY_FAMILY => {
+                if let Some(diag) = parse_diag_message(msg.payload()) {
+                    each(&diag);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
 /// Each attribute of `bytes` as (type, payload), the payload borrowed from `bytes`
 /// (`NlaBuffer::value` borrows the wrapper instead). Stops at the first malformed one.
 fn attributes(bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
@@ -293,6 +344,34 @@ mod tests {
         bad.extend_from_slice(&200u16.to_ne_bytes());
         bad.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
         assert!(parse_diag_message(&bad).unwrap().info.is_none());
+    }
+
+    #[test]
+    fn dump_answers_end_with_done_or_an_errno() {
+        let done = |code: i32, seq: u32| {
+            let mut buf = Vec::new();
+            buf.extend_from_slice(&20u32.to_ne_bytes());
+            buf.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
+            buf.extend_from_slice(&2u16.to_ne_bytes());
+            buf.extend_from_slice(&seq.to_ne_bytes());
+            buf.extend_from_slice(&0u32.to_ne_bytes());
+            buf.extend_from_slice(&code.to_ne_bytes());
+            buf
+        };
+        let read = |buf: &[u8]| read_dump_answer(buf, 4, |_| panic!("no socket in the answer"));
+        assert!(read(&done(0, 4)).unwrap());
+        // Another request's answer is skipped; more is to come.
+        assert!(!read(&done(0, 3)).unwrap());
+        let err = read(&done(-libc::ENOENT, 4)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        // Found by the `sock_diag` fuzz target: the code i32::MIN panicked (negation
+        // overflow) instead of failing.
+        let err = read(&done(i32::MIN, 4)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        // A length that runs past the buffer is malformed, not a panic.
+        let mut long = done(0, 4);
+        long[0] = 200;
+        assert_eq!(read(&long).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -433,26 +433,39 @@ impl Events {
             };
         }
         let data = &self.buf[..n as usize];
-        let mut offset = 0;
-        while offset < data.len() {
-            let message = NetlinkMessage::<GenlMessage<Reply>>::deserialize(&data[offset..])
-                .map_err(|e| Error::decode(op(), e.to_string()))?;
-            let length = message.header.length as usize;
-            if length == 0 {
-                return Err(Error::decode(op(), "netlink message of length 0"));
-            }
-            offset += (length + 3) & !3;
-            if message.header.message_type != self.family_id {
-                continue;
-            }
-            if let NetlinkPayload::InnerMessage(genl) = message.payload {
-                let event = Event::decode(genl.payload.cmd, &genl.payload.attrs)
-                    .map_err(|e| Error::decode(op(), e))?;
-                self.pending.push_back(event);
-            }
-        }
-        Ok(())
+        decode_datagram(data, self.family_id, |event| self.pending.push_back(event))
     }
+}
+
+/// Decodes the events in one datagram of the `mptcp_pm` family's multicast group
+/// (`family_id`): calls `each` for each event, in order; messages of other families are
+/// skipped.
+pub(crate) fn decode_datagram(
+    data: &[u8],
+    family_id: u16,
+    mut each: impl FnMut(Event),
+) -> Result<()> {
+    let op = || Operation::ReceiveEvent;
+    let mut offset = 0;
+    while offset < data.len() {
+        let message = NetlinkMessage::<GenlMessage<Reply>>::deserialize(&data[offset..])
+            .map_err(|e| Error::decode(op(), e.to_string()))?;
+        let length = message.header.length as usize;
+        if length == 0 {
+            return Err(Error::decode(op(), "netlink message of length 0"));
+        }
+        offset += (length + 3) & !3;
+        if message.header.message_type != family_id {
+            continue;
+        }
+        if let NetlinkPayload::InnerMessage(genl) = message.payload {
+            each(
+                Event::decode(genl.payload.cmd, &genl.payload.attrs)
+                    .map_err(|e| Error::decode(op(), e))?,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Blocks for each next event; never ends by itself.

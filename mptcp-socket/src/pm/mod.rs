@@ -34,6 +34,58 @@ mod error;
 mod event;
 mod netlink;
 
+/// The decoders of the kernel's path-manager answers and events, public for the fuzz
+/// targets (`fuzz/`) only: each takes bytes as the kernel sends them.
+#[doc(hidden)]
+pub mod decode {
+    use super::{Endpoint, Event, Limits, Operation, Result};
+
+    /// The attributes of a `GET_ADDR` answer as an endpoint.
+    pub fn endpoint(attrs: &[u8]) -> std::result::Result<Endpoint, String> {
+        Endpoint::from_reply(attrs)
+    }
+
+    /// The attributes of a `GET_LIMITS` answer as limits.
+    pub fn limits(attrs: &[u8]) -> std::result::Result<Limits, String> {
+        Limits::from_reply(attrs)
+    }
+
+    /// An event of command `cmd` from its attributes.
+    pub fn event(cmd: u8, attrs: &[u8]) -> std::result::Result<Event, String> {
+        Event::decode(cmd, attrs)
+    }
+
+    /// The events of one multicast datagram of family `family_id`.
+    pub fn events(datagram: &[u8], family_id: u16) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        super::event::decode_datagram(datagram, family_id, |e| events.push(e))?;
+        Ok(events)
+    }
+
+    /// One answer message: its command and its attributes.
+    pub type Answer = (u8, Vec<u8>);
+
+    /// The answer messages in one `recv` of the answer to request `seq`, and whether the
+    /// answer is complete.
+    pub fn answers(buf: &[u8], seq: u32) -> Result<(bool, Vec<Answer>)> {
+        let mut answers: Vec<netlink_packet_generic::GenlMessage<super::netlink::Reply>> =
+            Vec::new();
+        let done = super::netlink::read_answers(buf, seq, &Operation::ListEndpoints, &mut answers)?;
+        Ok((
+            done,
+            answers
+                .into_iter()
+                .map(|a| (a.payload.cmd, a.payload.attrs))
+                .collect(),
+        ))
+    }
+
+    /// The extended-ACK message in an `NLMSG_ERROR` payload after its errno.
+    pub fn extended_ack_message(flags: u16, echoed: &[u8]) -> Option<String> {
+        super::netlink::extended_ack_message(flags, echoed)
+    }
+}
+
 pub use endpoint::{Endpoint, EndpointFlags, NewEndpoint};
 pub use error::{Error, Operation, Result};
 pub use event::{Connection, Event, Events, Subflow};
@@ -66,6 +118,26 @@ impl Limits {
 }
 
 /// As `ip mptcp limits show` prints them: `add_addr_accepted 0 subflows 2`.
+impl Limits {
+    /// Decodes the attributes of a `GET_LIMITS` answer.
+    fn from_reply(reply: &[u8]) -> std::result::Result<Limits, String> {
+        let mut subflows = None;
+        let mut add_addr_accepted = None;
+        for attr in attrs(reply) {
+            let (kind, value) = attr.map_err(|e| e.to_string())?;
+            match kind {
+                MPTCP_PM_ATTR_SUBFLOWS => subflows = value_u32(value),
+                MPTCP_PM_ATTR_RCV_ADD_ADDRS => add_addr_accepted = value_u32(value),
+                _ => {}
+            }
+        }
+        Ok(Limits {
+            subflows: subflows.ok_or("no subflows limit")?,
+            add_addr_accepted: add_addr_accepted.ok_or("no add_addr_accepted limit")?,
+        })
+    }
+}
+
 impl fmt::Display for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -211,23 +283,7 @@ impl PathManager {
         let reply = replies
             .first()
             .ok_or_else(|| Error::decode(operation.clone(), "no answer"))?;
-        let mut subflows = None;
-        let mut add_addr_accepted = None;
-        for attr in attrs(&reply.attrs) {
-            let (kind, value) =
-                attr.map_err(|e| Error::decode(operation.clone(), e.to_string()))?;
-            match kind {
-                MPTCP_PM_ATTR_SUBFLOWS => subflows = value_u32(value),
-                MPTCP_PM_ATTR_RCV_ADD_ADDRS => add_addr_accepted = value_u32(value),
-                _ => {}
-            }
-        }
-        Ok(Limits {
-            subflows: subflows
-                .ok_or_else(|| Error::decode(operation.clone(), "no subflows limit"))?,
-            add_addr_accepted: add_addr_accepted
-                .ok_or_else(|| Error::decode(operation, "no add_addr_accepted limit"))?,
-        })
+        Limits::from_reply(&reply.attrs).map_err(|e| Error::decode(operation, e))
     }
 
     /// Sets both limits (`MPTCP_PM_CMD_SET_LIMITS`; `ip mptcp limits set subflows N

@@ -256,7 +256,6 @@ impl GenlSocket {
         NetlinkPayload<Q>: From<Q>,
     {
         let io = |e: std::io::Error| Error::io(operation.clone(), &e);
-        let decode = |e: DecodeError| Error::decode(operation.clone(), e.to_string());
 
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
@@ -273,43 +272,76 @@ impl GenlSocket {
         let mut answers = Vec::new();
         loop {
             let (buf, _) = self.socket.recv_from_full().map_err(io)?;
-            let mut offset = 0;
-            while offset < buf.len() {
-                let message = NetlinkMessage::<A>::deserialize(&buf[offset..]).map_err(decode)?;
-                let length = message.header.length as usize;
-                if length == 0 {
-                    return Err(Error::decode(
-                        operation.clone(),
-                        "netlink message of length 0",
-                    ));
-                }
-                offset += (length + 3) & !3;
-                if message.header.sequence_number != seq {
-                    // An answer to an earlier request that was abandoned: not ours.
-                    continue;
-                }
-                match message.payload {
-                    NetlinkPayload::InnerMessage(answer) => answers.push(answer),
-                    NetlinkPayload::Error(error) => match error.code {
-                        None => return Ok(answers),
-                        Some(code) => {
-                            let text = extended_ack_message(message.header.flags, &error.header);
-                            return Err(Error::os(operation.clone(), -code.get(), text));
-                        }
-                    },
-                    NetlinkPayload::Done(done) => {
-                        if done.code != 0 {
-                            return Err(Error::os(operation.clone(), -done.code, None));
-                        }
-                        return Ok(answers);
-                    }
-                    NetlinkPayload::Overrun(_) => {
-                        return Err(Error::os(operation.clone(), libc::ENOBUFS, None))
-                    }
-                    _ => {}
-                }
+            if read_answers(&buf, seq, operation, &mut answers)? {
+                return Ok(answers);
             }
         }
+    }
+}
+
+/// Reads what one `recv(2)` of the answer to request `seq` holds: appends each answer
+/// message to `answers` and returns `Ok(true)` when the answer is complete (the ACK, or
+/// `NLMSG_DONE` of a dump), `Ok(false)` when more is to come, or the kernel's error (with
+/// its extended-ACK message), or a decoding error for a malformed message.
+pub(crate) fn read_answers<A>(
+    buf: &[u8],
+    seq: u32,
+    operation: &Operation,
+    answers: &mut Vec<A>,
+) -> Result<bool>
+where
+    A: NetlinkDeserializable + std::fmt::Debug,
+{
+    let mut offset = 0;
+    while offset < buf.len() {
+        let message = NetlinkMessage::<A>::deserialize(&buf[offset..])
+            .map_err(|e| Error::decode(operation.clone(), e.to_string()))?;
+        let length = message.header.length as usize;
+        if length == 0 {
+            return Err(Error::decode(
+                operation.clone(),
+                "netlink message of length 0",
+            ));
+        }
+        offset += (length + 3) & !3;
+        if message.header.sequence_number != seq {
+            // An answer to an earlier request that was abandoned: not ours.
+            continue;
+        }
+        match message.payload {
+            NetlinkPayload::InnerMessage(answer) => answers.push(answer),
+            NetlinkPayload::Error(error) => match error.code {
+                None => return Ok(true),
+                Some(code) => {
+                    let text = extended_ack_message(message.header.flags, &error.header);
+                    return Err(kernel_error(operation, code.get(), text));
+                }
+            },
+            NetlinkPayload::Done(done) => {
+                if done.code != 0 {
+                    return Err(kernel_error(operation, done.code, None));
+                }
+                return Ok(true);
+            }
+            NetlinkPayload::Overrun(_) => {
+                return Err(Error::os(operation.clone(), libc::ENOBUFS, None))
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+/// The error for an `NLMSG_ERROR` or `NLMSG_DONE` code: a negative errno from the kernel.
+/// Anything else is a malformed answer, not an errno (`i32::MIN` has no negation: found by
+/// the `path_manager` fuzz target).
+fn kernel_error(operation: &Operation, code: i32, kernel_message: Option<String>) -> Error {
+    match code.checked_neg() {
+        Some(errno) if errno > 0 => Error::os(operation.clone(), errno, kernel_message),
+        _ => Error::decode(
+            operation.clone(),
+            format!("netlink error code {code} is not a negative errno"),
+        ),
     }
 }
 
@@ -339,6 +371,44 @@ pub(crate) fn extended_ack_message(flags: u16, echoed: &[u8]) -> Option<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One netlink message: header (type, flags, sequence number 7) and payload.
+    fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
+        buf.extend_from_slice(&kind.to_ne_bytes());
+        buf.extend_from_slice(&0u16.to_ne_bytes());
+        buf.extend_from_slice(&7u32.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(payload);
+        buf
+    }
+
+    #[test]
+    fn error_codes_that_are_no_errno_are_decoding_errors() {
+        let read = |buf: &[u8]| {
+            let mut answers: Vec<GenlMessage<Reply>> = Vec::new();
+            read_answers(buf, 7, &Operation::GetLimits, &mut answers)
+        };
+        // Found by the `path_manager` fuzz target: NLMSG_DONE with code i32::MIN panicked
+        // (negation overflow) instead of failing.
+        for kind in [libc::NLMSG_DONE, libc::NLMSG_ERROR] {
+            let mut payload = i32::MIN.to_ne_bytes().to_vec();
+            payload.extend_from_slice(&[0; 16]);
+            let err = read(&message(kind as u16, &payload)).unwrap_err();
+            assert_eq!(err.raw_os_error(), None, "{err}");
+            assert!(err.to_string().contains("not a negative errno"), "{err}");
+        }
+        // A positive NLMSG_DONE code is no errno either; a negative one is.
+        let err = read(&message(libc::NLMSG_DONE as u16, &5i32.to_ne_bytes())).unwrap_err();
+        assert_eq!(err.raw_os_error(), None, "{err}");
+        let err = read(&message(
+            libc::NLMSG_DONE as u16,
+            &(-libc::ENOENT).to_ne_bytes(),
+        ));
+        assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        assert!(read(&message(libc::NLMSG_DONE as u16, &0i32.to_ne_bytes())).unwrap());
+    }
 
     #[test]
     fn nested_attribute_layout_matches_the_kernel() {

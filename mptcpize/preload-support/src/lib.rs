@@ -4,27 +4,24 @@
 //! Both run inside every program started under `mptcpize`, so this crate is `no_std` like
 //! them: no allocation, no lock, no thread-local, no unwinding. Everything here is either
 //! inlined into its caller or called only on rare paths (loading, refusals, logging), and
-//! it imports nothing from the C library but `dlsym`, `dl_iterate_phdr` and
-//! `__errno_location`: every import
-//! is one more symbol the dynamic loader resolves in every program (see [`sys`]).
+//! it imports nothing from the C library but `dlsym` and `__errno_location`: every import
+//! is one more symbol the dynamic loader resolves in every program (see [`raw_syscall`]).
 //!
 //! A hook never enters the dynamic loader: imports are bound when the library is
 //! relocated (`-z now`), and the functions the hooks stand in front of are found in the
-//! library's constructor ([`on_load!`]; with `dlsym`, [`real`], or in one walk of the
-//! loaded objects, [`next_symbols`](mod@next_symbols)), not on first use. So a first
-//! `socket()` or `close()` made inside a signal handler, or in a child forked from a
-//! threaded program while another thread held the loader's lock, is as safe as any other.
+//! library's constructor ([`on_load!`], with `dlsym`: [`next_symbol`]), not on first use.
+//! So a first `socket()` or `close()` made inside a signal handler, or in a child forked
+//! from a threaded program while another thread held the loader's lock, is as safe as any
+//! other.
 //!
 //! - [`errno`]: errno kept as the program left it ([`errno::SavedErrno`]), and errno names
 //!   for messages (also used by the launcher's seccomp log).
 //! - [`names`]: `socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)` in messages, the same in the
 //!   shim's debug log and the launcher's seccomp log.
 //! - [`env`](mod@env): settings read from the environment the loader passes to `.init_array`.
-//! - [`real`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of,
+//! - [`next_symbol`]: `dlsym(RTLD_NEXT)`, the lookup of the function a hook stands in front of,
 //!   made in the constructor.
-//! - [`next_symbols`]: the same answers for several names in one walk of the loaded
-//!   objects' symbol tables (the shim's constructor; cheaper than one `dlsym` per name).
-//! - [`sys`]: raw system calls, issued without a libc import.
+//! - [`raw_syscall`]: raw system calls, issued without a libc import.
 //! - [`on_load!`] and [`panic_handler!`]: the load-time constructor and the panic handler
 //!   each library defines the same way.
 // no_std in every build that ships (the profiles set panic = "abort"). A build with
@@ -36,9 +33,8 @@
 pub mod env;
 pub mod errno;
 pub mod names;
-pub mod next_symbols;
-pub mod real;
-pub mod sys;
+pub mod next_symbol;
+pub mod raw_syscall;
 
 /// The signature glibc calls `.init_array` entries with: `(argc, argv, envp)`.
 pub type InitFn =
@@ -94,13 +90,13 @@ macro_rules! panic_handler {
 /// `abort(3)` raises: a core dump where enabled, and the death by signal a parent or a
 /// service manager expects), and, should the program have blocked, ignored or caught
 /// `SIGABRT` and returned from its handler, `exit_group(128 + SIGABRT)`. Raw system calls
-/// ([`sys`]), not abort(3), which would cost every program a symbol lookup at load; never
+/// ([`raw_syscall`]), not abort(3), which would cost every program a symbol lookup at load; never
 /// a trap instruction, whose handler may return to the same instruction, nor a loop.
 #[cold]
 #[inline(never)]
 pub fn abort() -> ! {
-    sys::tgkill(sys::getpid(), sys::gettid(), libc::SIGABRT);
-    sys::exit_group(128 + libc::SIGABRT)
+    raw_syscall::tgkill(raw_syscall::getpid(), raw_syscall::gettid(), libc::SIGABRT);
+    raw_syscall::exit_group(128 + libc::SIGABRT)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use core::mem::MaybeUninit;
 use libc::c_int;
 use mptcpize_preload_support::errno::{errno_name, SavedErrno};
 use mptcpize_preload_support::names::Sink;
-use mptcpize_preload_support::sys;
+use mptcpize_preload_support::raw_syscall;
 
 /// Length of the line buffer, newline included.
 const LINE_LEN: usize = 320;
@@ -15,22 +15,22 @@ const LINE_LEN: usize = 320;
 ///
 /// Bytes are stored one by one with volatile writes and the buffer is never zeroed, so the
 /// compiler emits no `memcpy`/`memset` call: each would be one more symbol the dynamic
-/// loader resolves whenever the shim is loaded (see `mptcpize_preload_support::sys`).
+/// loader resolves whenever the shim is loaded (see `mptcpize_preload_support::raw_syscall`).
 ///
-/// The report library keeps a line type of its own (`mptcpize-report`'s `line.rs`) on
+/// The report library keeps a line type of its own (`mptcpize-report`'s `LineBuffer`) on
 /// purpose: its 2 KiB lines are zeroed and filled by whole-slice copies (`memset`,
 /// `memcpy`). One shared type would bring `memset` into the shim (one more import resolved
 /// in every program) or byte-by-byte volatile stores into every report line.
-pub struct Line {
+pub struct DebugLine {
     buf: [MaybeUninit<u8>; LINE_LEN],
     len: usize,
 }
 
-impl Line {
+impl DebugLine {
     /// A line starting with `mptcpize: `.
     #[inline(always)]
-    pub fn new() -> Line {
-        let mut line = Line {
+    pub fn new() -> DebugLine {
+        let mut line = DebugLine {
             buf: [const { MaybeUninit::uninit() }; LINE_LEN],
             len: 0,
         };
@@ -39,7 +39,7 @@ impl Line {
     }
 
     /// Appends `s`.
-    pub fn text(&mut self, s: &str) -> &mut Line {
+    pub fn text(&mut self, s: &str) -> &mut DebugLine {
         self.bytes(s.as_bytes())
     }
 
@@ -59,7 +59,7 @@ impl Line {
     }
 
     /// Appends raw bytes.
-    pub fn bytes(&mut self, s: &[u8]) -> &mut Line {
+    pub fn bytes(&mut self, s: &[u8]) -> &mut DebugLine {
         for &b in s {
             self.byte(b);
         }
@@ -67,7 +67,7 @@ impl Line {
     }
 
     /// Appends a decimal integer.
-    pub fn int(&mut self, value: i64) -> &mut Line {
+    pub fn int(&mut self, value: i64) -> &mut DebugLine {
         if value < 0 {
             self.byte(b'-');
         }
@@ -86,7 +86,7 @@ impl Line {
     }
 
     /// Appends the errno's symbolic name and number, e.g. `ENOPROTOOPT (92)`.
-    pub fn errno(&mut self, e: c_int) -> &mut Line {
+    pub fn errno(&mut self, e: c_int) -> &mut DebugLine {
         self.text(errno_name(e).unwrap_or("errno"))
             .text(" (")
             .int(e.into())
@@ -110,17 +110,17 @@ impl Line {
     pub fn emit(&mut self) {
         let _errno = SavedErrno::save();
         // A failure (stderr closed) is ignored.
-        sys::write(2, self.as_bytes());
+        raw_syscall::write(2, self.as_bytes());
     }
 }
 
-impl Sink for Line {
+impl Sink for DebugLine {
     fn text(&mut self, s: &str) {
-        Line::text(self, s);
+        DebugLine::text(self, s);
     }
 
     fn int(&mut self, value: i64) {
-        Line::int(self, value);
+        DebugLine::int(self, value);
     }
 }
 
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn line_formatting() {
-        let mut line = Line::new();
+        let mut line = DebugLine::new();
         socket_call(
             &mut line,
             libc::AF_INET6,
@@ -143,13 +143,13 @@ mod tests {
             line.as_bytes(),
             b"mptcpize: socket(AF_INET6, SOCK_STREAM|SOCK_CLOEXEC, 0) = -1: ENOPROTOOPT (92)\n"
         );
-        let mut long = Line::new();
+        let mut long = DebugLine::new();
         for _ in 0..100 {
             long.text("0123456789");
         }
         assert_eq!(long.as_bytes().len(), LINE_LEN);
         assert_eq!(long.as_bytes().last(), Some(&b'\n'));
-        let mut min = Line::new();
+        let mut min = DebugLine::new();
         min.int(i64::MIN)
             .text(" ")
             .int(0)

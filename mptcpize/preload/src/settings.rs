@@ -3,7 +3,7 @@
 //! The hooks never read the environment (see `mptcpize_preload_support::env`).
 
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use mptcp_policy::plain_tcp::RefusedOptions;
+use mptcp_policy::refused_options::RefusedOptions;
 use mptcpize_preload_support::env::{value_of, Environment};
 
 /// Log each decision to stderr (`MPTCPIZE_DEBUG`, or Debian's `MPTCPWRAP_DEBUG`).

@@ -3,7 +3,7 @@
 //! program exits, one line goes to stderr or to the file named by `MPTCPIZE_REPORT`: the
 //! peer, whether the connection is MPTCP, fell back to TCP or was plain TCP, its subflows
 //! and their addresses, the data bytes sent and received, and how long it lasted (see
-//! [`report`] for the fields).
+//! [`report_line`] for the fields).
 //!
 //! It is a separate library from the shim (`mptcpize-preload`), preloaded after it only
 //! when a report is asked for: a program run without `--report` gets no `close()` hook.
@@ -23,22 +23,27 @@
 //! only the parent reports the connections it had (see `table`).
 //!
 //! A hook never enters the dynamic loader: the functions it stands in front of are found in
-//! the constructor (see `real`), and the C library functions it imports are bound when the
-//! library is loaded (`-z now`, the linker's default for Rust libraries; see `build.rs`).
+//! the constructor (see `next_connection_fns`), and the C library functions it imports are
+//! bound when the library is loaded (`-z now`, the linker's default for Rust libraries; see
+//! `build.rs`).
 // no_std in every build that ships (the profiles set panic = "abort"). A build with
 // panic = "unwind" (cargo's default profile, as `cargo package` verifies the crate) links
 // std instead: stable Rust has no unwinding without it.
 #![cfg_attr(all(not(test), panic = "abort"), no_std)]
 #![deny(missing_docs)]
 
-mod hooks;
-mod line;
-mod output;
-mod real;
-pub mod report;
+pub mod connection_facts;
+mod connection_hooks;
+pub mod incoming_start;
+mod line_buffer;
+mod line_destination;
+#[cfg(test)]
+mod loopback_sockets;
+mod next_connection_fns;
+pub mod report_line;
 mod table;
 
-pub use hooks::{accept, accept4, close, connect, dup2, dup3, getsockopt, shutdown};
+pub use connection_hooks::{accept, accept4, close, connect, dup2, dup3, getsockopt, shutdown};
 
 mptcpize_preload_support::panic_handler!();
 
@@ -47,9 +52,9 @@ mptcpize_preload_support::on_load! {
     /// in front of, reads `MPTCPIZE_REPORT` and opens the report file, and registers the
     /// `fork()` handler.
     fn on_load(envp) {
-        real::resolve();
+        next_connection_fns::resolve();
         // SAFETY: called once, by the loader, before the program runs any thread.
-        unsafe { output::load(envp) };
+        unsafe { line_destination::load(envp) };
         // SAFETY: a handler with no preconditions, registered before any thread exists.
         unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
     }
@@ -64,7 +69,7 @@ static ON_EXIT: unsafe extern "C" fn() = on_exit;
 
 #[cfg_attr(test, allow(dead_code))]
 unsafe extern "C" fn on_exit() {
-    report::at_exit();
+    report_line::at_exit();
 }
 
 /// In a child after `fork()`: the connections in the table are the parent's to report.

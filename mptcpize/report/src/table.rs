@@ -37,6 +37,9 @@ pub const RCV_BASE: u32 = 4;
 pub const SHUT_RD: u32 = 8;
 /// `marks`: with [`RCV_BASE`], the connection needed no base (not MPTCP).
 const NO_BASE: u32 = 16;
+/// `marks`: with [`RCV_BASE`], `MPTCP_INFO` answered when the connection was established:
+/// it was MPTCP then (a later fallback happened after the handshake).
+pub const MPTCP_AT_START: u32 = 32;
 
 /// `marks`: the most subflows seen so far, in bits 8..16.
 const SUBFLOWS_SHIFT: u32 = 8;
@@ -84,7 +87,7 @@ pub struct Tracked {
     /// seen.
     pub marks: u32,
     /// The data sequence number of the first incoming byte, when it was captured (see
-    /// `report::capture_start`).
+    /// `incoming_start::capture_start`).
     pub rcv_base: Option<u64>,
 }
 
@@ -155,14 +158,17 @@ pub fn needs_rcv_base(fd: c_int) -> bool {
 }
 
 /// Notes where `fd`'s incoming data starts (`Some`), or that it needs no such start (`None`:
-/// not MPTCP).
-pub fn set_rcv_base(fd: c_int, base: Option<u64>) {
+/// not MPTCP, or where it started is unknown), and whether the connection was MPTCP when
+/// established (`mptcp_at_start`, [`MPTCP_AT_START`]).
+pub fn set_rcv_base(fd: c_int, base: Option<u64>, mptcp_at_start: bool) {
     if let Some(s) = slot(fd) {
         if let Some(base) = base {
             s.rcv_base.store(base, Ordering::Relaxed);
         }
+        let no_base = if base.is_some() { 0 } else { NO_BASE };
+        let mptcp = if mptcp_at_start { MPTCP_AT_START } else { 0 };
         // Release (in `note`): whoever sees the mark sees the base.
-        note(fd, RCV_BASE | if base.is_some() { 0 } else { NO_BASE }, 0);
+        note(fd, RCV_BASE | no_base | mptcp, 0);
     }
 }
 
@@ -238,7 +244,7 @@ mod tests {
         note(fd, 0, 2);
         note(fd, SHUT_WR, 1);
         assert!(needs_rcv_base(fd));
-        set_rcv_base(fd, Some(u64::MAX - 3));
+        set_rcv_base(fd, Some(u64::MAX - 3), true);
         assert!(!needs_rcv_base(fd));
         let t = take(fd).unwrap();
         assert_eq!(t.rcv_base, Some(u64::MAX - 3));
@@ -250,7 +256,7 @@ mod tests {
         assert!(end() > fd);
         // Not MPTCP: nothing to capture, and no base.
         track(fd, 42, false, &[], 0);
-        set_rcv_base(fd, None);
+        set_rcv_base(fd, None, false);
         assert!(!needs_rcv_base(fd));
         assert_eq!(take(fd).unwrap().rcv_base, None);
         // Tracked again: captured anew.

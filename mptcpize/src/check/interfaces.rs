@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
 /// One interface and its addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {
@@ -45,7 +47,10 @@ pub fn usable(address: IpAddr) -> bool {
 /// Every interface of the calling thread's network namespace.
 pub fn interfaces() -> std::io::Result<Vec<Interface>> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
+    // getifaddrs(3) has no safe wrapper in rustix, std or socket2: the list is walked here,
+    // read only, and freed once at the end.
+    // SAFETY: getifaddrs writes one pointer to `list`, the head of a list it allocated,
+    // freed below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut list) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -55,7 +60,8 @@ pub fn interfaces() -> std::io::Result<Vec<Interface>> {
         // SAFETY: a node of the list getifaddrs returned, alive until freeifaddrs.
         let entry = unsafe { &*cursor };
         cursor = entry.ifa_next;
-        // SAFETY: ifa_name is a NUL-terminated string.
+        // SAFETY: ifa_name is a NUL-terminated string of the list, alive until
+        // freeifaddrs; copied out here.
         let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) }
             .to_string_lossy()
             .into_owned();
@@ -63,10 +69,8 @@ pub fn interfaces() -> std::io::Result<Vec<Interface>> {
         let index = match out.iter().position(|i| i.name == name) {
             Some(i) => i,
             None => {
-                let c_name = std::ffi::CString::new(name.clone()).unwrap_or_default();
                 out.push(Interface {
-                    // SAFETY: a NUL-terminated string.
-                    index: unsafe { libc::if_nametoindex(c_name.as_ptr()) },
+                    index: index_of(&name).unwrap_or(0),
                     name,
                     up: flags & libc::IFF_UP as u32 != 0,
                     running: flags & libc::IFF_RUNNING as u32 != 0,
@@ -78,16 +82,32 @@ pub fn interfaces() -> std::io::Result<Vec<Interface>> {
         };
         // SAFETY: ifa_addr / ifa_netmask point to sockaddrs of the family they say, or are
         // null.
-        let address = unsafe { ip_of(entry.ifa_addr) };
-        let mask = unsafe { ip_of(entry.ifa_netmask) };
+        let (address, mask) = unsafe { (ip_of(entry.ifa_addr), ip_of(entry.ifa_netmask)) };
         if let Some(address) = address {
             let prefix = mask.map(prefix_len).unwrap_or(0);
             out[index].addresses.push((address, prefix));
         }
     }
-    // SAFETY: the list getifaddrs returned.
+    // SAFETY: the list getifaddrs returned, freed once; nothing read from it is borrowed
+    // past this point (names and addresses were copied).
     unsafe { libc::freeifaddrs(list) };
     Ok(out)
+}
+
+/// The index of interface `name` in the calling thread's network namespace
+/// (`SIOCGIFINDEX` on a datagram socket, as `if_nametoindex(3)` does); `None` when there
+/// is no such interface.
+pub fn index_of(name: &str) -> Option<u32> {
+    let sock = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .ok()?;
+    rustix::net::netdevice::name_to_index(&sock, name)
+        .ok()
+        .filter(|&index| index != 0)
 }
 
 /// The IP address in a `sockaddr_in`/`sockaddr_in6`.
@@ -123,28 +143,32 @@ fn prefix_len(mask: IpAddr) -> u8 {
 /// Names of the interfaces that default routes leave through (IPv4 then IPv6, no
 /// duplicates), read from `/proc/net/route` and `/proc/net/ipv6_route`.
 pub fn default_route_interfaces() -> Vec<String> {
+    let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let ipv6_route = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    default_route_interfaces_in(&route, &ipv6_route)
+}
+
+/// [`default_route_interfaces`] from the texts of `/proc/net/route` and
+/// `/proc/net/ipv6_route`.
+pub fn default_route_interfaces_in(route: &str, ipv6_route: &str) -> Vec<String> {
     let mut names = Vec::new();
-    if let Ok(table) = std::fs::read_to_string("/proc/net/route") {
-        // Iface Destination Gateway Flags …; a default route has Destination 00000000 and
-        // Mask 00000000 (column 8).
-        for line in table.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() > 7 && cols[1] == "00000000" && cols[7] == "00000000" {
-                names.push(cols[0].to_string());
-            }
+    // Iface Destination Gateway Flags …; a default route has Destination 00000000 and
+    // Mask 00000000 (column 8).
+    for line in route.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() > 7 && cols[1] == "00000000" && cols[7] == "00000000" {
+            names.push(cols[0].to_string());
         }
     }
-    if let Ok(table) = std::fs::read_to_string("/proc/net/ipv6_route") {
-        // dest prefixlen src srcprefixlen nexthop metric refcnt use flags iface
-        for line in table.lines() {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() == 10
-                && cols[0] == "00000000000000000000000000000000"
-                && cols[1] == "00"
-                && cols[9] != "lo"
-            {
-                names.push(cols[9].to_string());
-            }
+    // dest prefixlen src srcprefixlen nexthop metric refcnt use flags iface
+    for line in ipv6_route.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() == 10
+            && cols[0] == "00000000000000000000000000000000"
+            && cols[1] == "00"
+            && cols[9] != "lo"
+        {
+            names.push(cols[9].to_string());
         }
     }
     let mut seen = std::collections::HashSet::new();

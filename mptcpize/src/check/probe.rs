@@ -5,10 +5,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV6, ToSocketA
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
+use mptcp_socket::{ConnectionKind, Fallback, MptcpCounters, MptcpExt, MptcpListener, MptcpStream};
 use serde_json::json;
 
-use super::report::{command_line, Finding, Status};
+use super::diagnosis;
+use super::findings::{command_line, Finding, Status};
 
 /// Bytes the self-test sends and expects back, byte for byte.
 const SELF_TEST_BYTES: usize = 256 * 1024;
@@ -214,19 +215,15 @@ impl Target {
             None => 0,
             Some(zone) => match zone.parse::<u32>() {
                 Ok(index) => index,
-                Err(_) => {
-                    let name = std::ffi::CString::new(zone).unwrap_or_default();
-                    // SAFETY: a NUL-terminated string.
-                    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
-                        0 => {
-                            return Some(Err(format!(
-                                "no interface {zone:?} here for the zone of {}",
-                                self.host
-                            )))
-                        }
-                        index => index,
+                Err(_) => match super::interfaces::index_of(zone) {
+                    None => {
+                        return Some(Err(format!(
+                            "no interface {zone:?} here for the zone of {}",
+                            self.host
+                        )))
                     }
-                }
+                    Some(index) => index,
+                },
             },
         };
         Some(Ok(SocketAddr::V6(SocketAddrV6::new(
@@ -330,18 +327,46 @@ pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Findin
         )
         .data(json!({ "target": target, "result": "skipped" }));
     }
+    let (subflow_endpoints, limits) = diagnosis::path_manager_view();
     let mut errors = Vec::new();
     for address in &addresses {
+        let before = MptcpCounters::read().unwrap_or_default();
         let started = Instant::now();
         let stream = match MptcpStream::connect_timeout_with(address, timeout, Fallback::Never) {
             Ok(stream) => stream,
             Err(err) => {
+                // A reset to the MPTCP SYN: does the same port take plain TCP? Then a box
+                // rejects MPTCP (the kernel does not retry without it).
+                let plain = (err.kind() == io::ErrorKind::ConnectionRefused)
+                    .then(|| std::net::TcpStream::connect_timeout(address, timeout).ok())
+                    .flatten();
+                if plain.is_some() {
+                    let reason = diagnosis::Reason::MptcpRefused;
+                    let (sentence, fix) = diagnosis::describe(reason);
+                    return Finding::new(
+                        "connect",
+                        Status::Fail,
+                        format!(
+                            "{target} ({address}): {sentence} [{}] (MPTCP: {err}; plain TCP: \
+                             connected)",
+                            reason.word()
+                        ),
+                    )
+                    .fix(fix)
+                    .data(json!({
+                        "target": target,
+                        "address": address.to_string(),
+                        "result": "refused_mptcp",
+                        "reason": reason.word(),
+                        "evidence": format!("MPTCP connect: {err}; plain TCP connect: ok"),
+                    }));
+                }
                 errors.push(format!("{address}: {err}"));
                 continue;
             }
         };
         let millis = started.elapsed().as_millis() as u64;
-        let kind = match stream.connection_kind() {
+        let kind_at_connect = match stream.connection_kind() {
             Ok(kind) => kind,
             Err(err) => {
                 errors.push(format!(
@@ -350,30 +375,90 @@ pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Findin
                 continue;
             }
         };
-        let data = |result: &str| json!({ "target": target, "address": address.to_string(), "result": result, "connect_ms": millis });
-        return match kind {
-            ConnectionKind::Mptcp => Finding::new(
-                "connect",
-                Status::Ok,
-                format!("{target} ({address}): speaks MPTCP (MP_CAPABLE answered), connected in {millis} ms"),
-            )
-            .data(data("mptcp")),
-            ConnectionKind::FellBack | ConnectionKind::Tcp => Finding::new(
-                "connect",
-                Status::Warn,
-                format!(
-                    "{target} ({address}): connected, but fell back to TCP: the server does not \
-                     speak MPTCP, or a middlebox on the path stripped the MPTCP option"
-                ),
-            )
-            .fix("mptcpize run SERVER-PROGRAM [ARGS]...")
-            .note(format!(
-                "on the server, if it is yours, with net.mptcp.enabled=1 there; if the server \
-                 does speak MPTCP, a middlebox strips it: compare the SYN-ACK's options on both \
-                 ends with tcpdump -ni any 'tcp port {}'",
-                address.port()
-            ))
-            .data(data("fell_back")),
+        let wanted_subflows = limits.map_or(0, |l| (l.subflows as usize).min(subflow_endpoints));
+        let settled = settle(&stream, kind_at_connect, wanted_subflows, timeout);
+        let evidence = diagnosis::Evidence {
+            kind_at_connect,
+            kind: settled.kind,
+            extra_subflows: settled.extra_subflows,
+            counters: MptcpCounters::read().unwrap_or_default().since(&before),
+            subflow_endpoints,
+            limits,
+        };
+        let explained = diagnosis::explain(&evidence);
+        let paths = usize::from(settled.extra_subflows) + 1;
+        let data = |result: &str| {
+            json!({
+                "target": target,
+                "address": address.to_string(),
+                "result": result,
+                "connect_ms": millis,
+                "paths": if result == "mptcp" { Some(paths) } else { None },
+                "reason": explained.as_ref().map(|e| e.0.word()),
+                "evidence": explained.as_ref().map(|e| e.1.as_str()),
+                "bytes_from_server": settled.bytes_read,
+            })
+        };
+        return match (settled.kind, explained.clone()) {
+            (ConnectionKind::Mptcp, None) => {
+                // The path manager adds subflows only once data has flowed; --connect sends
+                // nothing, so a silent server shows one path for that reason alone.
+                let idle = if paths == 1 && settled.bytes_read == 0 {
+                    "; extra paths open only once data flows, and the server sent nothing"
+                } else {
+                    ""
+                };
+                Finding::new(
+                    "connect",
+                    Status::Ok,
+                    format!(
+                        "{target} ({address}): speaks MPTCP (MP_CAPABLE answered), connected in \
+                         {millis} ms, {paths} path(s){idle}"
+                    ),
+                )
+                .data(data("mptcp"))
+            }
+            (ConnectionKind::Mptcp, Some((reason, how))) => {
+                let (sentence, fix) = diagnosis::describe(reason);
+                Finding::new(
+                    "connect",
+                    Status::Ok,
+                    format!(
+                        "{target} ({address}): speaks MPTCP (MP_CAPABLE answered), connected in {millis} ms; {} [{}] ({how})",
+                        sentence.trim_start_matches("speaks MPTCP, "),
+                        reason.word()
+                    ),
+                )
+                .fix(fix)
+                .data(data("mptcp"))
+            }
+            (_, explained) => {
+                let (reason, how) =
+                    explained.unwrap_or((diagnosis::Reason::FallbackServer, String::new()));
+                let (sentence, fix) = diagnosis::describe(reason);
+                // The one reason a command fixes here: the same as the `blackhole` finding's.
+                let fix = match (reason, super::setup::sysctl("blackhole_timeout")) {
+                    (diagnosis::Reason::BlackholeDisabled, Some(timeout)) => {
+                        format!("sysctl -w net.mptcp.blackhole_timeout={timeout}")
+                    }
+                    _ => fix.to_string(),
+                };
+                Finding::new(
+                    "connect",
+                    Status::Warn,
+                    format!(
+                        "{target} ({address}): connected, but {sentence} [{}] ({how})",
+                        reason.word()
+                    ),
+                )
+                .fix(fix)
+                .note(format!(
+                    "the kernel's counters show each step: nstat -az 'MPTcp*'; the options on \
+                     the wire: tcpdump -ni any 'tcp port {}'",
+                    address.port()
+                ))
+                .data(data("fell_back"))
+            }
         };
     }
     Finding::new(
@@ -389,6 +474,83 @@ pub fn connect(target: &str, timeout: Duration, mptcp_available: bool) -> Findin
     ]))
     .note("whether something listens there and is reachable")
     .data(json!({ "target": target, "result": "failed", "error": errors.join("; ") }))
+}
+
+/// How long `--connect` watches a connection after the handshake, at most (and at most
+/// `--timeout`): an extra subflow joins within a round trip or two on any real path, and a
+/// dropped MP_JOIN SYN is first retransmitted after 1 s (the initial RTO).
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// `TCP_ESTABLISHED` (`include/net/tcp_states.h`).
+const TCP_ESTABLISHED: u8 = 1;
+
+/// What a connection became while [`settle`] watched it.
+struct Settled {
+    kind: ConnectionKind,
+    extra_subflows: u8,
+    bytes_read: u64,
+}
+
+/// Watches an MPTCP connection for [`SETTLE`]: reads (and discards) whatever the server
+/// sends on its own, a banner such as SSH's or SMTP's (its DSS mapping is what reveals a
+/// box stripping options after the handshake; nothing is ever sent to the server), and
+/// stops early once `wanted_subflows` extra subflows are up or the connection fell back.
+fn settle(
+    stream: &MptcpStream,
+    kind_at_connect: ConnectionKind,
+    wanted_subflows: usize,
+    timeout: Duration,
+) -> Settled {
+    // Established subflows only: mptcpi_subflows also counts a join still in SYN_SENT
+    // (one whose MP_JOIN SYN a box drops), measured on 6.18.
+    let extra = |s: &MptcpStream| {
+        s.subflows().map_or(0, |subflows| {
+            let established = subflows
+                .iter()
+                .filter(|sf| {
+                    sf.tcp
+                        .as_ref()
+                        .is_some_and(|t| t.state() == TCP_ESTABLISHED)
+                })
+                .count();
+            u8::try_from(established.saturating_sub(1)).unwrap_or(u8::MAX)
+        })
+    };
+    let mut settled = Settled {
+        kind: kind_at_connect,
+        extra_subflows: extra(stream),
+        bytes_read: 0,
+    };
+    if kind_at_connect != ConnectionKind::Mptcp {
+        return settled;
+    }
+    let deadline = Instant::now() + SETTLE.min(timeout);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut open = true;
+    while Instant::now() < deadline {
+        if open {
+            match (&*stream).read(&mut buf) {
+                Ok(0) => open = false,
+                Ok(n) => settled.bytes_read += n as u64,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => open = false,
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        settled.kind = stream.connection_kind().unwrap_or(settled.kind);
+        settled.extra_subflows = extra(stream);
+        let enough = wanted_subflows > 0 && usize::from(settled.extra_subflows) >= wanted_subflows;
+        if settled.kind != ConnectionKind::Mptcp || enough {
+            break;
+        }
+    }
+    settled
 }
 
 #[cfg(test)]
@@ -435,8 +597,7 @@ mod tests {
             numeric("127.0.0.1:9").unwrap().unwrap(),
             "127.0.0.1:9".parse::<SocketAddr>().unwrap()
         );
-        // SAFETY: a NUL-terminated string.
-        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        let lo = super::super::interfaces::index_of("lo").expect("lo has an index");
         assert!(lo > 0);
         for form in [
             "[fe80::1%lo]:80",

@@ -8,8 +8,8 @@ use mptcp_socket::pm::{Endpoint, EndpointFlags, Limits, PathManager};
 use mptcp_socket::{available, Availability, Unavailable};
 use serde_json::{json, Value};
 
+use super::findings::{command_line, CheckReport, Finding, Status};
 use super::interfaces::{default_route_interfaces, interfaces, Interface};
-use super::report::{command_line, Finding, Report, Status};
 
 /// Where the kernel publishes the `net.mptcp.*` sysctls of the caller's network namespace.
 const SYSCTL_DIR: &str = "/proc/sys/net/mptcp";
@@ -30,7 +30,7 @@ pub fn kernel_release() -> String {
 }
 
 /// Kernel support and `net.mptcp.enabled`. Returns whether MPTCP sockets can be created.
-pub fn check_kernel(report: &mut Report) -> bool {
+pub fn check_kernel(report: &mut CheckReport) -> bool {
     let release = kernel_release();
     let enabled = sysctl("enabled");
     let availability = available();
@@ -117,7 +117,7 @@ pub fn check_kernel(report: &mut Report) -> bool {
 
 /// Which path manager and scheduler are selected. Returns true when the in-kernel path
 /// manager is in charge (so the limits and endpoints matter).
-pub fn check_path_manager_and_scheduler(report: &mut Report) -> bool {
+pub fn check_path_manager_and_scheduler(report: &mut CheckReport) -> bool {
     // Linux 6.15+ names it (`path_manager`); older kernels have only the number (`pm_type`,
     // 0 in-kernel, 1 userspace, since 5.19); before that only the in-kernel one exists.
     let named = sysctl("path_manager");
@@ -197,7 +197,7 @@ pub fn check_path_manager_and_scheduler(report: &mut Report) -> bool {
 
 /// The limits and endpoints of the in-kernel path manager, and whether each endpoint's
 /// interface is up and has the address.
-pub fn check_limits_and_endpoints(report: &mut Report) {
+pub fn check_limits_and_endpoints(report: &mut CheckReport) {
     let pm = match PathManager::new() {
         Ok(pm) => pm,
         Err(err) => {
@@ -254,7 +254,7 @@ fn limits_command(subflows: usize, add_addr_accepted: u32) -> String {
     format!("ip mptcp limits set subflows {subflows} add_addr_accepted {accepted}")
 }
 
-fn check_limits(report: &mut Report, limits: Limits, endpoints: &[Endpoint]) {
+fn check_limits(report: &mut CheckReport, limits: Limits, endpoints: &[Endpoint]) {
     let data =
         json!({ "subflows": limits.subflows, "add_addr_accepted": limits.add_addr_accepted });
     let wanted = subflow_endpoints(endpoints);
@@ -307,6 +307,14 @@ fn check_limits(report: &mut Report, limits: Limits, endpoints: &[Endpoint]) {
         report.push(Finding::new("limits", Status::Ok, limits.to_string()).data(data));
     }
 }
+
+/// The fix, in words (as for a kernel without MPTCP), when no second interface has an
+/// address: no command can add a second path then, and a template (`ADDR dev IF`) would
+/// not run as is.
+const NO_SECOND_INTERFACE: &str = "no command can add a second path here: bring up a second \
+     interface with an address (Wi-Fi, cellular, a second uplink), then run `mptcpize check` \
+     again: it prints the `ip mptcp endpoint add` for that interface and address (an endpoint \
+     on the one path's own address creates no subflow)";
 
 /// A concrete `ip mptcp endpoint add` for each interface that could carry a second path:
 /// up, not loopback, with a usable address, and not the default route's interface (the
@@ -372,7 +380,7 @@ fn endpoint_problem(summary: String, fix: String, data: Value) -> Finding {
 }
 
 fn check_endpoints(
-    report: &mut Report,
+    report: &mut CheckReport,
     endpoints: &[Endpoint],
     interfaces: &[Interface],
     limits: Option<Limits>,
@@ -396,33 +404,29 @@ fn check_endpoints(
             .filter(|i| i.up && !i.loopback && i.usable_addresses().next().is_some())
             .map(|i| i.name.as_str())
             .collect();
-        let (summary, fix) = if suggestions.is_empty() {
+        let finding = if suggestions.is_empty() {
             let only = match usable_interfaces.as_slice() {
                 [] => "no interface here is up with an address".to_string(),
                 names => format!("only {} has an address", names.join(", ")),
             };
-            (
+            Finding::new(
+                "endpoints",
+                Status::Warn,
                 format!(
                     "none: only one path will be used ({only}; a second path needs a second \
                      interface with an address, e.g. Wi-Fi and cellular, or two uplinks)"
                 ),
-                "ip mptcp endpoint add ADDR dev IF subflow".to_string(),
             )
+            .fix(NO_SECOND_INTERFACE)
         } else {
-            (
-                "none: only one path will be used".to_string(),
-                suggestions.join("; "),
+            Finding::new(
+                "endpoints",
+                Status::Warn,
+                "none: only one path will be used",
             )
+            .fix(suggestions.join("; "))
         };
-        let note = suggestions
-            .is_empty()
-            .then_some("ADDR: this host's address on the second interface IF");
-        report.push(
-            Finding::new("endpoints", Status::Warn, summary)
-                .fix(fix)
-                .note_opt(note)
-                .data(json!({ "endpoints": list, "suggestions": suggestions })),
-        );
+        report.push(finding.data(json!({ "endpoints": list, "suggestions": suggestions })));
         return;
     }
 
@@ -559,15 +563,16 @@ fn check_endpoints(
         .count();
     if subflows == 0 && signals == 0 {
         let suggestions = endpoint_suggestions(interfaces);
-        report.push(
-            Finding::new(
-                "endpoints",
-                Status::Warn,
-                "no `subflow` or `signal` endpoint: no extra subflow will be created, only one path will be used",
-            )
-            .fix(suggestions.first().cloned().unwrap_or_else(|| "ip mptcp endpoint add ADDR dev IF subflow".to_string()))
-            .data(json!({ "endpoints": list, "suggestions": suggestions })),
+        let finding = Finding::new(
+            "endpoints",
+            Status::Warn,
+            "no `subflow` or `signal` endpoint: no extra subflow will be created, only one path will be used",
         );
+        let finding = match suggestions.first() {
+            Some(command) => finding.fix(command.clone()),
+            None => finding.fix(NO_SECOND_INTERFACE),
+        };
+        report.push(finding.data(json!({ "endpoints": list, "suggestions": suggestions })));
     } else if problems == 0 {
         let allowed = limits.map(|l| l.subflows as usize).unwrap_or(subflows);
         report.push(

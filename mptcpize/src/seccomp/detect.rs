@@ -2,7 +2,9 @@
 //!
 //! - An ELF executable without a `PT_INTERP` program header is statically linked (static-pie
 //!   included): no dynamic loader runs, so nothing reads `LD_PRELOAD`.
-//! - A setuid or setgid file runs in the loader's secure mode, which ignores `LD_PRELOAD`.
+//! - A setuid or setgid file, or one with file capabilities (`security.capability`, as
+//!   `setcap` writes it: `ping`, `mtr-packet`), runs in the loader's secure mode
+//!   (`AT_SECURE`), which ignores `LD_PRELOAD`.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -34,16 +36,28 @@ pub enum Reason {
         /// The launcher has `CAP_SYS_ADMIN`.
         privileged: bool,
     },
+    /// The file has file capabilities (the `security.capability` extended attribute).
+    /// `privileged` as for [`Reason::SetId`]: `no_new_privs` would drop the capabilities.
+    FileCapabilities {
+        /// The file `execvp` would run.
+        path: PathBuf,
+        /// The launcher has `CAP_SYS_ADMIN`.
+        privileged: bool,
+    },
 }
 
 impl Reason {
     /// True when the launcher should use seccomp mode. False only for a setuid/setgid
-    /// program run without `CAP_SYS_ADMIN`: the kernel would then require `no_new_privs`,
-    /// and the program would lose the privileges it exists for (`sudo`, `su`, …).
+    /// program, or one with file capabilities, run without `CAP_SYS_ADMIN`: the kernel
+    /// would then require `no_new_privs`, and the program would lose the privileges it
+    /// exists for (`sudo`, `su`, `ping`, …).
     pub fn use_seccomp(&self) -> bool {
         !matches!(
             self,
             Reason::SetId {
+                privileged: false,
+                ..
+            } | Reason::FileCapabilities {
                 privileged: false,
                 ..
             }
@@ -80,6 +94,22 @@ impl fmt::Display for Reason {
                 "warning: {} is setuid/setgid: the loader ignores LD_PRELOAD for it, and seccomp mode without CAP_SYS_ADMIN would strip its privileges (no_new_privs): it runs unchanged, on TCP (--seccomp forces seccomp mode)",
                 path.display()
             ),
+            Reason::FileCapabilities {
+                path,
+                privileged: true,
+            } => write!(
+                f,
+                "{} has file capabilities (the loader ignores LD_PRELOAD for it): using seccomp mode",
+                path.display()
+            ),
+            Reason::FileCapabilities {
+                path,
+                privileged: false,
+            } => write!(
+                f,
+                "warning: {} has file capabilities: the loader ignores LD_PRELOAD for it, and seccomp mode without CAP_SYS_ADMIN would strip them (no_new_privs): it runs unchanged, on TCP (--seccomp forces seccomp mode)",
+                path.display()
+            ),
         }
     }
 }
@@ -114,6 +144,12 @@ pub fn needs_seccomp(program: &OsStr) -> Option<Reason> {
             privileged: super::has_cap_sys_admin(),
         });
     }
+    if has_file_capabilities(&path) {
+        return Some(Reason::FileCapabilities {
+            path,
+            privileged: super::has_cap_sys_admin(),
+        });
+    }
     match is_static_elf(&path) {
         Ok(true) => match crate::go_binary::GoBuild::read(&path) {
             Some(go) if go.honours_godebug_multipathtcp() => None,
@@ -125,6 +161,12 @@ pub fn needs_seccomp(program: &OsStr) -> Option<Reason> {
         },
         _ => None,
     }
+}
+
+/// True when `path` carries file capabilities: `getxattr(2)` of `security.capability`
+/// finds the attribute (its size is enough; the kernel checks its contents at `execve`).
+pub fn has_file_capabilities(path: &Path) -> bool {
+    rustix::fs::getxattr_query(path, c"security.capability").is_ok_and(|size| size > 0)
 }
 
 /// True for an ELF executable (or static-pie) without a `PT_INTERP` program header.

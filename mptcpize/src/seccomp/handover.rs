@@ -13,9 +13,12 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Slots of the socket table (8 bytes each: 512 KiB, touched only where used); cleared
-/// when half full, after which an older socket counts as one the program asked MPTCP for
-/// itself (left as it is).
+use rustix::mm::{MapFlags, ProtFlags};
+
+/// Slots of the socket table (8 bytes each: 512 KiB, touched only where used). When half
+/// full, the sockets no process holds any more are dropped ([`Handover::remember_socket`]);
+/// only if more than half the slots still hold open sockets is a new socket not remembered
+/// (it then counts as one the program asked MPTCP for itself: left as it is).
 const SLOTS: usize = 1 << 16;
 
 #[repr(C)]
@@ -38,25 +41,20 @@ pub(super) struct Handover {
 impl Handover {
     /// Maps a new, zeroed, shared region (`mmap(MAP_SHARED | MAP_ANONYMOUS)`).
     pub(super) fn new() -> io::Result<Handover> {
-        // SAFETY: a new anonymous mapping, zero-filled by the kernel (all-zero is a valid
-        // `Page`: atomics of 0), never unmapped (it lives as long as the process).
-        let ptr = unsafe {
-            libc::mmap(
+        // SAFETY: a new anonymous mapping of one `Page`, overlapping nothing, zero-filled
+        // by the kernel (all-zero is a valid `Page`: atomics of 0, and atomics may be
+        // shared between processes), never unmapped: it lives as long as the process, so
+        // the reference is 'static.
+        let page = unsafe {
+            let ptr = rustix::mm::mmap_anonymous(
                 std::ptr::null_mut(),
                 size_of::<Page>(),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+            )?;
+            &*ptr.cast::<Page>()
         };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: as above; the mapping is never unmapped, so 'static holds.
-        Ok(Handover {
-            page: unsafe { &*ptr.cast::<Page>() },
-        })
+        Ok(Handover { page })
     }
 
     /// Records a notification just received.
@@ -71,17 +69,41 @@ impl Handover {
             .then(|| self.page.last_received.load(Ordering::SeqCst))
     }
 
-    /// Remembers a socket made MPTCP by a supervisor.
-    pub(super) fn remember_socket(&self, inode: u64) {
+    /// Remembers a socket made MPTCP by a supervisor. When the table is half full, first
+    /// drops the sockets `is_open` says are closed (an inode number is unique among open
+    /// sockets; once closed, its number may come back for another socket).
+    pub(super) fn remember_socket(&self, inode: u64, is_open: impl Fn(u64) -> bool) {
         if inode == 0 || self.made_mptcp(inode) {
             return;
         }
         if self.page.used.load(Ordering::Relaxed) as usize >= SLOTS / 2 {
-            for slot in &self.page.sockets {
-                slot.store(0, Ordering::Relaxed);
+            self.keep_only(is_open);
+            if self.page.used.load(Ordering::Relaxed) as usize >= SLOTS / 2 {
+                return;
             }
-            self.page.used.store(0, Ordering::Relaxed);
         }
+        self.insert(inode);
+    }
+
+    /// Keeps the sockets for which `keep` is true, and frees every other slot.
+    fn keep_only(&self, keep: impl Fn(u64) -> bool) {
+        let kept: Vec<u64> = self
+            .page
+            .sockets
+            .iter()
+            .map(|slot| slot.load(Ordering::SeqCst))
+            .filter(|&inode| inode != 0 && keep(inode))
+            .collect();
+        for slot in &self.page.sockets {
+            slot.store(0, Ordering::Relaxed);
+        }
+        self.page.used.store(0, Ordering::Relaxed);
+        for inode in kept {
+            self.insert(inode);
+        }
+    }
+
+    fn insert(&self, inode: u64) {
         let mut i = slot_of(inode);
         loop {
             let slot = &self.page.sockets[i];
@@ -121,20 +143,24 @@ mod tests {
         let shared = Handover::new().unwrap();
         assert_eq!(shared.last_received(), None);
         for inode in 1..1000 {
-            shared.remember_socket(inode * 7);
+            shared.remember_socket(inode * 7, |_| true);
         }
         assert!(shared.made_mptcp(7 * 999));
         assert!(!shared.made_mptcp(8));
-        // SAFETY: the child only touches the shared page and exits.
+        // SAFETY: fork(2) of the multi-threaded test harness: the child makes no call that
+        // could wait for a lock another thread held (no allocation: the table has room)
+        // and ends with _exit(2), which runs no destructor of the parent's.
         match unsafe { libc::fork() } {
             0 => {
-                shared.remember_socket(123_456);
+                shared.remember_socket(123_456, |_| true);
                 shared.received(42);
+                // SAFETY: ends the child at once, as said above.
                 unsafe { libc::_exit(0) }
             }
             child => {
-                let mut status = 0;
-                unsafe { libc::waitpid(child, &mut status, 0) };
+                let child = rustix::process::Pid::from_raw(child).expect("fork failed");
+                rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty())
+                    .unwrap();
             }
         }
         assert!(shared.made_mptcp(123_456));
@@ -142,12 +168,28 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_starts_again() {
+    fn a_full_table_drops_closed_sockets_only() {
         let shared = Handover::new().unwrap();
-        for inode in 1..=(SLOTS as u64 / 2 + 1) {
-            shared.remember_socket(inode);
+        // Odd inodes are still open, even ones closed.
+        let open = |inode: u64| inode % 2 == 1;
+        let half = SLOTS as u64 / 2;
+        for inode in 1..=half + 1 {
+            shared.remember_socket(inode, open);
         }
-        assert!(shared.made_mptcp(SLOTS as u64 / 2 + 1));
-        assert!(!shared.made_mptcp(1));
+        assert!(shared.made_mptcp(half + 1));
+        assert!(
+            shared.made_mptcp(1),
+            "an open socket made long ago is still known"
+        );
+        assert!(shared.made_mptcp(half - 1));
+        assert!(!shared.made_mptcp(2), "a closed one is forgotten");
+        // All open: nothing can be dropped, a new socket is not remembered (left alone).
+        let shared = Handover::new().unwrap();
+        for inode in 1..=half {
+            shared.remember_socket(inode, |_| true);
+        }
+        shared.remember_socket(half + 1, |_| true);
+        assert!(!shared.made_mptcp(half + 1));
+        assert!(shared.made_mptcp(1));
     }
 }

@@ -24,9 +24,12 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
+use rustix::process::{Pid, PidfdFlags};
+use rustix::thread::{capabilities, set_capabilities, CapabilitySet, CapabilitySets};
+
 /// The credentials of a calling thread that matter for the sockets made for it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(super) struct Caller {
+pub(crate) struct Caller {
     /// Filesystem uid (the fourth field of `Uid:`), as seen from the supervisor's user
     /// namespace.
     pub fsuid: u32,
@@ -69,7 +72,7 @@ impl Caller {
     }
 
     /// The `Uid:`, `Gid:` and `CapEff:` lines of a `/proc/PID/status` text.
-    fn parse(status: &str) -> Option<Caller> {
+    pub(crate) fn parse(status: &str) -> Option<Caller> {
         let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
         // "Uid:\treal\teffective\tsaved\tfilesystem"
         let fs_id = |name: &str| field(name)?.split_whitespace().nth(3)?.parse().ok();
@@ -122,7 +125,7 @@ impl Threads {
                 // The thread this pidfd was opened for is gone; the id was reused.
                 self.kept.swap_remove(i);
             }
-            match pidfd_open_thread(tid).and_then(|fd| pidfd_info(&fd).map(|info| (fd, info))) {
+            match pidfd_open(tid, true).and_then(|fd| pidfd_info(&fd).map(|info| (fd, info))) {
                 Ok((fd, info)) => {
                     self.keep(tid, fd);
                     return Ok(Caller::from_pidfd_info(&info));
@@ -147,16 +150,17 @@ impl Threads {
     }
 }
 
-/// `pidfd_open(tid, PIDFD_THREAD)` (Linux 6.9).
-fn pidfd_open_thread(tid: u32) -> io::Result<OwnedFd> {
-    const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
-    // SAFETY: plain system call with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid as libc::pid_t, PIDFD_THREAD) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new fd owned by nobody else.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as libc::c_int) })
+/// `pidfd_open(2)` of process `pid`, or with `thread` of the thread `pid` (`PIDFD_THREAD`,
+/// Linux 6.9; `EINVAL` before, as for pid 0).
+pub(super) fn pidfd_open(pid: u32, thread: bool) -> io::Result<OwnedFd> {
+    // `PIDFD_THREAD` is `O_EXCL`; rustix does not name it.
+    let flags = match thread {
+        true => PidfdFlags::from_bits_retain(libc::O_EXCL as u32),
+        false => PidfdFlags::empty(),
+    };
+    let pid =
+        Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok(rustix::process::pidfd_open(pid, flags)?)
 }
 
 /// The calling thread acting as a [`Caller`] until dropped: filesystem uid and gid
@@ -165,7 +169,7 @@ pub(super) struct AsCaller {
     /// Our filesystem uid and gid, to return to; `None` when they were not switched.
     ids: Option<(u32, u32)>,
     /// Our effective capabilities before they were lowered, to raise them again.
-    lowered: Option<CapData>,
+    lowered: Option<CapabilitySets>,
 }
 
 impl AsCaller {
@@ -177,8 +181,12 @@ impl AsCaller {
         // has the same (the common case), there is nothing to switch.
         // The supervisor never changes them: read once.
         static OURS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
-        // SAFETY: geteuid/getegid cannot fail.
-        let ours = *OURS.get_or_init(|| unsafe { (libc::geteuid(), libc::getegid()) });
+        let ours = *OURS.get_or_init(|| {
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            )
+        });
         if (caller.fsuid, caller.fsgid) == ours {
             return Ok(AsCaller {
                 ids: None,
@@ -204,15 +212,16 @@ impl AsCaller {
     /// caller.
     pub(super) fn with_capabilities(caller: &Caller) -> io::Result<AsCaller> {
         let mut switched = AsCaller::ids(caller)?;
-        let ours = capget()?;
+        // capget(2)/capset(2) with pid 0: this thread only.
+        let ours = capabilities(None)?;
         let theirs = if caller.foreign_user_ns {
             0
         } else {
             caller.cap_eff
         };
         let mut lowered = ours;
-        lowered.set_effective(ours.effective() & theirs);
-        capset(&lowered)?;
+        lowered.effective = ours.effective & CapabilitySet::from_bits_retain(theirs);
+        set_capabilities(None, lowered)?;
         switched.lowered = Some(ours);
         Ok(switched)
     }
@@ -222,7 +231,7 @@ impl Drop for AsCaller {
     fn drop(&mut self) {
         // Capabilities first: setfsuid needs CAP_SETUID back to return to uid 0.
         if let Some(ours) = &self.lowered {
-            if capset(ours).is_err() {
+            if set_capabilities(None, *ours).is_err() {
                 // Cannot happen (raising within our permitted set); a supervisor left with
                 // the caller's capabilities would act wrongly from now on.
                 std::process::abort();
@@ -293,78 +302,6 @@ fn setfsgid(gid: u32) -> u32 {
     unsafe { libc::syscall(libc::SYS_setfsgid, gid) as u32 }
 }
 
-/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit capability sets, two `CapData` words.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-/// `struct __user_cap_data_struct[2]` (low and high 32 bits of each set).
-#[repr(C)]
-#[derive(Copy, Clone, Default)]
-struct CapWord {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-#[derive(Copy, Clone, Default)]
-struct CapData([CapWord; 2]);
-
-impl CapData {
-    fn effective(&self) -> u64 {
-        u64::from(self.0[0].effective) | u64::from(self.0[1].effective) << 32
-    }
-    fn set_effective(&mut self, caps: u64) {
-        self.0[0].effective = caps as u32;
-        self.0[1].effective = (caps >> 32) as u32;
-    }
-}
-
-/// `capget(2)` of the calling thread.
-fn capget() -> io::Result<CapData> {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = CapData::default();
-    // SAFETY: a version-3 header and room for two words.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut header as *mut CapHeader,
-            data.0.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(data)
-}
-
-/// `capset(2)` of the calling thread (pid 0: this thread only).
-fn capset(data: &CapData) -> io::Result<()> {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    // SAFETY: a version-3 header and two words.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.0.as_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,11 +324,10 @@ mod tests {
     #[test]
     fn own_credentials_are_read() {
         let me = Caller::read(std::process::id()).unwrap();
-        // SAFETY: getuid/getgid cannot fail.
-        assert_eq!(me.fsuid, unsafe { libc::geteuid() });
-        assert_eq!(me.fsgid, unsafe { libc::getegid() });
+        assert_eq!(me.fsuid, rustix::process::geteuid().as_raw());
+        assert_eq!(me.fsgid, rustix::process::getegid().as_raw());
         assert!(!me.foreign_user_ns);
-        assert_eq!(me.cap_eff, capget().unwrap().effective());
+        assert_eq!(me.cap_eff, capabilities(None).unwrap().effective.bits());
         let mut threads = Threads::new();
         for _ in 0..2 {
             // Opened, then kept.

@@ -9,14 +9,19 @@
 //! back the supervisor's "ready" (or why it could not start) before the program runs.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use libc::c_int;
+use rustix::io::retry_on_intr;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
 
-use super::filter::{self, Abi};
+use super::bpf_program::{self, Abi};
 use super::supervisor;
 use super::Error;
 
@@ -43,29 +48,29 @@ pub(super) fn exec(
         Ok(pair) => pair,
         Err(e) => return Error::Setup("socketpair", e),
     };
-    // SAFETY: getpid cannot fail.
-    let program_pid = unsafe { libc::getpid() };
+    let program_pid = rustix::process::getpid();
     // The supervisor is forked before the filter exists, so it is not under it.
     if let Err(e) = supervisor::spawn(supervisor_end, abi, debug, program_pid) {
         return e;
     }
     let listener = match install_filter(abi, privileged) {
-        Ok(listener) => listener,
+        Ok((listener, no_new_privs)) => {
+            if no_new_privs {
+                crate::messages::stderr_line(format_args!("{}", super::NO_NEW_PRIVS_WARNING));
+            }
+            listener
+        }
         // Dropping `launcher_end` tells the supervisor to go.
         Err(errno) => return Error::SeccompRefused(errno),
     };
     // From here on the filter is installed: the program must not start unless somebody
     // answers its calls.
-    let sent = send(
-        launcher_end.as_raw_fd(),
-        MSG_LISTENER,
-        0,
-        Some(listener.as_raw_fd()),
-    );
+    let sent = send(&launcher_end, MSG_LISTENER, 0, Some(listener.as_fd()));
     drop(listener); // the program must not hold the listener
     if let Err(e) = sent {
         return Error::Setup("hand the listener to the supervisor", e);
     }
+    probe_call();
     match receive(&launcher_end) {
         Ok(Message::Ready) => {}
         Ok(Message::Failed(errno)) => {
@@ -85,10 +90,11 @@ pub(super) fn exec(
 }
 
 /// Installs the filter in the launcher itself (inherited by the program through `execve`,
-/// and by everything it forks) and returns its listener, or the errno of `seccomp(2)`.
-fn install_filter(abi: Abi, privileged: bool) -> Result<OwnedFd, i32> {
-    let insns = filter::program(abi);
-    let prog = filter::fprog(&insns);
+/// and by everything it forks) and returns its listener and whether `no_new_privs` had to
+/// be set, or the errno of `seccomp(2)`.
+fn install_filter(abi: Abi, privileged: bool) -> Result<(OwnedFd, bool), i32> {
+    let insns = bpf_program::program(abi);
+    let prog = bpf_program::fprog(&insns);
     // WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has read a notification, only a
     // fatal signal interrupts the call, so socket() never fails with EINTR after the
     // supervisor has created the socket.
@@ -100,7 +106,9 @@ fn install_filter(abi: Abi, privileged: bool) -> Result<OwnedFd, i32> {
         no_new_privs = true;
     }
     loop {
-        // SAFETY: prog points at the filter's instructions, which outlive the call.
+        // SAFETY: seccomp(2) reads one sock_fprog, which `prog` is, and the instructions it
+        // points at (`insns`, alive until the end of this function); rustix does not wrap
+        // seccomp. The program is the one `bpf_program` builds and its tests check.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_seccomp,
@@ -110,8 +118,9 @@ fn install_filter(abi: Abi, privileged: bool) -> Result<OwnedFd, i32> {
             )
         };
         if fd >= 0 {
-            // SAFETY: a new fd (close-on-exec, made so by the kernel) owned by nobody else.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+            // SAFETY: the kernel returned a new fd (close-on-exec, made so by the kernel),
+            // owned by nobody else.
+            return Ok((unsafe { OwnedFd::from_raw_fd(fd as RawFd) }, no_new_privs));
         }
         let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
         if errno == libc::EINVAL && flags & libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
@@ -127,69 +136,61 @@ fn install_filter(abi: Abi, privileged: bool) -> Result<OwnedFd, i32> {
     }
 }
 
+/// One intercepted `socket()` call, for the supervisor to receive before it says ready
+/// (`Notifier::receive_probe`): it records the notification id, so that a standby always
+/// knows where the ids of the program's calls start. The supervisor lets it run (a TCP
+/// socket, closed at once); if the supervisor died instead, the kernel fails it with
+/// `ENOSYS` when the listener closes, and `receive` then says the supervisor did not start.
+fn probe_call() {
+    // The socket system call itself (rustix makes it directly), which the filter watches;
+    // the fd, if any, is closed at once.
+    drop(rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    ));
+}
+
+/// The launcher–supervisor channel. `SOCK_CLOEXEC`: the program must not inherit it.
 fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as c_int; 2];
-    // SAFETY: fds has room for two descriptors. CLOEXEC: the program must not inherit them.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// `PR_SET_NO_NEW_PRIVS`; the errno on failure.
 fn set_no_new_privs() -> Result<(), i32> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EPERM));
-    }
-    Ok(())
+    rustix::thread::set_no_new_privs(true).map_err(|e| e.raw_os_error())
 }
 
-/// Buffer for one control message carrying one fd (`CMSG_SPACE(sizeof(int))` is 24 on
-/// 64-bit Linux), aligned for `cmsghdr`.
-type ControlBuf = [u64; 4];
-
-/// Sends `[tag, 0, 0, 0, errno (native endian)]`, with `fd` attached when given.
-/// Async-signal-safe (one `sendmsg`, no allocation).
-pub(super) fn send(sock: RawFd, tag: u8, errno: i32, fd: Option<RawFd>) -> io::Result<()> {
+/// Sends `[tag, 0, 0, 0, errno (native endian)]`, with `fd` attached (`SCM_RIGHTS`) when
+/// given. Async-signal-safe (one `sendmsg`, no allocation).
+pub(super) fn send(
+    sock: impl AsFd,
+    tag: u8,
+    errno: i32,
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     let mut body = [0u8; 8];
     body[0] = tag;
     body[4..].copy_from_slice(&errno.to_ne_bytes());
-    let mut iov = libc::iovec {
-        iov_base: body.as_mut_ptr().cast(),
-        iov_len: body.len(),
-    };
-    let mut control: ControlBuf = [0; 4];
-    // SAFETY: msghdr is plain data; every pointer in it refers to live locals, and the
-    // control buffer is large enough and aligned for one SCM_RIGHTS message.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(fd) = fd {
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(size_of::<c_int>() as u32) as usize;
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<c_int>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>(), fd);
-        }
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    let fds = fd.map(|fd| [fd]);
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if let Some(fds) = &fds {
+        // Room for one fd was made above.
+        control.push(SendAncillaryMessage::ScmRights(fds));
     }
+    rustix::net::sendmsg(
+        sock,
+        &[IoSlice::new(&body)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
     Ok(())
 }
 
@@ -207,46 +208,31 @@ pub(super) enum Message {
 /// side holds only its own end).
 pub(super) fn receive(sock: &OwnedFd) -> io::Result<Message> {
     let mut body = [0u8; 8];
-    let mut iov = libc::iovec {
-        iov_base: body.as_mut_ptr().cast(),
-        iov_len: body.len(),
-    };
-    let mut control: ControlBuf = [0; 4];
-    // SAFETY: as in `send`; the kernel writes at most msg_controllen bytes of control data.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of::<ControlBuf>();
-        let n = loop {
-            let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
-            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                break n;
-            }
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let received = retry_on_intr(|| {
+        rustix::net::recvmsg(
+            sock,
+            &mut [IoSliceMut::new(&mut body)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )
+    })?;
+    let mut fd = None;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = message {
+            fd = fds.next();
         }
-        let mut fd = None;
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>());
-                fd = Some(OwnedFd::from_raw_fd(raw));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-        match (n, body[0], fd) {
-            (8, MSG_LISTENER, Some(fd)) => Ok(Message::Listener(fd)),
-            (8, MSG_READY, _) => Ok(Message::Ready),
-            (8, MSG_FAILED, _) => Ok(Message::Failed(i32::from_ne_bytes(
-                body[4..].try_into().unwrap(),
-            ))),
-            _ => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the other side of the channel ended",
-            )),
-        }
+    }
+    match (received.bytes, body[0], fd) {
+        (8, MSG_LISTENER, Some(fd)) => Ok(Message::Listener(fd)),
+        (8, MSG_READY, _) => Ok(Message::Ready),
+        (8, MSG_FAILED, _) => Ok(Message::Failed(i32::from_ne_bytes(
+            body[4..].try_into().unwrap(),
+        ))),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the other side of the channel ended",
+        )),
     }
 }

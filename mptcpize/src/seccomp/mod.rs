@@ -7,7 +7,7 @@
 //!    that makes a new process group and exits, so the supervisor is in a background
 //!    process group of its own and is nobody's child. It is forked before the filter exists and so is not
 //!    under it; it stays in the launcher's cgroup.
-//! 2. The launcher installs a seccomp filter ([`filter`]) in itself, which sends only
+//! 2. The launcher installs a seccomp filter ([`bpf_program`]) in itself, which sends only
 //!    `socket(AF_INET | AF_INET6, SOCK_STREAM [| flags], 0 | IPPROTO_TCP)`, and `setsockopt`
 //!    of the options MPTCP refuses, to a listener (`SECCOMP_RET_USER_NOTIF`) and allows
 //!    everything else inside the kernel; it passes the listener to the supervisor over a
@@ -42,7 +42,9 @@
 //! Requirements: Linux 5.14 or later (`SECCOMP_ADDFD_FLAG_SEND`), x86_64 or aarch64, and
 //! no other seccomp listener already watching the launcher (the kernel allows one per
 //! process tree). Without `CAP_SYS_ADMIN` the kernel accepts the filter only with
-//! `no_new_privs`, which makes `execve` ignore setuid/setgid bits.
+//! `no_new_privs`, which makes `execve` ignore setuid/setgid bits and file capabilities in
+//! the whole process tree: the launcher then says so on stderr
+//! ([`NO_NEW_PRIVS_WARNING`]), whether seccomp mode was chosen automatically or forced.
 //!
 //! Differences from the shim, and what this mode does not reach:
 //! - The sockets carry the caller's user and group, and (the supervisor staying in the
@@ -55,9 +57,13 @@
 //!   When MPTCP refuses the option, the supervisor tries it on a plain TCP socket made as
 //!   the caller: if TCP refuses it too (EPERM for `TCP_REPAIR` without `CAP_NET_ADMIN`,
 //!   EINVAL for a bad value), the call fails with TCP's errno and the socket stays MPTCP,
-//!   as a program gets without mptcpize; otherwise, on a socket the supervisor made MPTCP
-//!   that has not connected or listened, that TCP socket takes its place at the same fd
-//!   number, with the options the program set carried over, as the shim does. A caller in
+//!   as a program gets without mptcpize; otherwise, on a socket the supervisor made MPTCP,
+//!   the same decision as the shim's (`mptcp_policy::refused_options::RefusedOptions::decide`:
+//!   by the value, the option's class and the socket's role): the call succeeds on the MPTCP
+//!   socket (a value that changes nothing, an advisory option, `IP_TOS` set as the caller for
+//!   `IPV6_TCLASS`), or, on a socket that has not connected or listened, that TCP socket
+//!   takes its place at the same fd number, with the options the program set carried over,
+//!   or the call fails with MPTCP's error. A caller in
 //!   another user namespace is given no capabilities for that test (its own mean nothing in
 //!   ours); where that makes TCP say EPERM, it gets MPTCP's error instead.
 //! - The swap needs ptrace access to the program (`pidfd_getfd`, `process_vm_readv`):
@@ -74,14 +80,14 @@
 //! - Each intercepted `socket()` costs a few microseconds more than with the shim
 //!   (BENCHMARKS.md); other system calls cost a few nanoseconds (seccomp's entry work).
 
+mod bpf_program;
 mod detect;
-mod filter;
 mod handover;
-mod identity;
+pub(crate) mod identity;
 mod launch;
 mod notify;
-mod plain_tcp;
 mod supervisor;
+mod tcp_swap_in_program;
 
 pub use detect::{needs_seccomp, resolve, Reason};
 
@@ -170,7 +176,7 @@ impl std::error::Error for Error {}
 /// failed, with why. `debug` logs each decision to stderr. Call from the launcher's main
 /// thread, before starting any other thread (it forks).
 pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> Error {
-    let Some(abi) = filter::NATIVE else {
+    let Some(abi) = bpf_program::NATIVE else {
         return Error::UnsupportedArch;
     };
     if let Err(e) = check_kernel() {
@@ -178,15 +184,26 @@ pub fn exec(program: &OsStr, args: &[OsString], debug: bool) -> Error {
     }
     let privileged = has_cap_sys_admin();
     if !privileged {
-        if let Some(Reason::SetId { path, .. }) = needs_seccomp(program) {
-            eprintln!(
+        match needs_seccomp(program) {
+            Some(Reason::SetId { path, .. }) => crate::messages::stderr_line(format_args!(
                 "mptcpize: warning: {} is setuid/setgid, but without CAP_SYS_ADMIN the kernel accepts the seccomp filter only with no_new_privs: it runs with your privileges, not its owner's",
                 path.display()
-            );
+            )),
+            Some(Reason::FileCapabilities { path, .. }) => crate::messages::stderr_line(format_args!(
+                "mptcpize: warning: {} has file capabilities, but without CAP_SYS_ADMIN the kernel accepts the seccomp filter only with no_new_privs: it runs without them",
+                path.display()
+            )),
+            _ => {}
         }
     }
     launch::exec(program, args, abi, privileged, debug)
 }
+
+/// What `no_new_privs` costs, said once whenever seccomp mode sets it (the launcher lacks
+/// `CAP_SYS_ADMIN`, chosen automatically or with `--seccomp`): no program of the tree gains
+/// privileges through `execve` any more, and nothing else tells the user why `sudo`, `su`
+/// or `ping` started by the program now fail or run as them.
+pub(crate) const NO_NEW_PRIVS_WARNING: &str = "mptcpize: warning: seccomp mode without CAP_SYS_ADMIN sets no_new_privs: every program this one starts runs without the privileges of setuid/setgid bits and file capabilities (sudo, su, ping, … run as you, or fail); run mptcpize as root to keep them, or without --seccomp (LD_PRELOAD mode) for a dynamically linked program";
 
 /// The launcher's choice: seccomp mode when `forced` (`--seccomp`), or when
 /// [`needs_seccomp`] finds a target the `LD_PRELOAD` shim cannot reach; then it prints one
@@ -197,7 +214,7 @@ pub fn chosen(program: &OsStr, forced: bool) -> bool {
     }
     match needs_seccomp(program) {
         Some(reason) => {
-            eprintln!("mptcpize: {reason}");
+            crate::messages::stderr_line(format_args!("mptcpize: {reason}"));
             reason.use_seccomp()
         }
         None => false,
@@ -211,20 +228,15 @@ pub fn run_and_exit(program: &OsStr, args: &[OsString], debug: bool) -> ! {
     let debug =
         debug || std::env::var_os("MPTCPIZE_DEBUG").is_some_and(|v| !v.is_empty() && v != "0");
     let e = exec(program, args, debug);
-    eprintln!("mptcpize: {e}");
+    crate::messages::stderr_line(format_args!("mptcpize: {e}"));
     std::process::exit(e.exit_code())
 }
 
 /// `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14) installs the socket and answers the call in one
 /// step; without it a supervisor would race the target. Read from `uname(2)`.
 fn check_kernel() -> Result<(), Error> {
-    // SAFETY: uname fills the zeroed struct.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return Err(Error::Setup("uname", io::Error::last_os_error()));
-    }
-    // SAFETY: the kernel NUL-terminates `release`.
-    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }
+    let release = rustix::system::uname()
+        .release()
         .to_string_lossy()
         .into_owned();
     let mut parts = release

@@ -9,23 +9,39 @@
 //!   caller. If MPTCP refuses it, try it on a plain TCP socket, as the caller: if TCP
 //!   refuses it too, the call fails with TCP's errno and the socket stays MPTCP (a program
 //!   that dropped its privileges gets EPERM for `TCP_REPAIR`, as without mptcpize);
-//!   otherwise, on a socket the supervisor made MPTCP that has not connected yet, that TCP
-//!   socket takes its place (the `plain_tcp` module).
+//!   otherwise, on a socket the supervisor made MPTCP, the user's choice decides
+//!   (`mptcp_policy::refused_options::RefusedOptions::decide`, as in the shim): the call succeeds
+//!   on the MPTCP socket (a value that changes nothing, an advisory option, with its
+//!   equivalent set as the caller), that TCP socket takes its place before it connected (the
+//!   [`tcp_swap_in_program`](super::tcp_swap_in_program) module), or the call fails with
+//!   MPTCP's error.
+//!
+//! Here: the [`Notifier`] and the `socket()` answer. Beside it: the listener's `ioctl`s
+//! ([`listener`]), the `setsockopt()` answer ([`refused_option`]), the switch to the
+//! caller's network namespace ([`network_namespace`]) and the debug log
+//! ([`decision_log`]).
+
+mod decision_log;
+mod listener_ioctls;
+mod network_namespace;
+mod refused_option;
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
-use libc::{c_int, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp};
-use mptcp_policy::plain_tcp::{RefusedOptionDecision, RefusedOptions};
-use mptcp_policy::{is_tcp_stream_request, Unavailable, IPPROTO_MPTCP};
-use mptcpize_preload_support::names::{socket_call, Sink};
+use libc::{c_int, seccomp_notif, seccomp_notif_addfd};
+use mptcp_policy::refused_options::{Decision, RefusedOptions, Role};
+use mptcp_policy::{is_tcp_stream_request, Unavailable};
+use rustix::net::{ipproto, AddressFamily, SocketFlags, SocketType};
 
-use super::filter::{is_watched_option, Abi};
+use super::bpf_program::Abi;
 use super::handover::Handover;
 use super::identity::{AsCaller, Caller, Threads};
-use super::plain_tcp;
+use decision_log::log_decision;
+use listener_ioctls::Listener;
+use network_namespace::{run_in_netns, NetnsSwitch};
 
 /// The user's choice for options MPTCP refuses and plain TCP accepts, read once from
 /// `MPTCPIZE_REFUSED_OPTIONS` (which the launcher checked): the same variable the shim reads.
@@ -40,15 +56,16 @@ fn refused_options() -> RefusedOptions {
 
 /// Answers the notifications of one listener.
 pub(super) struct Notifier {
-    listener: OwnedFd,
-    /// Receive buffer of the kernel's `sizeof(struct seccomp_notif)` or ours, whichever is
-    /// larger (`SECCOMP_GET_NOTIF_SIZES`: a newer kernel may write more than libc knows).
-    notif: Vec<u64>,
-    /// Same for `struct seccomp_notif_resp`, which the kernel reads at its own size.
-    resp: Vec<u64>,
+    listener: Listener,
     /// The supervisor's own network namespace: `/proc/self/ns/net`, and its (dev, ino).
     own_netns: File,
     own_netns_id: (u64, u64),
+    /// The inode of `/proc/self/net/dev`, one per network namespace: tells whether a
+    /// caller whose namespace cannot be opened shares ours (see [`Notifier::same_netns`]).
+    own_net_dev_ino: Option<u64>,
+    /// Set when `setns` back to `own_netns` failed: this supervisor is in another
+    /// namespace and must not serve again ([`Notifier::stranded`]).
+    stranded: bool,
     debug: bool,
     /// `SECCOMP_ADDFD_FLAG_SEND` was refused once (said once, then TCP for every call).
     addfd_refused: bool,
@@ -76,8 +93,16 @@ pub(super) enum Outcome {
     /// `setsockopt`: the option was set on the MPTCP socket.
     OptionSet,
     /// `setsockopt`: MPTCP refused the option with this errno; the socket is now plain TCP
-    /// with the option set (and binding it again failed with the second errno).
-    MadeTcp(c_int, Option<c_int>),
+    /// with the option set (and binding it again failed with the second errno), as the
+    /// decision says, for a socket of this role.
+    MadeTcp(c_int, Option<c_int>, Decision, Role),
+    /// `setsockopt`: MPTCP refused the option with this errno; the socket stays MPTCP and the
+    /// call succeeds, as the decision says: without effect, or with the equivalent option
+    /// set (`Some(None)`) or failing with an errno (`Some(Some(errno))`).
+    Kept(c_int, Decision, Role, Option<Option<c_int>>),
+    /// `setsockopt`: MPTCP refused the option with this errno; the socket stays MPTCP and the
+    /// program gets the error, as the decision says.
+    KeptWithError(c_int, Decision, Role),
     /// `setsockopt`: MPTCP refused the option with this errno and the socket stays as it
     /// is, for this reason; the original call runs and fails the same way.
     OptionRefused(c_int, &'static str),
@@ -96,44 +121,16 @@ impl Notifier {
         debug: bool,
         handover: Handover,
     ) -> io::Result<Notifier> {
-        let mut sizes = libc::seccomp_notif_sizes {
-            seccomp_notif: 0,
-            seccomp_notif_resp: 0,
-            seccomp_data: 0,
-        };
-        // SAFETY: SECCOMP_GET_NOTIF_SIZES writes one seccomp_notif_sizes.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_GET_NOTIF_SIZES,
-                0,
-                &mut sizes as *mut libc::seccomp_notif_sizes,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let words =
-            |kernel: u16, ours: usize| vec![0u64; usize::from(kernel).max(ours).div_ceil(8)];
-        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6): the target and the supervisor hand
-        // the CPU to each other instead of waking each other on another CPU; an answered
-        // socket() costs several times less, most of all in virtual machines, where a
-        // cross-CPU wake-up is an inter-processor interrupt. Older kernels: EINVAL, fine.
-        const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
-        // SAFETY: the ioctl reads one u64.
-        unsafe {
-            libc::ioctl(
-                listener.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
-            )
-        };
+        let listener = Listener::new(listener)?;
         let own_netns = File::open("/proc/self/ns/net")?;
         let meta = own_netns.metadata()?;
+        let own_net_dev_ino = std::fs::metadata("/proc/self/net/dev")
+            .ok()
+            .map(|m| m.ino());
         Ok(Notifier {
+            own_net_dev_ino,
+            stranded: false,
             listener,
-            notif: words(sizes.seccomp_notif, size_of::<seccomp_notif>()),
-            resp: words(sizes.seccomp_notif_resp, size_of::<seccomp_notif_resp>()),
             own_netns_id: (meta.dev(), meta.ino()),
             own_netns,
             debug,
@@ -149,30 +146,38 @@ impl Notifier {
         self.handover.last_received()
     }
 
-    pub(super) fn listener(&self) -> RawFd {
-        self.listener.as_raw_fd()
+    /// The listener, for the supervisor to poll.
+    pub(super) fn listener(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
+    /// True once `setns` back to the supervisor's own network namespace has failed: the
+    /// call in flight was let through unchanged, and this supervisor must end (its standby,
+    /// in the right namespace, takes over) rather than make sockets where nobody asked.
+    pub(super) fn stranded(&self) -> bool {
+        self.stranded
+    }
+
+    /// Receives the launcher's probe `socket()` call, made before the program starts,
+    /// records its id and lets it run unchanged. From then on the shared page always holds
+    /// an id: the kernel numbers notifications from a random start, so without one a
+    /// standby taking over from a partner killed right after its first `RECV` could not
+    /// know which id to answer, and that caller would wait forever.
+    pub(super) fn receive_probe(&mut self) -> io::Result<()> {
+        let n = self.listener.receive()?;
+        self.handover.received(n.id);
+        match self.continue_call(n.id, "the launcher's probe") {
+            Outcome::Tcp(_) => Ok(()),
+            _ => Err(io::Error::from_raw_os_error(libc::ESRCH)),
+        }
     }
 
     /// Receives one notification (`SECCOMP_IOCTL_NOTIF_RECV`) and answers it. Returns
     /// `None` when there was none to receive (the caller vanished in between).
     pub(super) fn handle_one(&mut self) -> Option<Outcome> {
-        // The kernel requires a zeroed buffer.
-        self.notif.fill(0);
-        // SAFETY: the buffer is at least the kernel's sizeof(struct seccomp_notif).
-        let r = unsafe {
-            libc::ioctl(
-                self.listener(),
-                libc::SECCOMP_IOCTL_NOTIF_RECV,
-                self.notif.as_mut_ptr(),
-            )
-        };
-        if r != 0 {
-            // ENOENT: the caller was killed or interrupted; EINTR: a signal. Both: nothing
-            // to answer.
-            return None;
-        }
-        // SAFETY: the kernel filled a seccomp_notif at the start of the buffer.
-        let n: seccomp_notif = unsafe { std::ptr::read(self.notif.as_ptr().cast()) };
+        // ENOENT: the caller was killed or interrupted; EINTR: a signal. Both: nothing to
+        // answer.
+        let n = self.listener.receive().ok()?;
         self.handover.received(n.id);
         let outcome = self.answer(&n);
         if self.debug {
@@ -230,21 +235,26 @@ impl Notifier {
     }
 
     /// Runs `f` in network namespace `netns` (the caller's, when not ours), and back.
-    /// `None` when that namespace cannot be entered.
-    fn in_namespace<T>(&self, netns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Option<T> {
-        if let Some(ns) = netns {
-            // SAFETY: setns on a namespace fd; the supervisor is single-threaded and moves
-            // back right after.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return None;
+    /// `None` when that namespace cannot be entered, or when coming back failed: then
+    /// `f`'s result is dropped (what it made belongs to a call answered "run unchanged")
+    /// and the notifier is [`stranded`](Notifier::stranded).
+    fn in_namespace<T>(&mut self, netns: Option<&OwnedFd>, f: impl FnOnce() -> T) -> Option<T> {
+        let Some(ns) = netns else {
+            return Some(f());
+        };
+        match run_in_netns(ns.as_fd(), self.own_netns.as_fd(), f) {
+            Ok(result) => Some(result),
+            Err(NetnsSwitch::CannotEnter) => None,
+            Err(NetnsSwitch::CannotReturn(errno)) => {
+                self.stranded = true;
+                let _ = writeln!(
+                    io::stderr(),
+                    "mptcpize: cannot return to the supervisor's network namespace ({}): this supervisor stops, its standby serves on",
+                    io::Error::from_raw_os_error(errno)
+                );
+                None
             }
         }
-        let result = f();
-        if netns.is_some() {
-            // SAFETY: back to our own namespace, whose fd we hold.
-            unsafe { libc::setns(self.own_netns.as_raw_fd(), libc::CLONE_NEWNET) };
-        }
-        Some(result)
     }
 
     /// The caller's network namespace when it is not ours (`None` when it is: the socket
@@ -278,15 +288,35 @@ impl Notifier {
         }
     }
 
-    /// The network namespace of thread `tid` through `/proc/TID/ns/net` (kernels without
-    /// `PIDFD_GET_NET_NAMESPACE`); `Ok(None)` when it is ours or the thread is gone.
+    /// The network namespace of thread `tid` through `/proc/TID/ns/net`; `Ok(None)` when
+    /// it is ours. `Err(())` when it is another that cannot be opened, or when it cannot
+    /// be told at all: the call then runs unchanged, in the caller's own namespace, never
+    /// with a socket made in ours.
+    ///
+    /// `/proc/TID/ns/net` needs ptrace read access: an unprivileged supervisor has none
+    /// to a non-dumpable caller (`PR_SET_DUMPABLE` 0), and `PIDFD_GET_NET_NAMESPACE` asks
+    /// the same. Whether that caller shares our namespace is then read from
+    /// [`same_netns`](Notifier::same_netns), which needs no such access: if it does, the
+    /// socket is made here as usual; if not, the call runs unchanged.
     fn netns_from_proc(&self, tid: u32) -> Result<Option<OwnedFd>, ()> {
         let path = format!("/proc/{tid}/ns/net");
         match std::fs::metadata(&path).map(|m| (m.dev(), m.ino())) {
             Ok(id) if id == self.own_netns_id => Ok(None),
             Ok(_) => File::open(&path).map(|f| Some(f.into())).map_err(drop),
-            Err(_) => Ok(None),
+            // EACCES (non-dumpable), ENOENT (the thread is gone, or a /proc of another pid
+            // namespace): never taken as "ours" without proof.
+            Err(_) if self.same_netns(tid) => Ok(None),
+            Err(_) => Err(()),
         }
+    }
+
+    /// True when thread `tid` is known to be in our network namespace: its
+    /// `/proc/TID/net/dev` is the same file as ours. Each network namespace registers its
+    /// own `/proc/net` entries, each with an inode number unique while it exists, and
+    /// `/proc/TID/net` needs no ptrace access. False when either cannot be read.
+    fn same_netns(&self, tid: u32) -> bool {
+        let theirs = std::fs::metadata(format!("/proc/{tid}/net/dev")).map(|m| m.ino());
+        matches!((theirs, self.own_net_dev_ino), (Ok(a), Some(b)) if a == b)
     }
 
     /// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND`: installs `sock` in the
@@ -307,16 +337,15 @@ impl Notifier {
             },
         };
         let inode = inode_of(&sock);
-        // SAFETY: a valid seccomp_notif_addfd for this listener.
-        let fd = unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
-        if fd >= 0 {
-            self.handover.remember_socket(inode.unwrap_or(0));
-            return Outcome::Mptcp(fd);
-        }
-        match io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO)
-        {
+        let errno = match self.listener.add_fd(&addfd) {
+            Ok(fd) => {
+                self.handover
+                    .remember_socket(inode.unwrap_or(0), open_socket_inodes());
+                return Outcome::Mptcp(fd);
+            }
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        match errno {
             // The caller is gone, or a signal interrupted it (the call will be restarted
             // and notified again).
             libc::ENOENT => Outcome::Gone,
@@ -335,136 +364,6 @@ impl Notifier {
         }
     }
 
-    /// `setsockopt(fd, level, name, value, len)` with a watched option.
-    fn answer_setsockopt(&mut self, n: &seccomp_notif) -> Outcome {
-        let [fd, level, name, value, len, _] = n.data.args;
-        let (fd, level, name) = (
-            fd as u32 as c_int,
-            level as u32 as c_int,
-            name as u32 as c_int,
-        );
-        if !is_watched_option(level, name) {
-            return self.continue_call(n.id, "not a watched option");
-        }
-        // The calling thread: its memory and fd table are the process's.
-        let pid = n.pid as libc::pid_t;
-        let Ok(pidfd) = plain_tcp::pidfd_of_thread(n.pid) else {
-            return self.continue_call(n.id, "caller gone");
-        };
-        // The pid may have been reused: trust it only while the notification is pending.
-        if !self.id_valid(n.id) {
-            return Outcome::Gone;
-        }
-        let sock = match plain_tcp::pidfd_getfd(&pidfd, fd) {
-            Ok(sock) => sock,
-            // EBADF: not a file (the call fails the same way); EPERM: no ptrace access.
-            Err(_) => return self.continue_call(n.id, "the socket cannot be reached"),
-        };
-        if plain_tcp::get_int(&sock, libc::SOL_SOCKET, libc::SO_PROTOCOL) != Some(IPPROTO_MPTCP) {
-            return self.continue_call(n.id, "not an MPTCP socket");
-        }
-        let Ok(value) = plain_tcp::read_memory(pid, value, len as u32 as usize) else {
-            return self.continue_call(n.id, "the value cannot be read");
-        };
-        let (netns, caller) = match self.caller_context(n, true) {
-            Ok(context) => context,
-            Err(outcome) => return outcome,
-        };
-        // First on the program's own socket, with the caller's privileges, never ours.
-        let set = AsCaller::with_capabilities(&caller)
-            .and_then(|_as_caller| plain_tcp::set_option(&sock, level, name, &value));
-        let refused = match set {
-            Ok(()) => {
-                return match self.respond(n.id, 0, 0) {
-                    true => Outcome::OptionSet,
-                    false => Outcome::Gone,
-                }
-            }
-            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
-        };
-        let refused_outcome = |this: &mut Notifier, why| match this.continue_call(n.id, why) {
-            Outcome::Tcp(why) => Outcome::OptionRefused(refused, why),
-            gone => gone,
-        };
-        if !mptcp_policy::plain_tcp::is_refusal_errno(refused) {
-            // The kernel runs the call again, as the caller, and fails it the same way.
-            return refused_outcome(self, "not an error of MPTCP's");
-        }
-        // A socket the program asked MPTCP for itself gets MPTCP's answer, as without
-        // mptcpize.
-        if !inode_of(&sock).is_some_and(|i| self.handover.made_mptcp(i)) {
-            return refused_outcome(self, "the program asked for MPTCP itself");
-        }
-        // MPTCP refuses the option. Would plain TCP take it, from this caller? Asked on the
-        // TCP socket that would replace this one, made and set as the caller, in its
-        // network namespace.
-        let candidate = self.in_namespace(netns.as_ref(), || {
-            let Ok(as_caller) = AsCaller::with_capabilities(&caller) else {
-                return Err(None);
-            };
-            let candidate = plain_tcp::prepare(&sock).map_err(|_| None)?;
-            let set = plain_tcp::set_option(&candidate.tcp, level, name, &value);
-            drop(as_caller);
-            match set {
-                Ok(()) => Ok(candidate),
-                Err(e) => Err(Some(e.raw_os_error().unwrap_or(libc::EIO))),
-            }
-        });
-        let candidate = match candidate {
-            None => return refused_outcome(self, "cannot enter its network namespace"),
-            Some(Err(None)) => return refused_outcome(self, "cannot make a TCP socket as it"),
-            Some(Ok(candidate)) => candidate,
-            // Its capabilities mean nothing in our namespace, so "no privilege" from us
-            // proves nothing: the program gets MPTCP's answer.
-            Some(Err(Some(libc::EPERM))) if caller.foreign_user_ns => {
-                return refused_outcome(self, "its privileges live in another user namespace")
-            }
-            Some(Err(Some(errno))) => {
-                // TCP refuses it too (EPERM for an option needing a capability the caller
-                // lacks, EINVAL for a bad value, …): the program gets TCP's answer, as it
-                // would without mptcpize, and keeps its MPTCP socket.
-                return match self.fail(n.id, errno) {
-                    Outcome::Failed(_) => Outcome::RefusedByBoth(refused, errno),
-                    gone => gone,
-                };
-            }
-        };
-        // The user's choice, as in the shim (`mptcp_policy::plain_tcp::RefusedOptions`): an
-        // advisory option (or `keep`) leaves the socket MPTCP with MPTCP's error.
-        if refused_options().decide(level, name) == RefusedOptionDecision::KeepMptcp {
-            return refused_outcome(self, "kept MPTCP (--refused-options)");
-        }
-        if !plain_tcp::never_connected(&sock) {
-            return refused_outcome(self, "it has connected or listened already");
-        }
-        // SECCOMP_ADDFD_FLAG_SETFD: the TCP socket takes the MPTCP one's number, atomically,
-        // as dup3(2) would.
-        let addfd = seccomp_notif_addfd {
-            id: n.id,
-            flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
-            srcfd: candidate.tcp.as_raw_fd() as u32,
-            newfd: fd as u32,
-            newfd_flags: if plain_tcp::is_cloexec(pid, fd) {
-                libc::O_CLOEXEC as u32
-            } else {
-                0
-            },
-        };
-        // SAFETY: a valid seccomp_notif_addfd for this listener.
-        if unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) } < 0 {
-            return refused_outcome(self, "installing the TCP socket failed");
-        }
-        // The MPTCP socket held the address; with the program's fd replaced, ours was the
-        // last reference: close it, then bind the TCP socket where it was.
-        drop(sock);
-        let rebind = candidate.bind_again();
-        if self.respond(n.id, 0, 0) {
-            Outcome::MadeTcp(refused, rebind)
-        } else {
-            Outcome::Gone
-        }
-    }
-
     /// Answers a notification a supervisor received before it died, if it is still
     /// pending: the kernel runs the call itself, as for any call the supervisor cannot
     /// serve. True when it was pending.
@@ -474,8 +373,7 @@ impl Notifier {
 
     /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the notification is still pending.
     pub(super) fn id_valid(&self, id: u64) -> bool {
-        // SAFETY: the ioctl reads one u64.
-        unsafe { libc::ioctl(self.listener(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
+        self.listener.id_valid(id)
     }
 
     /// `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the kernel runs the original call (TCP). Safe
@@ -497,32 +395,52 @@ impl Notifier {
         }
     }
 
+    /// `SECCOMP_IOCTL_NOTIF_SEND`; false when the caller is gone.
     fn respond(&mut self, id: u64, error: i32, flags: u32) -> bool {
-        self.resp.fill(0);
-        let resp = seccomp_notif_resp {
-            id,
-            val: 0,
-            error,
-            flags,
+        self.listener.respond(id, error, flags)
+    }
+}
+
+/// A test for "is the socket with this inode number still open somewhere": the sockets held
+/// by the processes this supervisor can see (`/proc/*/fd`, read once when called; the
+/// program's processes run as the supervisor's user, or it is root). Called only when the
+/// table of sockets the supervisors made is half full.
+fn open_socket_inodes() -> impl Fn(u64) -> bool {
+    // Scanned at the first question only: most calls never ask.
+    let open = std::cell::OnceCell::new();
+    move |inode| open.get_or_init(scan_open_sockets).contains(&inode)
+}
+
+/// The inode numbers of the sockets in `/proc/*/fd` (`socket:[INODE]` links).
+fn scan_open_sockets() -> std::collections::HashSet<u64> {
+    let mut open = std::collections::HashSet::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return open;
+    };
+    for process in processes.flatten() {
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
         };
-        // SAFETY: the buffer is at least size_of::<seccomp_notif_resp>() and 8-aligned;
-        // the rest stays zero for a kernel with a larger struct.
-        unsafe {
-            std::ptr::write(self.resp.as_mut_ptr().cast(), resp);
-            libc::ioctl(
-                self.listener(),
-                libc::SECCOMP_IOCTL_NOTIF_SEND,
-                self.resp.as_mut_ptr(),
-            ) == 0
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            {
+                open.insert(inode);
+            }
         }
     }
+    open
 }
 
 /// The inode number of a socket (`fstat`), which identifies it for as long as it is open.
 fn inode_of(sock: &OwnedFd) -> Option<u64> {
-    // SAFETY: fstat fills the zeroed struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::fstat(sock.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
+    rustix::fs::fstat(sock).ok().map(|st| st.st_ino)
 }
 
 /// `socket(domain, SOCK_STREAM [| SOCK_NONBLOCK], IPPROTO_MPTCP)` in the current network
@@ -530,100 +448,16 @@ fn inode_of(sock: &OwnedFd) -> Option<u64> {
 /// close-on-exec belongs to the caller's fd table and is given as `newfd_flags` to ADDFD.
 /// The supervisor's own copy is always close-on-exec.
 fn create_socket(domain: c_int, ty: c_int) -> io::Result<OwnedFd> {
-    let sock_type = libc::SOCK_STREAM | (ty & libc::SOCK_NONBLOCK) | libc::SOCK_CLOEXEC;
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(domain, sock_type, IPPROTO_MPTCP) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    let mut flags = SocketFlags::CLOEXEC;
+    if ty & libc::SOCK_NONBLOCK != 0 {
+        flags |= SocketFlags::NONBLOCK;
     }
-    // SAFETY: a new fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// One line per decision, in the shim's format plus the caller's pid:
-/// `mptcpize: socket(AF_INET, SOCK_STREAM, 0) = 3: rewritten to IPPROTO_MPTCP (pid 1234)`,
-/// `mptcpize: setsockopt(3, 6, 18) on an MPTCP socket failed with ENOPROTOOPT (92): the
-/// socket is now plain TCP, option set (pid 1234)`.
-fn log_decision(n: &seccomp_notif, setsockopt: bool, outcome: &Outcome) {
-    let arg = |i: usize| n.data.args[i] as u32 as c_int;
-    let call = if setsockopt {
-        format!("setsockopt({}, {}, {})", arg(0), arg(1), arg(2))
-    } else {
-        describe_call(arg(0), arg(1), arg(2))
-    };
-    let result = match outcome {
-        Outcome::Mptcp(fd) => format!(" = {fd}: rewritten to IPPROTO_MPTCP"),
-        Outcome::FellBack(why) => format!(
-            ": fell back to TCP, MPTCP refused with {}: {}",
-            errno_name(why.errno()),
-            why.message()
-        ),
-        Outcome::Tcp(why) => format!(": left to the kernel: {why}"),
-        Outcome::Failed(errno) => format!(" = -1: {}", errno_name(*errno)),
-        Outcome::OptionSet => " = 0: set on the MPTCP socket".to_string(),
-        Outcome::MadeTcp(errno, rebind) => format!(
-            " on an MPTCP socket failed with {}: the socket is now plain TCP{}, option set",
-            errno_name(*errno),
-            rebind.map_or(String::new(), |e| format!(
-                " (but binding it again failed: {})",
-                errno_name(e)
-            ))
-        ),
-        Outcome::OptionRefused(errno, why) => format!(
-            " on an MPTCP socket failed with {}: left as it is: {why}",
-            errno_name(*errno)
-        ),
-        Outcome::RefusedByBoth(mptcp, tcp) => format!(
-            " = -1: MPTCP refused it with {} and plain TCP, as the caller, with {}: left MPTCP, TCP's error returned",
-            errno_name(*mptcp),
-            errno_name(*tcp)
-        ),
-        Outcome::Gone => ": not answered, the caller is gone".to_string(),
-    };
-    let _ = writeln!(io::stderr(), "mptcpize: {call}{result} (pid {})", n.pid);
-}
-
-/// `ENOPROTOOPT (92)`, as the shim writes errors; the number alone for names not listed.
-fn errno_name(errno: c_int) -> String {
-    match mptcpize_preload_support::errno::errno_name(errno) {
-        Some(name) => format!("{name} ({errno})"),
-        None => format!("errno {errno}"),
-    }
-}
-
-/// `socket(AF_INET6, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP)`.
-pub(super) fn describe_call(domain: c_int, ty: c_int, proto: c_int) -> String {
-    struct Text(String);
-    impl Sink for Text {
-        fn text(&mut self, s: &str) {
-            self.0.push_str(s);
-        }
-        fn int(&mut self, value: i64) {
-            self.0.push_str(&value.to_string());
-        }
-    }
-    let mut out = Text(String::new());
-    socket_call(&mut out, domain, ty, proto);
-    out.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calls_are_described_like_the_shim() {
-        assert_eq!(
-            describe_call(libc::AF_INET, libc::SOCK_STREAM, 0),
-            "socket(AF_INET, SOCK_STREAM, 0)"
-        );
-        assert_eq!(
-            describe_call(
-                libc::AF_INET6,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_TCP
-            ),
-            "socket(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, IPPROTO_TCP)"
-        );
-    }
+    // `domain` is AF_INET or AF_INET6 (`is_tcp_stream_request`), so it fits.
+    let family = AddressFamily::from_raw(domain as u16);
+    Ok(rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        flags,
+        Some(ipproto::MPTCP),
+    )?)
 }

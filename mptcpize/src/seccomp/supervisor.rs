@@ -35,7 +35,11 @@
 //!    it pending, its caller blocked): the ids since the last one recorded in the
 //!    [`Handover`] page are still pending only if received by the dead supervisor, and get
 //!    `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: that one call runs as the program made it (plain
-//!    TCP for a `socket()`); [`ORPHAN_SCAN`] ids are tried;
+//!    TCP for a `socket()`); [`ORPHAN_SCAN`] ids are tried. The page holds an id before
+//!    the program's first call: the first supervisor receives a probe call of the
+//!    launcher's before it says "ready" (ids start at a random number, so a partner killed
+//!    between its very first `RECV` and recording it would otherwise leave nothing to scan
+//!    from);
 //! 2. serves, and forks a new standby (a plain `fork`: the supervisor has one thread, and
 //!    the shared page stays shared in the child).
 //!
@@ -46,12 +50,17 @@
 //! supervisor can be killed separately. (Killing the whole cgroup kills the program too.)
 
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
-use libc::{c_int, pid_t};
+use libc::c_int;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::retry_on_intr;
+use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions};
 
-use super::filter::Abi;
+use super::bpf_program::Abi;
 use super::handover::Handover;
+use super::identity::pidfd_open;
 use super::launch::{self, Message, MSG_FAILED, MSG_READY};
 use super::notify::Notifier;
 use super::Error;
@@ -84,30 +93,29 @@ const IGNORED: [c_int; 15] = [
 /// Forks the supervisor (through an intermediate process that starts a new process group and
 /// exits) with `channel`, on which it waits for the listener. Call from the single-threaded
 /// launcher. Returns in the launcher only.
-pub(super) fn spawn(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> Result<(), Error> {
-    // SAFETY: the launcher has a single thread, so the child may go on running Rust.
+pub(super) fn spawn(channel: OwnedFd, abi: Abi, debug: bool, program: Pid) -> Result<(), Error> {
+    // SAFETY: fork(2) of the launcher, which has a single thread (the caller's promise): the
+    // child is a whole copy, no lock held by another thread, so it may go on running any
+    // Rust, allocation included.
     match unsafe { libc::fork() } {
         -1 => Err(Error::Setup(
             "fork the supervisor",
             io::Error::last_os_error(),
         )),
         0 => {
-            // SAFETY: plain system calls in the intermediate process, which only forks and
-            // exits. If the second fork fails, the channel closes and the launcher says so.
-            unsafe {
-                libc::setpgid(0, 0);
-                if libc::fork() == 0 {
-                    first(channel, abi, debug, program);
-                }
-                libc::_exit(0)
+            // The intermediate process: a process group of its own, the supervisor forked
+            // from it, and gone. If the second fork fails, the channel closes and the
+            // launcher says so.
+            let _ = rustix::process::setpgid(None, None);
+            // SAFETY: as above, a fork of a process with a single thread.
+            if unsafe { libc::fork() } == 0 {
+                first(channel, abi, debug, program);
             }
+            exit()
         }
         intermediate => {
-            let mut status = 0;
-            // SAFETY: waitpid on our own child.
-            while unsafe { libc::waitpid(intermediate, &mut status, 0) } < 0
-                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-            {}
+            // Our own child, which exits at once: reaped here.
+            let _ = retry_on_intr(|| waitpid(Pid::from_raw(intermediate), WaitOptions::empty()));
             Ok(())
         }
     }
@@ -115,32 +123,35 @@ pub(super) fn spawn(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> 
 
 /// The first serving supervisor: detach, receive the listener, say ready, fork a standby,
 /// serve.
-fn first(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> ! {
+fn first(channel: OwnedFd, abi: Abi, debug: bool, program: Pid) -> ! {
     detach(debug, channel.as_raw_fd());
     let listener = match launch::receive(&channel) {
         Ok(Message::Listener(fd)) => fd,
         // The launcher could not install the filter (it says why) or died.
         _ => exit(),
     };
-    let notifier =
-        Handover::new().and_then(|handover| Notifier::new(listener, abi, debug, handover));
+    // The launcher's probe call is received before "ready": the shared page holds an id
+    // before the program makes its first call (see `Notifier::receive_probe`).
+    let notifier = Handover::new()
+        .and_then(|handover| Notifier::new(listener, abi, debug, handover))
+        .and_then(|mut notifier| notifier.receive_probe().map(|()| notifier));
     let notifier = match notifier {
         Ok(notifier) => notifier,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let _ = launch::send(channel.as_raw_fd(), MSG_FAILED, errno, None);
+            let _ = launch::send(&channel, MSG_FAILED, errno, None);
             exit()
         }
     };
-    let own = match pidfd_open(std::process::id() as pid_t) {
+    let own = match pidfd_open(std::process::id(), false) {
         Ok(fd) => fd,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            let _ = launch::send(channel.as_raw_fd(), MSG_FAILED, errno, None);
+            let _ = launch::send(&channel, MSG_FAILED, errno, None);
             exit()
         }
     };
-    let ready = launch::send(channel.as_raw_fd(), MSG_READY, 0, None);
+    let ready = launch::send(&channel, MSG_READY, 0, None);
     drop(channel);
     if ready.is_err() {
         exit()
@@ -152,8 +163,9 @@ fn first(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> ! {
     };
     if debug {
         log(format_args!(
-            "supervisor pid {} serves pid {program}",
-            std::process::id()
+            "supervisor pid {} serves pid {}",
+            std::process::id(),
+            program.as_raw_pid()
         ));
     }
     let standby = pair.fork_standby();
@@ -162,7 +174,7 @@ fn first(channel: OwnedFd, abi: Abi, debug: bool, program: pid_t) -> ! {
 
 /// The standby supervisor's pid and pidfd, as seen by the serving one.
 struct Partner {
-    pid: pid_t,
+    pid: Pid,
     pidfd: OwnedFd,
 }
 
@@ -179,35 +191,50 @@ impl Pair {
     fn serve(&mut self, mut standby: Option<Partner>) -> ! {
         set_name(c"mptcpize-serve");
         loop {
-            let mut fds = [
-                libc::pollfd {
-                    fd: self.notifier.listener(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: standby.as_ref().map_or(-1, |s| s.pidfd.as_raw_fd()),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: two valid pollfds (a negative fd is skipped by poll).
-            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
-                continue; // EINTR (the signals are ignored, so hardly), ENOMEM: try again
-            }
-            if fds[0].revents & libc::POLLIN != 0 {
+            // The listener, and the standby's pidfd when there is a standby.
+            let (listener, partner) = {
+                let listener = self.notifier.listener();
+                let mut fds = [
+                    PollFd::from_borrowed_fd(listener, PollFlags::IN),
+                    PollFd::from_borrowed_fd(listener, PollFlags::empty()),
+                ];
+                let watched = match &standby {
+                    Some(partner) => {
+                        fds[1] = PollFd::new(&partner.pidfd, PollFlags::IN);
+                        2
+                    }
+                    None => 1,
+                };
+                if poll(&mut fds[..watched], None).is_err() {
+                    continue; // EINTR (the signals are ignored, so hardly), ENOMEM: try again
+                }
+                let partner = match watched {
+                    2 => fds[1].revents(),
+                    _ => PollFlags::empty(),
+                };
+                (fds[0].revents(), partner)
+            };
+            if listener.contains(PollFlags::IN) {
                 self.notifier.handle_one();
-            } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+                if self.notifier.stranded() {
+                    // In another network namespace: the standby (watching our pidfd) takes
+                    // over from the right one.
+                    exit()
+                }
+            } else if listener.intersects(PollFlags::HUP | PollFlags::ERR) {
                 // The program and all its processes are gone; the standby follows when it
                 // sees this process end.
                 exit()
             }
-            if fds[1].revents != 0 {
+            if !partner.is_empty() {
                 if let Some(dead) = standby.take() {
-                    // SAFETY: waitpid on our child (or ECHILD if it is not ours).
-                    unsafe { libc::waitpid(dead.pid, std::ptr::null_mut(), libc::WNOHANG) };
+                    // Our child (or ECHILD if it is not ours).
+                    let _ = waitpid(Some(dead.pid), WaitOptions::NOHANG);
                     if self.debug {
-                        log(format_args!("standby supervisor pid {} died", dead.pid));
+                        log(format_args!(
+                            "standby supervisor pid {} died",
+                            dead.pid.as_raw_pid()
+                        ));
                     }
                 }
                 standby = self.fork_standby();
@@ -218,7 +245,8 @@ impl Pair {
     /// Forks a standby watching this process. `None` (said when debugging) if that fails:
     /// this one serves alone.
     fn fork_standby(&mut self) -> Option<Partner> {
-        // SAFETY: the supervisor has a single thread, so the child may go on running Rust.
+        // SAFETY: fork(2) of a supervisor, which has a single thread: the child is a whole
+        // copy, no lock held by another thread, so it may go on running any Rust.
         match unsafe { libc::fork() } {
             // The child: `self.own` is now the pidfd of its parent, the serving one.
             0 => self.stand_by(),
@@ -229,25 +257,25 @@ impl Pair {
                 }
                 None
             }
-            pid => match pidfd_open(pid) {
+            raw => match Pid::from_raw(raw).map(|pid| (pid, pidfd_open(raw as u32, false))) {
                 // The child stays a zombie until reaped, so its pid cannot be reused yet.
-                Ok(pidfd) => {
+                Some((pid, Ok(pidfd))) => {
                     if self.debug {
                         log(format_args!(
-                            "supervisor pid {} serves, pid {pid} stands by",
+                            "supervisor pid {} serves, pid {raw} stands by",
                             std::process::id()
                         ));
                     }
                     Some(Partner { pid, pidfd })
                 }
-                Err(_) => {
-                    // SAFETY: our own child, never to be watched: end it.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, std::ptr::null_mut(), 0);
-                    }
+                Some((pid, Err(_))) => {
+                    // Our own child, never to be watched: end it.
+                    let _ = kill_process(pid, Signal::KILL);
+                    let _ = waitpid(Some(pid), WaitOptions::empty());
                     None
                 }
+                // Not a pid: fork returns only -1, 0 or one.
+                None => None,
             },
         }
     }
@@ -256,16 +284,11 @@ impl Pair {
     /// then, if the program still runs, takes over.
     fn stand_by(&mut self) -> ! {
         set_name(c"mptcpize-spare");
-        // SAFETY: getppid cannot fail; the serving supervisor is our parent until it dies.
-        let dead = unsafe { libc::getppid() };
+        // The serving supervisor is our parent until it dies.
+        let dead = Pid::as_raw(rustix::process::getppid());
         loop {
-            let mut fd = libc::pollfd {
-                fd: self.own.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            if unsafe { libc::poll(&mut fd, 1, -1) } > 0 && fd.revents != 0 {
+            let mut fd = [PollFd::new(&self.own, PollFlags::IN)];
+            if poll(&mut fd, None).is_ok_and(|n| n > 0) && !fd[0].revents().is_empty() {
                 break;
             }
         }
@@ -280,7 +303,7 @@ impl Pair {
             ));
         }
         // The dead partner's pidfd is replaced by our own, for our standby to watch.
-        let own = match pidfd_open(std::process::id() as pid_t) {
+        let own = match pidfd_open(std::process::id(), false) {
             Ok(fd) => fd,
             // Only for lack of memory or fds: serve without a standby.
             Err(_) => self.serve(None),
@@ -306,17 +329,23 @@ impl Pair {
 /// fds but `keep`, the program's signals ignored, and spared by the OOM killer where
 /// allowed. Runs in the new supervisor.
 fn detach(debug: bool, keep: RawFd) {
-    // SAFETY: plain system calls on this new process, with valid arguments.
-    unsafe {
-        libc::chdir(c"/".as_ptr());
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::dup2(null, 1);
-            if !debug {
-                libc::dup2(null, 2);
-            }
+    let _ = rustix::process::chdir(c"/");
+    if let Ok(null) = rustix::fs::open(c"/dev/null", OFlags::RDWR, Mode::empty()) {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        if !debug {
+            let _ = rustix::stdio::dup2_stderr(&null);
         }
+        // Not closed here: when 0, 1 or 2 was closed, `null` is that one now; otherwise
+        // close_range below closes it.
+        let _ = null.into_raw_fd();
+    }
+    // SAFETY: close_range(2) closes every fd from 3 but `keep`: the fds inherited from the
+    // launcher, whose owners live in stack frames this process never returns to (it ends
+    // with `exit`), so no Rust object uses or closes them afterwards. signal(2) with
+    // SIG_IGN or SIG_DFL installs no handler; the mask is set from an emptied sigset_t.
+    // rustix wraps none of these.
+    unsafe {
         // Every other inherited fd (socket-activation sockets, pipes a caller waits on).
         let keep = keep as libc::c_uint;
         if keep > 3 {
@@ -338,34 +367,21 @@ fn detach(debug: bool, keep: RawFd) {
     let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
 }
 
-/// `pidfd_open(2)`.
-fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: plain system call with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// The process name shown by `ps` and in `/proc/PID/comm` (`PR_SET_NAME`): which of the
 /// two supervisors serves.
 fn set_name(name: &std::ffi::CStr) {
-    // SAFETY: a NUL-terminated name of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    let _ = rustix::thread::set_name(name);
 }
 
 /// True when no task uses the filter any more: the listener reports `POLLHUP` (Linux 5.8+;
 /// seccomp mode requires 5.14).
-fn listener_unused(listener: c_int) -> bool {
-    let mut fd = libc::pollfd {
-        fd: listener,
-        events: 0,
-        revents: 0,
+fn listener_unused(listener: BorrowedFd<'_>) -> bool {
+    let mut fd = [PollFd::from_borrowed_fd(listener, PollFlags::empty())];
+    let no_wait = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: one valid pollfd, no waiting.
-    unsafe { libc::poll(&mut fd, 1, 0) > 0 && fd.revents & libc::POLLHUP != 0 }
+    poll(&mut fd, Some(&no_wait)).is_ok_and(|n| n > 0) && fd[0].revents().contains(PollFlags::HUP)
 }
 
 fn log(line: std::fmt::Arguments<'_>) {
@@ -374,6 +390,8 @@ fn log(line: std::fmt::Arguments<'_>) {
 
 /// Ends this supervisor without running the launcher's exit path.
 fn exit() -> ! {
-    // SAFETY: _exit ends the process at once.
+    // SAFETY: _exit(2) ends the process at once, running no exit handler and no destructor
+    // (those are the launcher's, copied by fork); nothing is left half done. rustix offers
+    // it only in its unstable `runtime` feature.
     unsafe { libc::_exit(0) }
 }

@@ -106,12 +106,21 @@ impl std::error::Error for Refused {}
 
 /// The effective user id, the one files are created with and checked against.
 pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 fn trusted_owner(stat: &Stat) -> bool {
     stat.st_uid == 0 || stat.st_uid == euid()
+}
+
+/// `dir` joined with the single component `name`, allocated once at its final size
+/// (`Path::join` copies `dir` and then grows the copy: a second allocation, at every step of
+/// every walk the launcher makes before its exec).
+fn joined(dir: &Path, name: &OsStr) -> PathBuf {
+    let mut path = PathBuf::with_capacity(dir.as_os_str().len() + 1 + name.len());
+    path.push(dir);
+    path.push(name);
+    path
 }
 
 fn io_err(path: &Path, e: impl Into<io::Error>) -> Refused {
@@ -215,7 +224,7 @@ impl Walk {
     /// Follows the symbolic link `name` (opened as `link`) in the current directory: its
     /// target's components take its place.
     fn follow(&mut self, name: &OsStr, link: BorrowedFd<'_>, stat: &Stat) -> Result<(), Refused> {
-        let path = self.current().path.join(name);
+        let path = joined(&self.current().path, name);
         if !trusted_owner(stat) {
             return Err(Refused::new(&path, Reason::OwnedBy(stat.st_uid)));
         }
@@ -254,7 +263,7 @@ impl Walk {
             }
             let last = self.pending.is_empty();
             let parent = self.current();
-            let path = parent.path.join(&name);
+            let path = joined(&parent.path, &name);
             let opened = rustix::fs::openat(
                 &parent.fd,
                 name.as_os_str(),
@@ -289,7 +298,7 @@ impl Walk {
     /// that name is refused by the check.
     fn create(&mut self, name: &OsStr) -> Result<(), Refused> {
         let parent = self.current();
-        let path = parent.path.join(name);
+        let path = joined(&parent.path, name);
         make_dir(parent, name, &path)?;
         self.pending.push(name.to_owned());
         // Counted as a link would be, so that a name removed again and again by someone
@@ -333,7 +342,7 @@ impl TrustedDir {
     /// Opens the directory `name` (one component, not a link) inside this one, creating it
     /// when missing and asked to; checked as every directory of a walk is.
     pub fn child(&self, name: &OsStr, missing: Missing) -> Result<TrustedDir, Refused> {
-        let path = self.path.join(name);
+        let path = joined(&self.path, name);
         let open = || {
             rustix::fs::openat(
                 &self.fd,
@@ -363,6 +372,8 @@ pub struct TrustedFile {
     pub file: File,
     /// The resolved path: the one to give the dynamic loader.
     pub path: PathBuf,
+    /// What `fstat` said of the file when it was checked.
+    pub stat: Stat,
 }
 
 /// Opens the regular file `path` (absolute) for reading when it and every directory on the
@@ -379,7 +390,7 @@ pub fn open_file(path: &Path) -> Result<TrustedFile, Refused> {
 /// Opens the regular file `name` in the trusted directory `dir` for reading, when it is
 /// owned by root or this user and writable by nobody else. Never follows a link.
 pub fn open_file_in(dir: &TrustedDir, name: &OsStr) -> Result<TrustedFile, Refused> {
-    let path = dir.path.join(name);
+    let path = joined(&dir.path, name);
     // O_NONBLOCK: a FIFO put in place of the library must not block the launcher.
     let fd = rustix::fs::openat(
         &dir.fd,
@@ -393,6 +404,7 @@ pub fn open_file_in(dir: &TrustedDir, name: &OsStr) -> Result<TrustedFile, Refus
     Ok(TrustedFile {
         file: File::from(fd),
         path,
+        stat,
     })
 }
 

@@ -17,8 +17,8 @@ use ratatui::Frame;
 
 use mptcp_socket::ConnectionKind;
 
-use super::output::owner;
 use super::sample::{kind_name, state_name, ConnectionView, PathView, Refresh, Sampler};
+use super::script_output::{interface_name, owner};
 
 /// Set by SIGTERM, SIGHUP and SIGINT (Ctrl-C itself arrives as a key in raw mode).
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -188,6 +188,12 @@ fn connection_lines(conn: &ConnectionView, width: usize, lines: &mut Vec<Line<'s
     if let Some(token) = conn.token {
         head.push(Span::raw(format!(" token {token:08x}")).dim());
     }
+    if let Some(reason) = conn.reason {
+        head.push(Span::styled(
+            format!(" {reason}"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     lines.push(Line::from(head));
     lines.push(Line::from(format!("  {} → {}", conn.local, conn.remote)));
     let peak = conn
@@ -218,10 +224,7 @@ fn path_lines(
 ) {
     let mut first = vec![
         Span::raw(branch.to_owned()),
-        Span::styled(
-            path.interface.clone().unwrap_or_else(|| "?".into()),
-            Style::new().fg(Color::Cyan),
-        ),
+        Span::styled(interface_name(path, "?"), Style::new().fg(Color::Cyan)),
         Span::raw(format!(" {} → {}", path.local, path.remote)),
     ];
     if path.backup {

@@ -3,14 +3,18 @@
 //! from the kernel's socket tables with sock_diag netlink (`mptcp_socket::diag`), no
 //! preload, no restart.
 //!
-//! In a terminal: the live view ([`live`]). Otherwise, or with `--json`/`--once`, text
-//! or NDJSON lines ([`output`]). Exit status 0, or 1 with one error line (no MPTCP socket
-//! diagnostics in this kernel, an unknown unit, …).
+//! In a terminal: the live view (module `live`). Otherwise, or with `--json`/`--once`, text
+//! or NDJSON lines (module `script_output`). Every name another process or the kernel chose
+//! (command names, interface names) and every message is shown with its control characters
+//! escaped (`crate::terminal_text`): a process named `"\x1b[2J\x1b]0;PWN\x07"` cannot
+//! clear root's screen or set its window title. Exit status 0, or 1 with one error line (no
+//! MPTCP socket diagnostics in this kernel, an unknown unit, …).
 
-mod filter;
+#[doc(hidden)]
+pub mod connection_filter;
 mod live;
-mod output;
 mod sample;
+mod script_output;
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -19,7 +23,8 @@ use clap::Args;
 
 use mptcp_socket::diag::Sockets;
 
-use filter::Filter;
+use crate::terminal_text::Escaped;
+use connection_filter::Filter;
 use sample::Sampler;
 
 /// The options of `mptcpize watch`.
@@ -57,7 +62,12 @@ pub fn run(args: &WatchArgs) -> i32 {
     match watch(args) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("mptcpize watch: {err}");
+            // The message may quote a name given on the command line or read from the
+            // system: escaped like everything watch shows.
+            crate::messages::stderr_line(format_args!(
+                "mptcpize watch: {}",
+                Escaped(&err.to_string())
+            ));
             1
         }
     }
@@ -101,9 +111,9 @@ fn watch(args: &WatchArgs) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     for n in 1..=count {
         let text = if args.json {
-            output::ndjson(&refresh)
+            script_output::ndjson(&refresh)
         } else {
-            output::text(&refresh)
+            script_output::text(&refresh)
         };
         // A closed pipe (`| head`) ends watching quietly.
         if stdout

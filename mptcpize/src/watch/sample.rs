@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use mptcp_socket::diag::{Connection, ProcessTable, SockDiag, Sockets, Subflow};
 use mptcp_socket::{ConnectionKind, TcpInfo};
 
-use super::filter::Filter;
+use super::connection_filter::Filter;
 use crate::check::interfaces::{interfaces, Interface};
 
 /// How many throughput samples each path keeps for its sparkline.
@@ -37,6 +37,9 @@ pub struct ConnectionView {
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
     pub paths: Vec<PathView>,
+    /// Why the connection fell back or has one path, in a word
+    /// (`mptcp_policy::why_not_mptcp`), from its own `mptcp_info` and subflows; `None` when it has extra subflows or is plain TCP.
+    pub reason: Option<&'static str>,
 }
 
 /// One subflow (or, for plain TCP, the connection itself) as shown.
@@ -175,6 +178,7 @@ impl Sampler {
                 (None, Some(tcp)) => (tcp.bytes_acked(), tcp.bytes_received()),
                 (None, None) => (None, None),
             };
+            let reason = path_reason(&conn).map(|r| r.word());
             views.push(ConnectionView {
                 cookie: conn.cookie,
                 pid: owner.as_ref().map(|p| p.pid),
@@ -190,6 +194,7 @@ impl Sampler {
                 bytes_sent,
                 bytes_received,
                 paths,
+                reason,
             });
         }
         // Forget what is gone, so that the maps do not grow with every connection ever seen.
@@ -202,6 +207,26 @@ impl Sampler {
             subflows_matched: snapshot.subflows_matched,
         })
     }
+}
+
+/// [`mptcp_policy::why_not_mptcp::one_connection`] of a connection's `mptcp_info`
+/// (sock_diag's, which carries the fallback flag) and its subflows.
+fn path_reason(conn: &Connection) -> Option<mptcp_policy::why_not_mptcp::Reason> {
+    let info = conn.mptcp.as_ref()?;
+    // TCP_ESTABLISHED: mptcpi_subflows also counts a join still in SYN_SENT.
+    let established = conn.subflows.iter().filter(|sf| sf.state == 1).count();
+    let state = mptcp_policy::why_not_mptcp::ConnectionState {
+        fell_back: conn.kind == ConnectionKind::FellBack || info.fell_back(),
+        remote_key_received: info.remote_key_received(),
+        fully_established: conn.subflows.iter().any(Subflow::fully_established),
+        established_extra_subflows: u8::try_from(established.saturating_sub(1)).unwrap_or(u8::MAX),
+        subflows_max: info.subflows_max(),
+        local_addr_used: info.local_addr_used(),
+        local_addr_max: info.local_addr_max(),
+        add_addr_accepted: info.add_addr_accepted(),
+        add_addr_accepted_max: info.add_addr_accepted_max(),
+    };
+    mptcp_policy::why_not_mptcp::one_connection(&state)
 }
 
 /// Fills the path's rates and history from the previous refresh's counters.

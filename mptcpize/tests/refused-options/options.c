@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #define IPPROTO_MPTCP_ 262
@@ -79,6 +80,21 @@ int main(int argc, char **argv)
 	int reused = raw_mptcp_socket();
 	printf("case=reused_number same=%d\n", reused == made);
 	set("reused_after_close", reused, IPPROTO_IP, IP_TTL, 5);
+	/* Closed where the shim cannot see it (close_range, the raw close system call), and
+	 * the number reused by a dup() of the program's own MPTCP socket: never swapped (that
+	 * would split the program's dup pair). */
+	made = socket(AF_INET, SOCK_STREAM, 0);
+	close_range(made, made, 0);
+	reused = dup(explicit);
+	printf("case=reused_number same=%d\n", reused == made);
+	set("reused_after_close_range", reused, IPPROTO_IP, IP_TTL, 5);
+	made = socket(AF_INET, SOCK_STREAM, 0);
+	syscall(SYS_close, made);
+	reused = dup(explicit);
+	printf("case=reused_number same=%d\n", reused == made);
+	set("reused_after_raw_close", reused, IPPROTO_IP, IP_TTL, 5);
+	/* The program's own socket is still MPTCP. */
+	set("explicit_after_reuse", explicit, IPPROTO_IP, IP_TTL, 5);
 	/* The same, with dup2 over it. */
 	made = socket(AF_INET, SOCK_STREAM, 0);
 	dup2(raw_mptcp_socket(), made);

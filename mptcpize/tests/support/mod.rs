@@ -2,9 +2,11 @@
 //! outside the programs, waiting for a listener, iperf3's byte counts.
 #![allow(dead_code)] // Each test file uses a part.
 
+pub mod go;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mptcp_tests::Netns;
@@ -23,7 +25,12 @@ pub fn mptcpized(ns: &Netns, program: &str, args: &[&str]) -> Command {
 
 /// Runs `cmd` with a deadline; panics with its output when it fails or hangs.
 pub fn output_ok(cmd: &mut Command, what: &str) -> Output {
-    let out = output_within(cmd, Duration::from_secs(60), what);
+    succeeded(output_within(cmd, Duration::from_secs(60), what), what)
+}
+
+/// `out`, the output of `what`, after checking that it exited with status 0; panics with
+/// its status, stdout and stderr otherwise.
+pub fn succeeded(out: Output, what: &str) -> Output {
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstdout: {}\nstderr: {}",
@@ -61,25 +68,11 @@ pub fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> Output {
     out
 }
 
-/// A background process, killed when dropped.
-pub struct Background(pub Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use mptcp_tests::lab::Background;
 
 /// Starts `cmd` in the background with its output discarded.
 pub fn spawn(mut cmd: Command) -> Background {
-    Background(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    )
+    Background::spawn(cmd.stdout(Stdio::null()).stderr(Stdio::null())).expect("spawn")
 }
 
 /// Waits until something listens on TCP `port` in `ns` (`ss -Hltn`).
@@ -106,15 +99,7 @@ pub fn wait_listening(ns: &Netns, port: u16) {
 /// The namespace's `MPTcp*` counters (`nstat -asz`: absolute, history untouched, zeros
 /// included).
 pub fn mptcp_counters(ns: &Netns) -> BTreeMap<String, u64> {
-    let out = ns.run("nstat", &["-asz", "MPTcp*"]).expect("nstat");
-    out.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let name = words.next()?;
-            let value = words.next()?.parse().ok()?;
-            name.starts_with("MPTcp").then(|| (name.to_owned(), value))
-        })
-        .collect()
+    ns.mptcp_counters().expect("nstat")
 }
 
 /// A counter's value (0 when the kernel does not list it).
@@ -140,27 +125,7 @@ pub fn assert_no_mptcp(ns: &Netns, what: &str) {
     assert!(used.is_empty(), "{what}: MPTCP counters moved: {used:?}");
 }
 
-/// A fresh private directory for a test's files, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "mptcpize-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use mptcp_tests::TempDir;
 
 /// The `"bytes"` value of the JSON object after `key` in iperf3's `-J` output.
 pub fn json_bytes_after(json: &str, key: &str) -> Option<u64> {
@@ -186,12 +151,12 @@ pub enum Linking {
 /// for programs that drop to `nobody`), and returns the program's path.
 pub fn build_c_program(dir: &TempDir, source: &str, linking: Linking) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/seccomp-programs")
         .join(source);
     let stem = source.trim_end_matches(".c");
-    let out = dir.0.join(match linking {
+    let out = dir.path().join(match linking {
         Linking::Static => format!("{stem}-static"),
         Linking::Dynamic => format!("{stem}-dynamic"),
     });
@@ -216,6 +181,26 @@ pub fn wait_until(what: &str, ok: impl FnMut() -> bool) {
         mptcp_tests::wait_until(deadline, ok),
         "timed out waiting for {what}"
     );
+}
+
+/// Waits for `child` to end, for at most `limit`: its status, or None, after which it is
+/// killed and reaped (a hang is a failure to report, never a test that waits forever).
+pub fn wait_child_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A new pseudo-terminal: (master, slave).
@@ -260,4 +245,68 @@ pub fn with_controlling_terminal(cmd: &mut Command, slave: std::fs::File) -> &mu
         });
     }
     cmd
+}
+
+/// The master side of a pty on which [`spawn_on_terminal`] started a program, and what the
+/// program has written to it so far (read by a thread of its own).
+pub struct Terminal {
+    master: std::fs::File,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// Starts `cmd` on a new pseudo-terminal, as its controlling terminal (see
+/// [`with_controlling_terminal`]); `cmd` is dropped once spawned, so that the test keeps no
+/// copy of the slave side and the reader sees the end when the program's side closes.
+pub fn spawn_on_terminal(mut cmd: Command) -> (std::process::Child, Terminal) {
+    use std::io::Read;
+    let (master, slave) = open_pty();
+    with_controlling_terminal(&mut cmd, slave);
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let mut master = master.try_clone().unwrap();
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            // Ends with EIO once every process holding the slave side has exited.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                output.lock().unwrap().push_str(&text);
+            }
+        })
+    };
+    (
+        child,
+        Terminal {
+            master,
+            output,
+            reader,
+        },
+    )
+}
+
+impl Terminal {
+    /// What the program has written to the terminal so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Types `keys` on the terminal (`b"\x03"`: Ctrl-C).
+    pub fn type_keys(&self, keys: &[u8]) {
+        use std::io::Write;
+        (&self.master).write_all(keys).unwrap();
+    }
+
+    /// Closes the master side and waits for the reader: all the program wrote.
+    pub fn close(self) -> String {
+        drop(self.master);
+        self.reader.join().unwrap();
+        // The reader's copy is gone with its thread.
+        std::sync::Arc::try_unwrap(self.output)
+            .expect("the only owner")
+            .into_inner()
+            .unwrap()
+    }
 }

@@ -1,9 +1,0 @@
-//! Sets `cfg(mptcp_privileged)` for this crate's tests where they can run (see
-//! `src/environment.rs`), so that elsewhere they are reported as ignored.
-#[path = "src/environment.rs"]
-mod environment;
-
-fn main() {
-    println!("cargo:rerun-if-changed=src/environment.rs");
-    environment::emit_cfg();
-}

@@ -1,0 +1,1069 @@
+//! Through every middlebox of `mptcp_tests::middlebox`: the box does what it says (its
+//! nftables rule counter and the kernel's `MPTcpExt*` counters on both sides), every byte
+//! arrives (the library's `MptcpStream` both ways, and `curl` from `python3 -m http.server`,
+//! both under `mptcpize run`; `iperf3` under `mptcpize run` gets through too), the
+//! connection's kind is what the kernel says, and the time to the first byte is measured
+//! (printed: `cargo test -p mptcp-tests --test lab_middlebox -- --nocapture`). Then the
+//! "why" answers: `mptcpize check --connect` and `watch --json --once` name the reason each
+//! box produces, and `check` reports the namespace's blackhole state and its fix.
+//!
+//! Every case builds fresh namespaces (a SYN blackhole disables MPTCP in the client's
+//! namespace for `net.mptcp.blackhole_timeout`: that must not leak into the next case), and
+//! the cases run one at a time (a lock), so that timing figures are not shared-CPU noise.
+use std::process::Stdio;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream, DEFAULT_RACE_DELAY};
+use mptcp_tests::lab::{self, Amount, Endpoints, Lab};
+use mptcp_tests::middlebox::{Direction, InstalledMiddlebox, Middlebox};
+use mptcp_tests::served::{curl_write_out, spawn_listening, ServedFile};
+use mptcp_tests::{wait_until, workspace_bin};
+
+/// One case at a time (see the module documentation).
+static SEQUENTIAL: Mutex<()> = Mutex::new(());
+
+/// Holds [`SEQUENTIAL`] for a case (a case that panicked does not stop the others).
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    SEQUENTIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+const PORT: u16 = 5000;
+const HTTP_PORT: u16 = 8000;
+/// Bytes each way for the library, and the size of the file curl downloads.
+const LEN: u64 = 2 << 20;
+
+/// What the kernel says the client's connection became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expected {
+    kind: ConnectionKind,
+    /// Extra subflows (beyond the initial one) the client's connection has at the end.
+    extra_subflows: u8,
+}
+
+const MPTCP_ONE_PATH: Expected = Expected {
+    kind: ConnectionKind::Mptcp,
+    extra_subflows: 0,
+};
+const MPTCP_TWO_PATHS: Expected = Expected {
+    kind: ConnectionKind::Mptcp,
+    extra_subflows: 1,
+};
+const FELL_BACK: Expected = Expected {
+    kind: ConnectionKind::FellBack,
+    extra_subflows: 0,
+};
+
+/// A lab for a case: two 50 Mbit/s paths, `endpoints`, and `boxes` on their paths.
+fn lab_with(endpoints: Endpoints, boxes: &[(usize, Middlebox)]) -> (Lab, Vec<InstalledMiddlebox>) {
+    let lab = Lab::builder()
+        .paths([50, 50])
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let installed = boxes
+        .iter()
+        .map(|&(path, mb)| lab.add_middlebox(path, mb).unwrap())
+        .collect();
+    (lab, installed)
+}
+
+/// [`lab_with`] for a test of its own, holding [`SEQUENTIAL`] (dropped last, after the lab).
+fn sequential_lab(
+    endpoints: Endpoints,
+    boxes: &[(usize, Middlebox)],
+) -> (MutexGuard<'static, ()>, Lab, Vec<InstalledMiddlebox>) {
+    let one_at_a_time = one_at_a_time();
+    let (lab, installed) = lab_with(endpoints, boxes);
+    (one_at_a_time, lab, installed)
+}
+
+/// The client's and the server's `MPTcpExt*` counters, with absent ones read as 0.
+struct Counters {
+    client: std::collections::BTreeMap<String, u64>,
+    server: std::collections::BTreeMap<String, u64>,
+}
+
+impl Counters {
+    fn of(lab: &Lab) -> Counters {
+        Counters {
+            client: lab.client().mptcp_counters().unwrap(),
+            server: lab.server().mptcp_counters().unwrap(),
+        }
+    }
+    fn client(&self, name: &str) -> u64 {
+        self.client
+            .get(&format!("MPTcpExt{name}"))
+            .copied()
+            .unwrap_or(0)
+    }
+    fn server(&self, name: &str) -> u64 {
+        self.server
+            .get(&format!("MPTcpExt{name}"))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nonzero = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .filter(|(_, v)| **v != 0)
+                .map(|(k, v)| format!("{} {v}", k.trim_start_matches("MPTcpExt")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "client: [{}]; server: [{}]",
+            nonzero(&self.client),
+            nonzero(&self.server)
+        )
+    }
+}
+
+/// An MPTCP listener on [`PORT`] of the lab's server namespace, on the any address (joins
+/// arrive there).
+fn listen(lab: &Lab) -> MptcpListener {
+    lab.server()
+        .enter(|| MptcpListener::bind(("0.0.0.0", PORT)))
+        .unwrap()
+        .expect("listen in the server namespace")
+}
+
+/// `MptcpStream::connect` from the client namespace to the lab server's path 1 address.
+fn connect(lab: &Lab) -> MptcpStream {
+    lab.client()
+        .enter(|| MptcpStream::connect(lab.server_sockaddr(1, PORT)))
+        .unwrap()
+        .expect("connect to the lab server")
+}
+
+/// What a library run measured.
+struct LibraryRun {
+    ttfb: Duration,
+    kind: ConnectionKind,
+    extra_subflows: u8,
+}
+
+/// How the library's client connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connect {
+    /// `MptcpStream::connect` (the kernel's own fallback only).
+    Plain,
+    /// `MptcpStream::connect_racing` with `DEFAULT_RACE_DELAY`.
+    Racing,
+}
+
+/// The library through `lab`: connect (default policy, `Fallback::Tcp`), the server sends
+/// [`LEN`] bytes (time to the first byte measured from before `connect`), then the client
+/// sends [`LEN`] bytes; every byte checked. `during` runs while the client sends.
+fn library_run(lab: &Lab, during: impl FnOnce() + Send) -> LibraryRun {
+    library_run_with(lab, Connect::Plain, during)
+}
+
+/// [`library_run`] with the client's way of connecting.
+fn library_run_with(lab: &Lab, how: Connect, during: impl FnOnce() + Send) -> LibraryRun {
+    let listener = listen(lab);
+    let start = Instant::now();
+    let client = lab
+        .client()
+        .enter(|| {
+            let addr = lab.server_sockaddr(1, PORT);
+            match how {
+                Connect::Plain => MptcpStream::connect(addr),
+                Connect::Racing => MptcpStream::connect_racing(addr, DEFAULT_RACE_DELAY),
+            }
+        })
+        .unwrap()
+        .expect("connect through the middlebox");
+    let (server, _) = listener.accept().unwrap();
+    for s in [&client, &server] {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let down = lab::transfer(&server, &client, Amount::Bytes(LEN), |_| {})
+        .expect("server to client: every byte, no error");
+    let ttfb = down.received.start - start + down.received.first_byte();
+    // Before both ends have sent DATA_FIN, while every subflow is still up.
+    // Established ones: mptcpi_subflows also counts a join still in SYN_SENT.
+    let extra_subflows = client
+        .subflows()
+        .map(|subflows| {
+            let established = subflows
+                .iter()
+                .filter(|sf| sf.tcp.as_ref().is_some_and(|t| t.state() == 1))
+                .count();
+            established.saturating_sub(1) as u8
+        })
+        .unwrap_or(0);
+    lab::transfer(&client, &server, Amount::Bytes(LEN), |_| during())
+        .expect("client to server: every byte, no error");
+    let kind = client.connection_kind().unwrap();
+    drop(listener);
+    LibraryRun {
+        ttfb,
+        kind,
+        extra_subflows,
+    }
+}
+
+/// `mptcpize run curl` from the client namespace, downloading a file of [`LEN`] bytes from
+/// `mptcpize run python3 -m http.server`: the file arrives whole; returns curl's time to
+/// the first byte (`time_starttransfer`).
+fn curl_run(lab: &Lab, tag: &str) -> Duration {
+    let file = ServedFile::start(lab, tag, LEN, HTTP_PORT, "0.0.0.0");
+    let out = file
+        .curl(lab, &[], Some("%{size_download} %{time_starttransfer}"))
+        .output()
+        .unwrap();
+    let fields = curl_write_out(&out);
+    let size: u64 = fields[0].parse().unwrap();
+    let ttfb: f64 = fields[1].parse().unwrap();
+    assert_eq!(size, LEN, "curl's download size");
+    file.verify_download();
+    Duration::from_secs_f64(ttfb)
+}
+
+/// `mptcpize run iperf3 -s` in the server namespace and `mptcpize run iperf3 -c` (1 s,
+/// JSON) from the client: the test completes with data sent and received (iperf3 checks no
+/// payload: curl's download is the byte-for-byte check). Returns (sent, received) bytes.
+fn iperf3_run(lab: &Lab) -> (u64, u64) {
+    const IPERF_PORT: u16 = 5201;
+    let mut cmd = lab.server().command(workspace_bin("mptcpize"));
+    cmd.args(["run", "iperf3", "-s", "-1", "-p"])
+        .arg(IPERF_PORT.to_string());
+    let _server = spawn_listening(lab.server(), &mut cmd, IPERF_PORT, "iperf3 -s");
+    let out = lab
+        .client()
+        .command(workspace_bin("mptcpize"))
+        .args(["run", "iperf3", "-c"])
+        .arg(lab.server_addr(1).to_string())
+        .arg("-p")
+        .arg(IPERF_PORT.to_string())
+        .args(["-t", "1", "-J"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "iperf3 -J printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "iperf3 -c failed: {json:#}");
+    let bytes = |key: &str| json["end"][key]["bytes"].as_u64().unwrap_or(0);
+    (bytes("sum_sent"), bytes("sum_received"))
+}
+
+/// What the client namespace's counters say its one connection became: not MPTCP when no
+/// MPTCP SYN left (`MPCapableSYNTX` 0: plain TCP, or MPTCP disabled after a blackhole,
+/// which still counts the socket as MPTCP that fell back), fell back when no MPTCP SYN/ACK
+/// came (`MPCapableSYNACKRX` 0) or the connection dropped MPTCP after the handshake
+/// (`MPCapableDataFallback`, `DssFallback`), MPTCP otherwise; extra subflows are the joins
+/// answered (`MPJoinSynAckRx`).
+fn kernel_says(c: &Counters) -> Expected {
+    let tried = c.client("MPCapableSYNTX") + c.client("MPCapableSYNTXDisabled") > 0;
+    let kind = if !tried {
+        ConnectionKind::Tcp
+    } else if c.client("MPCapableSYNACKRX") == 0
+        || c.client("MPCapableDataFallback") + c.client("DssFallback") > 0
+    {
+        ConnectionKind::FellBack
+    } else {
+        ConnectionKind::Mptcp
+    };
+    Expected {
+        kind,
+        extra_subflows: c.client("MPJoinSynAckRx") as u8,
+    }
+}
+
+/// One middlebox case: the library, then curl, each in a lab of its own; both must see
+/// `expected`, and `check` asserts the counters of each run.
+fn case(
+    name: &str,
+    endpoints: Endpoints,
+    boxes: &[(usize, Middlebox)],
+    expected: Expected,
+    check: impl Fn(&Counters, &[InstalledMiddlebox]),
+) {
+    let _one_at_a_time = one_at_a_time();
+
+    let (lab, installed) = lab_with(endpoints, boxes);
+    let run = library_run(&lab, || {});
+    let counters = Counters::of(&lab);
+    assert_eq!(
+        (run.kind, run.extra_subflows),
+        (expected.kind, expected.extra_subflows),
+        "{name}: library connection (counters {counters:?})"
+    );
+    assert_eq!(
+        kernel_says(&counters),
+        expected,
+        "{name}: library, {counters:?}"
+    );
+    check(&counters, &installed);
+    eprintln!(
+        "{name}: MptcpStream: {} with {} extra subflow(s), time to first byte {:.3} s",
+        run.kind,
+        run.extra_subflows,
+        run.ttfb.as_secs_f64()
+    );
+
+    let (lab, installed) = lab_with(endpoints, boxes);
+    let ttfb = curl_run(&lab, name);
+    let counters = Counters::of(&lab);
+    assert_eq!(
+        kernel_says(&counters),
+        expected,
+        "{name}: curl, {counters:?}"
+    );
+    check(&counters, &installed);
+    eprintln!(
+        "{name}: mptcpize run curl: time to first byte {:.3} s",
+        ttfb.as_secs_f64()
+    );
+
+    // iperf3 opens two connections (control, then data), so the per-connection counters
+    // above do not apply; it must get through, data both ways.
+    let (lab, _) = lab_with(endpoints, boxes);
+    let (sent, received) = iperf3_run(&lab);
+    assert!(
+        sent > 1 << 20 && received > 1 << 20,
+        "{name}: iperf3 sent {sent}, received {received} bytes"
+    );
+    eprintln!("{name}: mptcpize run iperf3: {received} bytes in 1 s");
+}
+
+/// The sysctl `key` in the client namespace of a lab, as a number.
+fn sysctl_u64(lab: &Lab, key: &str) -> u64 {
+    lab.client()
+        .run("sysctl", &["-n", key])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// What a case's checks read after a run: `client NAME` and `server NAME`, the side's
+/// `MPTcpExtNAME` counter; `nft packets`, the rule counter of the case's first middlebox.
+struct Observed<'a> {
+    counters: &'a Counters,
+    boxes: &'a [InstalledMiddlebox],
+}
+
+impl Observed<'_> {
+    fn client(&self, name: &str) -> u64 {
+        self.counters.client(name)
+    }
+    fn server(&self, name: &str) -> u64 {
+        self.counters.server(name)
+    }
+    fn nft(&self, what: &str) -> u64 {
+        assert_eq!(what, "packets", "an nftables rule counts packets");
+        self.boxes[0].packets().unwrap()
+    }
+}
+
+/// One `#[test]` per middlebox case, run by [`case`]: its needs, its name, the lab's
+/// endpoints, the boxes on its paths, what the connection becomes, and the counter checks,
+/// each `SIDE NAME OP VALUE;` (see [`Observed`]), asserted after the library's run and
+/// after curl's:
+///
+/// ```text
+/// middlebox_case! {
+///     #[mptcp_tests::needs(privileged, "nft", …)]
+///     fn name(Endpoints::…, [(path, Middlebox::…)] => FELL_BACK) {
+///         client MPCapableSYNTX == 1;
+///         nft packets >= 2;
+///     }
+/// }
+/// ```
+macro_rules! middlebox_case {
+    (
+        #[mptcp_tests::needs($($need:tt)*)]
+        fn $name:ident($endpoints:expr, [$($path_box:expr),*] => $expected:expr) {
+            $($side:ident $counter:ident $op:tt $value:literal;)+
+        }
+    ) => {
+        #[mptcp_tests::needs($($need)*)]
+        #[test]
+        fn $name() {
+            case(
+                stringify!($name),
+                $endpoints,
+                &[$($path_box),*],
+                $expected,
+                |counters, boxes| {
+                    let observed = Observed { counters, boxes };
+                    $(
+                        let actual = observed.$side(stringify!($counter));
+                        assert!(
+                            actual $op $value,
+                            "{} {}: {actual}, expected {} {}; {counters:?}",
+                            stringify!($side),
+                            stringify!($counter),
+                            stringify!($op),
+                            $value
+                        );
+                    )+
+                },
+            );
+        }
+    };
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn no_middlebox_two_paths(Endpoints::ClientSubflow, [] => MPTCP_TWO_PATHS) {
+        client MPCapableSYNACKRX == 1;
+        client MPJoinSynAckRx == 1;
+    }
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn syn_blackhole_kernel_retries_plain_tcp(
+        Endpoints::ClientSubflow, [(1, Middlebox::DropMpCapableSyn)] => FELL_BACK
+    ) {
+        // The SYN and its retransmissions before the kernel gives up on MPTCP; then one
+        // plain SYN, which the box lets through.
+        client MPCapableSYNTX == 1;
+        client MPCapableSYNTXDrop == 1;
+        client Blackhole == 1;
+        server MPCapableSYNRX == 0;
+        nft packets >= 2;
+    }
+}
+
+#[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+#[test]
+fn syn_blackhole_then_mptcp_stays_off_in_the_namespace() {
+    let name = "syn_blackhole_then_mptcp_stays_off_in_the_namespace";
+    let (_one_at_a_time, lab, boxes) = sequential_lab(
+        Endpoints::ClientSubflow,
+        &[(1, Middlebox::DropMpCapableSyn)],
+    );
+    let retries = sysctl_u64(&lab, "net.mptcp.syn_retrans_before_tcp_fallback");
+    let first = library_run(&lab, || {});
+    assert_eq!(first.kind, ConnectionKind::FellBack);
+    assert_eq!(boxes[0].packets().unwrap(), 1 + retries);
+    // The next connection does not even try: MPTCP is off for new client sockets of this
+    // namespace, and it starts at once.
+    let second = library_run(&lab, || {});
+    let c = Counters::of(&lab);
+    assert_eq!(second.kind, ConnectionKind::FellBack, "{c:?}");
+    assert_eq!(boxes[0].packets().unwrap(), 1 + retries, "{c:?}");
+    assert_eq!(c.client("MPCapableSYNTXDisabled"), 1, "{c:?}");
+    assert_eq!(c.client("MPCapableSYNTX"), 1, "{c:?}");
+    assert!(
+        second.ttfb < first.ttfb / 4,
+        "second connection {:?}, first {:?}",
+        second.ttfb,
+        first.ttfb
+    );
+    eprintln!(
+        "{name}: first through the blackhole {:.3} s, the next (MPTCP disabled) {:.3} s",
+        first.ttfb.as_secs_f64(),
+        second.ttfb.as_secs_f64()
+    );
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn syn_stripped_falls_back_at_the_handshake(
+        Endpoints::ClientSubflow, [(1, Middlebox::StripSyn)] => FELL_BACK
+    ) {
+        client MPCapableFallbackSYNACK == 1;
+        server MPCapableSYNRX == 0;
+        nft packets == 1;
+    }
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn syn_ack_stripped_falls_back_at_the_handshake(
+        Endpoints::ClientSubflow, [(1, Middlebox::StripSynAck)] => FELL_BACK
+    ) {
+        client MPCapableFallbackSYNACK == 1;
+        server MPCapableSYNRX == 1;
+        server MPCapableFallbackACK == 1;
+        nft packets == 1;
+    }
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn third_ack_stripped_falls_back_after_the_handshake(
+        Endpoints::ClientSubflow, [(1, Middlebox::StripThirdAck)] => FELL_BACK
+    ) {
+        client MPCapableSYNACKRX == 1;
+        client MPCapableDataFallback == 1;
+        server MPCapableFallbackACK == 1;
+        nft packets >= 1;
+    }
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn join_syn_dropped_stays_on_one_path(
+        Endpoints::ClientSubflow, [(2, Middlebox::DropJoinSyn)] => MPTCP_ONE_PATH
+    ) {
+        client MPCapableSYNACKRX == 1;
+        client MPJoinSynTx >= 1;
+        client MPJoinSynAckRx == 0;
+        server MPJoinSynRx == 0;
+        nft packets >= 1;
+    }
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn join_syn_reset_stays_on_one_path(
+        Endpoints::ClientSubflow, [(2, Middlebox::ResetJoinSyn)] => MPTCP_ONE_PATH
+    ) {
+        client MPJoinSynTx >= 1;
+        client MPJoinSynAckRx == 0;
+        server MPJoinSynRx == 0;
+        nft packets == 1;
+    }
+}
+
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn add_addr_dropped_stays_on_one_path(
+        Endpoints::ServerSignal,
+        [(1, Middlebox::DropAddAddr { direction: Direction::ToClient })] => MPTCP_ONE_PATH
+    ) {
+        server AddAddrTx >= 1;
+        client AddAddr == 0;
+        client MPJoinSynTx == 0;
+        nft packets >= 1;
+    }
+}
+
+// The counterpart of the case above: without the box the announcement is acted on.
+middlebox_case! {
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    fn add_addr_announced_opens_the_second_path(
+        Endpoints::ServerSignal, [] => MPTCP_TWO_PATHS
+    ) {
+        client AddAddr >= 1;
+        client MPJoinSynAckRx == 1;
+    }
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn path_cut_mid_transfer_every_byte_over_the_other_path() {
+    let name = "path_cut_mid_transfer_every_byte_over_the_other_path";
+    let (_one_at_a_time, lab, _) = sequential_lab(Endpoints::ClientSubflow, &[]);
+    let cut = Mutex::new(None);
+    let run = library_run(&lab, || {
+        // Cut path 2 (the joined subflow) while the client sends: both ways, silently.
+        let installed = [Direction::ToServer, Direction::ToClient]
+            .map(|direction| lab.add_middlebox(2, Middlebox::Cut { direction }).unwrap());
+        *cut.lock().unwrap() = Some(installed);
+    });
+    let cut = cut.into_inner().unwrap().unwrap();
+    assert_eq!(run.kind, ConnectionKind::Mptcp);
+    assert!(
+        cut[0].packets().unwrap() >= 1,
+        "the cut dropped nothing: the subflow of path 2 carried no data"
+    );
+    eprintln!(
+        "{name}: every byte delivered, {} packets lost on path 2",
+        cut[0].packets().unwrap() + cut[1].packets().unwrap()
+    );
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn options_stripped_mid_stream_stall_the_connection() {
+    // What Linux 6.18 does when DSS mappings disappear after the handshake: the receiver
+    // falls back to TCP on its own (DssFallback) and the sender is never told, so it keeps
+    // retransmitting at the MPTCP level and the stream stalls. This test records that: if a
+    // kernel delivers the bytes, it fails, and the middlebox table in
+    // tests/src/middlebox.rs and the README need updating.
+    let name = "options_stripped_mid_stream_stall_the_connection";
+    let (_one_at_a_time, lab, boxes) = sequential_lab(
+        Endpoints::None,
+        &[(
+            1,
+            Middlebox::StripDataAfter {
+                direction: Direction::ToServer,
+                bytes: 100_000,
+            },
+        )],
+    );
+    let listener = listen(&lab);
+    let client = connect(&lab);
+    let (server, _) = listener.accept().unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
+    let result = lab::transfer(&client, &server, Amount::Bytes(LEN), |_| {});
+    let c = Counters::of(&lab);
+    assert!(
+        result.is_err(),
+        "the transfer completed through a box stripping DSS mid-stream: the kernel now \
+         handles it ({c:?})"
+    );
+    assert_eq!(c.server("DssFallback"), 1, "{c:?}");
+    assert!(c.client("MPTCPRetrans") >= 1, "{c:?}");
+    assert!(boxes[0].packets().unwrap() >= 1);
+    // The client still believes it speaks MPTCP; the server's end fell back.
+    assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
+    assert_eq!(server.connection_kind().unwrap(), ConnectionKind::FellBack);
+    eprintln!("{name}: {}", result.unwrap_err());
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn removed_middlebox_lets_mptcp_through_again() {
+    let (_one_at_a_time, lab, boxes) = sequential_lab(Endpoints::None, &[(1, Middlebox::StripSyn)]);
+    assert_eq!(library_run(&lab, || {}).kind, ConnectionKind::FellBack);
+    boxes[0].remove().unwrap();
+    assert!(boxes[0].packets().is_err(), "the rule is still listed");
+    assert_eq!(library_run(&lab, || {}).kind, ConnectionKind::Mptcp);
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn racing_connect_through_a_syn_blackhole_is_fast_and_leaves_mptcp_on() {
+    let name = "racing_connect_through_a_syn_blackhole_is_fast_and_leaves_mptcp_on";
+    let (_one_at_a_time, lab, boxes) = sequential_lab(
+        Endpoints::ClientSubflow,
+        &[(1, Middlebox::DropMpCapableSyn)],
+    );
+    let run = library_run_with(&lab, Connect::Racing, || {});
+    let c = Counters::of(&lab);
+    assert_eq!(run.kind, ConnectionKind::Tcp, "{c:?}");
+    assert!(
+        run.ttfb >= DEFAULT_RACE_DELAY && run.ttfb < Duration::from_secs(1),
+        "time to first byte {:?}",
+        run.ttfb
+    );
+    assert_eq!(boxes[0].packets().unwrap(), 1, "one MPTCP SYN, dropped");
+    // Closed before the kernel concluded "blackhole": MPTCP stays on in the namespace.
+    assert_eq!(c.client("Blackhole"), 0, "{c:?}");
+    // So the box is still in the way for the next connection, which races again.
+    let again = library_run_with(&lab, Connect::Racing, || {});
+    assert_eq!(again.kind, ConnectionKind::Tcp);
+    assert_eq!(boxes[0].packets().unwrap(), 2);
+    eprintln!(
+        "{name}: racing connect: TCP, time to first byte {:.3} s",
+        run.ttfb.as_secs_f64()
+    );
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn racing_connect_on_a_clean_path_is_mptcp_on_both_paths() {
+    let (_one_at_a_time, lab, _) = sequential_lab(Endpoints::ClientSubflow, &[]);
+    let run = library_run_with(&lab, Connect::Racing, || {});
+    assert_eq!((run.kind, run.extra_subflows), (ConnectionKind::Mptcp, 1));
+    // Before the delay: the plain TCP attempt, which starts only then, never did.
+    assert!(run.ttfb < DEFAULT_RACE_DELAY, "{:?}", run.ttfb);
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn mp_capable_syn_reset_refuses_connect_racing_retries_tcp_at_once() {
+    let (_one_at_a_time, lab, boxes) = sequential_lab(
+        Endpoints::ClientSubflow,
+        &[(1, Middlebox::ResetMpCapableSyn)],
+    );
+    let _listener = listen(&lab);
+    let addr = lab.server_sockaddr(1, PORT);
+    let err = lab
+        .client()
+        .enter(|| MptcpStream::connect(addr))
+        .unwrap()
+        .expect_err("the kernel does not retry a reset MPTCP SYN without MPTCP");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(boxes[0].packets().unwrap(), 1);
+    drop(_listener);
+    let run = library_run_with(&lab, Connect::Racing, || {});
+    assert_eq!(run.kind, ConnectionKind::Tcp);
+    assert!(run.ttfb < DEFAULT_RACE_DELAY, "{:?}", run.ttfb);
+    assert_eq!(boxes[0].packets().unwrap(), 2);
+}
+
+// ---- `mptcpize check` names the middlebox ----
+
+/// An MPTCP server in the lab's server namespace that greets every client with a line (as
+/// SSH and SMTP servers do: its DSS mapping is what shows a box stripping options after the
+/// handshake) and keeps each connection open until dropped.
+struct GreetingServer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GreetingServer {
+    fn start(lab: &Lab) -> GreetingServer {
+        let listener = listen(lab);
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        use std::io::Write;
+                        s.set_nonblocking(false).unwrap();
+                        let _ = s.write_all(b"220 hello from the lab\r\n");
+                        open.push(s);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        GreetingServer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for GreetingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `mptcpize check --json --no-self-test --connect SERVER:PORT` from the client namespace:
+/// (exit status, the report).
+fn check_connect(lab: &Lab, self_test: bool) -> (i32, serde_json::Value) {
+    let mut cmd = lab.client().command(workspace_bin("mptcpize"));
+    cmd.args(["check", "--json", "--connect"])
+        .arg(lab.server_sockaddr(1, PORT).to_string());
+    if !self_test {
+        cmd.arg("--no-self-test");
+    }
+    let out = cmd.output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --json printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// The one finding named `check` of a report.
+fn finding<'a>(report: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
+    let all: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect();
+    assert_eq!(all.len(), 1, "{check}: {report:#}");
+    all[0]
+}
+
+/// A lab of `endpoints` with `boxes` (and `client_limits`, an `ip mptcp limits set` line
+/// for the client, if given): the lab of a [`ReasonCase`].
+fn reason_lab(
+    endpoints: Endpoints,
+    boxes: &[(usize, Middlebox)],
+    client_limits: Option<&str>,
+) -> Lab {
+    let (lab, _) = lab_with(endpoints, boxes);
+    if let Some(line) = client_limits {
+        lab.client().run_line(line).unwrap();
+    }
+    lab
+}
+
+/// Runs `test` once per case of [`reason_cases`], one case at a time (see the module
+/// documentation), each in a fresh [`reason_lab`]: (what, the lab, the reason expected).
+fn each_reason_case(mut test: impl FnMut(&str, &Lab, Option<&str>)) {
+    let _one_at_a_time = one_at_a_time();
+    for (what, endpoints, boxes, limits, want) in reason_cases() {
+        let lab = reason_lab(endpoints, &boxes, limits);
+        test(what, &lab, want);
+    }
+}
+
+/// (what, endpoints, middleboxes, client limits, the reason `check --connect` must give).
+type ReasonCase<'a> = (
+    &'a str,
+    Endpoints,
+    Vec<(usize, Middlebox)>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// The cases every "why" answer is tested with: (what, endpoints, boxes, client limits,
+/// the reason): a clean lab (two paths, no reason), and one per reason a connection's own
+/// state or `check`'s counters show (the blackhole has a test of its own).
+fn reason_cases() -> Vec<ReasonCase<'static>> {
+    let none = Endpoints::None;
+    vec![
+        ("clean", Endpoints::ClientSubflow, vec![], None, None),
+        (
+            "strip SYN",
+            none,
+            vec![(1, Middlebox::StripSyn)],
+            None,
+            Some("fallback:server"),
+        ),
+        (
+            "strip SYN/ACK",
+            none,
+            vec![(1, Middlebox::StripSynAck)],
+            None,
+            Some("fallback:server"),
+        ),
+        (
+            "strip third ACK",
+            none,
+            vec![(1, Middlebox::StripThirdAck)],
+            None,
+            Some("fallback:mid-stream"),
+        ),
+        (
+            "drop MP_JOIN",
+            Endpoints::ClientSubflow,
+            vec![(2, Middlebox::DropJoinSyn)],
+            None,
+            Some("join-refused"),
+        ),
+        (
+            "reset MP_JOIN",
+            Endpoints::ClientSubflow,
+            vec![(2, Middlebox::ResetJoinSyn)],
+            None,
+            Some("join-refused"),
+        ),
+        (
+            "drop ADD_ADDR",
+            Endpoints::ServerSignal,
+            vec![(
+                1,
+                Middlebox::DropAddAddr {
+                    direction: Direction::ToClient,
+                },
+            )],
+            None,
+            Some("peer-announced-none"),
+        ),
+        (
+            "no endpoint, announcements refused",
+            none,
+            vec![],
+            Some("ip mptcp limits set subflows 2 add_addr_accepted 0"),
+            Some("no-endpoint"),
+        ),
+        (
+            "subflow limit 0",
+            Endpoints::ClientSubflow,
+            vec![],
+            Some("ip mptcp limits set subflows 0 add_addr_accepted 0"),
+            Some("limit"),
+        ),
+    ]
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn check_connect_names_each_middlebox() {
+    each_reason_case(|what, lab, want| {
+        let server = GreetingServer::start(lab);
+        let (_, report) = check_connect(lab, false);
+        drop(server);
+        let connect = finding(&report, "connect");
+        assert_eq!(
+            connect["data"]["reason"].as_str(),
+            want,
+            "{what}: {connect:#}"
+        );
+        let expected_result = if want.is_some_and(|w| w.starts_with("fallback")) {
+            "fell_back"
+        } else {
+            "mptcp"
+        };
+        assert_eq!(
+            connect["data"]["result"], expected_result,
+            "{what}: {connect:#}"
+        );
+        if want.is_none() {
+            assert_eq!(connect["data"]["paths"], 2, "{what}: {connect:#}");
+        }
+        eprintln!("{what}: {}", connect["summary"].as_str().unwrap());
+    });
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn check_reports_the_blackhole_and_its_printed_fix_ends_it() {
+    let (_one_at_a_time, lab, boxes) =
+        sequential_lab(Endpoints::None, &[(1, Middlebox::DropMpCapableSyn)]);
+    let server = GreetingServer::start(&lab);
+
+    // Before: nothing detected.
+    let (status, report) = check_connect(&lab, true);
+    let _ = status;
+    assert_eq!(finding(&report, "blackhole")["status"], "ok", "{report:#}");
+    // The check's own connection meets the blackhole: named, and the kernel's reaction.
+    let connect = finding(&report, "connect");
+    assert_eq!(connect["data"]["reason"], "blackhole", "{connect:#}");
+    assert_eq!(connect["data"]["result"], "fell_back");
+    assert!(boxes[0].packets().unwrap() >= 2);
+
+    // Now MPTCP is off in the namespace: the next check says so, with the fix, and its
+    // connection went out without MPTCP at all.
+    let (status, report) = check_connect(&lab, true);
+    assert_eq!(status, 2, "{report:#}");
+    let blackhole = finding(&report, "blackhole");
+    assert_eq!(blackhole["status"], "fail", "{blackhole:#}");
+    assert_eq!(blackhole["data"]["disabled"], true);
+    assert_eq!(blackhole["data"]["detections"], 1);
+    let fix = blackhole["fix"].as_str().unwrap();
+    assert_eq!(fix, "sysctl -w net.mptcp.blackhole_timeout=3600");
+    assert_eq!(finding(&report, "self_test")["status"], "fail");
+    let connect = finding(&report, "connect");
+    assert_eq!(
+        connect["data"]["reason"], "blackhole-disabled",
+        "{connect:#}"
+    );
+    // The same fix, on the connection that met the disabled state.
+    assert_eq!(connect["fix"], fix, "{connect:#}");
+    let dropped = boxes[0].packets().unwrap();
+
+    // The printed fix, run in the namespace, re-enables MPTCP (the box is removed so that
+    // the check's connection does not trigger it again).
+    lab.client().run_line(fix).unwrap();
+    boxes[0].remove().unwrap();
+    let (status, report) = check_connect(&lab, true);
+    let blackhole = finding(&report, "blackhole");
+    assert_eq!(blackhole["status"], "warn", "{blackhole:#}");
+    assert_eq!(blackhole["data"]["disabled"], false);
+    let connect = finding(&report, "connect");
+    assert_eq!(connect["data"]["result"], "mptcp", "{connect:#}");
+    assert_eq!(
+        status, 1,
+        "the past detection is worth a warning: {report:#}"
+    );
+    assert!(dropped >= 3);
+    drop(server);
+}
+
+/// The `reason` of the client's connection to the lab server in `mptcpize watch --json
+/// --once` (run in the client namespace); `Err` with the output when no such connection
+/// is listed.
+fn watch_reason(lab: &Lab) -> Result<serde_json::Value, String> {
+    let out = lab
+        .client()
+        .command(workspace_bin("mptcpize"))
+        .args(["watch", "--json", "--once"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let peer = lab.server_sockaddr(1, PORT).to_string();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|c| c["remote"] == peer.as_str())
+        .map(|c| c["reason"].clone())
+        .ok_or(text)
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn watch_names_each_middlebox() {
+    each_reason_case(|what, lab, want| {
+        let server = GreetingServer::start(lab);
+        let mut client = connect(lab);
+        // The greeting: data has flowed, so the path manager has done what it will.
+        let mut greeting = [0u8; 8];
+        std::io::Read::read_exact(&mut client, &mut greeting).unwrap();
+        let want = want.map_or(serde_json::Value::Null, |w| w.into());
+        let mut seen = Err(String::new());
+        let shown = wait_until(Instant::now() + Duration::from_secs(5), || {
+            seen = watch_reason(lab);
+            seen.as_ref().is_ok_and(|r| *r == want)
+        });
+        assert!(shown, "{what}: watch showed {seen:?}, expected {want}");
+        eprintln!("{what}: watch reason {want}");
+        drop(client);
+        drop(server);
+    });
+}
+
+/// `mptcpize run --report curl` downloading from `mptcpize run python3 -m http.server`: the
+/// `reason=` of curl's connection in its report line (None when the line has none).
+fn report_reason(lab: &Lab, tag: &str) -> Option<String> {
+    let file = ServedFile::start(lab, tag, LEN, HTTP_PORT, "0.0.0.0");
+    let out = file.curl(lab, &["--report"], None).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "curl under mptcpize --report: {stderr}"
+    );
+    file.verify_download();
+    let peer = format!("peer={}:{HTTP_PORT} ", lab.server_addr(1));
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("mptcpize report:") && l.contains(" connect ") && l.contains(&peer))
+        .unwrap_or_else(|| panic!("no report line for curl's connection: {stderr}"));
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix("reason="))
+        .map(str::to_string)
+}
+
+#[mptcp_tests::needs(privileged, "nft", "curl", "python3")]
+#[test]
+fn run_report_names_each_middlebox() {
+    each_reason_case(|what, lab, want| {
+        let reason = report_reason(lab, "report");
+        assert_eq!(reason.as_deref(), want, "{what}");
+        eprintln!("{what}: --report reason {reason:?}");
+    });
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn check_connect_to_a_silent_server_says_why_one_path() {
+    let (_one_at_a_time, lab, _) = sequential_lab(Endpoints::ClientSubflow, &[]);
+    // Listens (the kernel completes the handshake) and never sends: the path manager adds
+    // subflows only once data has flowed, and `check` sends nothing.
+    let _listener = listen(&lab);
+    let (_, report) = check_connect(&lab, false);
+    let connect = finding(&report, "connect");
+    assert_eq!(connect["data"]["paths"], 1, "{connect:#}");
+    assert_eq!(connect["data"]["reason"], serde_json::Value::Null);
+    assert!(
+        connect["summary"]
+            .as_str()
+            .unwrap()
+            .contains("extra paths open only once data flows"),
+        "{connect:#}"
+    );
+}
+
+#[mptcp_tests::needs(privileged, "nft")]
+#[test]
+fn check_connect_names_a_firewall_resetting_mptcp_syns() {
+    let (_one_at_a_time, lab, boxes) =
+        sequential_lab(Endpoints::None, &[(1, Middlebox::ResetMpCapableSyn)]);
+    let server = GreetingServer::start(&lab);
+    let (status, report) = check_connect(&lab, false);
+    let connect = finding(&report, "connect");
+    assert_eq!(connect["status"], "fail", "{connect:#}");
+    assert_eq!(connect["data"]["result"], "refused_mptcp", "{connect:#}");
+    assert_eq!(connect["data"]["reason"], "mptcp-refused", "{connect:#}");
+    assert_eq!(status, 2, "{report:#}");
+    assert_eq!(boxes[0].packets().unwrap(), 1);
+    drop(server);
+}
