@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use mptcp_tests::lab::{assert_same_bytes, pattern_bytes};
+use mptcp_tests::sshd::Sshd;
 use mptcp_tests::temp_dir;
 use mptcp_tests::Netns;
 use support::*;
@@ -538,60 +539,6 @@ fn dig_tcp_sets_a_user_timeout() {
     assert_client_plain_tcp(&ns, &before, test);
 }
 
-/// An sshd listening on 127.0.0.1 and ::1 port 2222 of `ns`, under `mptcpize run`, with a
-/// generated host key and one authorized client key (`DIR/client`).
-struct Sshd {
-    _server: Background,
-    dir: TempDir,
-}
-
-fn sshd(ns: &Netns) -> Sshd {
-    let dir = temp_dir("sshd");
-    let d = dir.path().to_str().unwrap().to_owned();
-    for key in ["host", "client"] {
-        let status = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f", &format!("{d}/{key}")])
-            .status()
-            .unwrap();
-        assert!(status.success(), "ssh-keygen failed");
-    }
-    std::fs::copy(format!("{d}/client.pub"), format!("{d}/authorized_keys")).unwrap();
-    std::fs::write(
-        format!("{d}/sshd_config"),
-        format!(
-            "ListenAddress 127.0.0.1:2222\nListenAddress [::1]:2222\nHostKey {d}/host\n\
-             AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nUsePAM no\n\
-             StrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\n"
-        ),
-    )
-    .unwrap();
-    // sshd's privilege separation directory, which Debian's service would create.
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let server = spawn(mptcpized(
-        ns,
-        "/usr/sbin/sshd",
-        &["-D", "-e", "-f", &format!("{d}/sshd_config")],
-    ));
-    // Both listeners, and both MPTCP (`ss -M` lists MPTCP sockets only).
-    let start = std::time::Instant::now();
-    loop {
-        let listing = ns.run("ss", &["-MHln"]).unwrap_or_default();
-        if listing.contains("127.0.0.1:2222") && listing.contains("[::1]:2222") {
-            break;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
-            "sshd: no MPTCP listeners on 127.0.0.1:2222 and [::1]:2222 after 20 s:\n{listing}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Sshd {
-        _server: server,
-        dir,
-    }
-}
-
 /// ssh and sshd, both under the default `--refused-options=auto`, over IPv4 and IPv6: ssh
 /// runs `cat FILE` on the server and the bytes arrive intact, over MPTCP on both ends. Over
 /// IPv6 ssh sets IPV6_TCLASS before connecting, which MPTCP refuses: the call succeeds with
@@ -601,22 +548,16 @@ fn sshd(ns: &Netns) -> Sshd {
 #[test]
 fn ssh_and_sshd_keep_mptcp() {
     let ns = Netns::new("ssh").unwrap();
-    let server = sshd(&ns);
-    let d = server.dir.path().to_str().unwrap();
+    let server = Sshd::start(&ns, &mptcpize(), &["127.0.0.1", "::1"], 2222);
     let data = pattern_bytes(1 << 20, 19);
-    let file = format!("{d}/data");
+    let file = server.dir().join("data");
     std::fs::write(&file, &data).unwrap();
     for (family, host) in [("-4", "127.0.0.1"), ("-6", "::1")] {
         let what = format!("ssh {family}");
         let before = mptcp_counters(&ns);
-        let mut cmd = ns.command(mptcpize());
-        cmd.args(["run", "-d", "ssh", family, "-F", "/dev/null", "-p", "2222"])
-            .args(["-i", &format!("{d}/client"), "-o", "IdentitiesOnly=yes"])
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
-            .args(["-o", "UserKnownHostsFile=/dev/null"])
-            .arg(format!("root@{host}"))
-            // One shell word for the remote shell (the directory's name has parentheses).
-            .arg(format!("cat '{file}'"));
+        // One shell word for the remote shell (the directory's name has parentheses).
+        let remote = format!("cat '{}'", file.display());
+        let mut cmd = server.ssh(&ns, &["-d"], &[family], host, &remote);
         let out = output_ok(&mut cmd, &what);
         assert_same_bytes(&what, &out.stdout, &data);
         let log = String::from_utf8_lossy(&out.stderr);

@@ -26,6 +26,7 @@ pub mod middlebox;
 pub mod netns;
 pub mod observe;
 pub mod served;
+pub mod sshd;
 pub mod traffic;
 
 pub use lab::{Endpoints, Lab, Side};

@@ -1,7 +1,8 @@
 //! Through every middlebox of `mptcp_tests::middlebox`: the box does what it says (its
 //! nftables rule counter and the kernel's `MPTcpExt*` counters on both sides), every byte
-//! arrives (the library's `MptcpStream` both ways, and `curl` from `python3 -m http.server`,
-//! both under `mptcpize run`; `iperf3` under `mptcpize run` gets through too), the
+//! arrives (the library's `MptcpStream` and its tokio stream both ways, `curl` from
+//! `python3 -m http.server` and `ssh` running `cat` on an `sshd`, each pair under
+//! `mptcpize run`; `iperf3` under `mptcpize run` gets through too), the
 //! connection's kind is what the kernel says, and the time to the first byte is measured
 //! (printed: `cargo test -p mptcp-tests --test lab_middlebox -- --nocapture`). Then the
 //! "why" answers: `mptcpize check --connect` and `watch --json --once` name the reason each
@@ -18,6 +19,8 @@ use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream, DEFAULT
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab};
 use mptcp_tests::middlebox::{Direction, InstalledMiddlebox, Middlebox};
 use mptcp_tests::served::{curl_write_out, spawn_listening, ServedFile};
+use mptcp_tests::sshd::Sshd;
+use mptcp_tests::traffic::{assert_same_bytes, pattern_bytes};
 use mptcp_tests::{wait_until, workspace_bin};
 
 /// One case at a time (see the module documentation).
@@ -207,6 +210,87 @@ fn library_run_with(lab: &Lab, how: Connect, during: impl FnOnce() + Send) -> Li
     }
 }
 
+/// The tokio API through `lab`: `mptcp_socket::tokio::connect` from the client namespace (a
+/// current-thread runtime on a thread in that namespace), the library's blocking listener
+/// on the server; the server sends [`LEN`] bytes, which the client reads with tokio, then
+/// the client sends [`LEN`] bytes back; every byte checked both ways. Returns the kind of
+/// the client's connection once both transfers are done.
+fn tokio_run(lab: &Lab) -> ConnectionKind {
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let down = pattern_bytes(LEN as usize, 21);
+    let up = pattern_bytes(LEN as usize, 22);
+    let listener = listen(lab);
+    let addr = lab.server_sockaddr(1, PORT);
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s.write_all(&down).expect("server to client: no error");
+            let mut received = vec![0; up.len()];
+            s.read_exact(&mut received)
+                .expect("client to server: every byte");
+            assert_same_bytes("tokio: client to server", &received, &up);
+        });
+        let kind = lab
+            .client()
+            .enter(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                runtime.block_on(async {
+                    let mut s = mptcp_socket::tokio::connect(addr)
+                        .await
+                        .expect("tokio connect through the middlebox");
+                    let mut received = vec![0; down.len()];
+                    tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut received))
+                        .await
+                        .expect("tokio: server to client within 20 s")
+                        .expect("server to client: every byte");
+                    assert_same_bytes("tokio: server to client", &received, &down);
+                    tokio::time::timeout(Duration::from_secs(20), s.write_all(&up))
+                        .await
+                        .expect("tokio: client to server within 20 s")
+                        .expect("client to server: no error");
+                    s.connection_kind().unwrap()
+                })
+            })
+            .unwrap();
+        server.join().expect("the server side of the tokio run");
+        kind
+    })
+}
+
+/// `mptcpize run ssh` from the client namespace runs `cat` of a file of [`LEN`] bytes on
+/// `mptcpize run sshd` (listening on the server's any address): the file arrives whole.
+fn ssh_run(lab: &Lab) {
+    const SSH_PORT: u16 = 2222;
+    let sshd = Sshd::start(
+        lab.server(),
+        &workspace_bin("mptcpize"),
+        &["0.0.0.0"],
+        SSH_PORT,
+    );
+    let data = pattern_bytes(LEN as usize, 23);
+    let file = sshd.dir().join("data");
+    std::fs::write(&file, &data).unwrap();
+    let host = lab.server_addr(1).to_string();
+    let remote = format!("cat '{}'", file.display());
+    let out = sshd
+        .ssh(lab.client(), &[], &[], &host, &remote)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_bytes("ssh cat", &out.stdout, &data);
+}
+
 /// `mptcpize run curl` from the client namespace, downloading a file of [`LEN`] bytes from
 /// `mptcpize run python3 -m http.server`: the file arrives whole; returns curl's time to
 /// the first byte (`time_starttransfer`).
@@ -278,8 +362,9 @@ fn kernel_says(c: &Counters) -> Expected {
     }
 }
 
-/// One middlebox case: the library, then curl, each in a lab of its own; both must see
-/// `expected`, and `check` asserts the counters of each run.
+/// One middlebox case: the library, its tokio stream, curl and ssh, each in a lab of its
+/// own; each must see `expected`, and `check` asserts the counters of each run. Then
+/// iperf3 must get through.
 fn case(
     name: &str,
     endpoints: Endpoints,
@@ -311,6 +396,21 @@ fn case(
     );
 
     let (lab, installed) = lab_with(endpoints, boxes);
+    let kind = tokio_run(&lab);
+    let counters = Counters::of(&lab);
+    assert_eq!(
+        kind, expected.kind,
+        "{name}: tokio connection ({counters:?})"
+    );
+    assert_eq!(
+        kernel_says(&counters),
+        expected,
+        "{name}: tokio, {counters:?}"
+    );
+    check(&counters, &installed);
+    eprintln!("{name}: mptcp_socket::tokio: {kind}, every byte both ways");
+
+    let (lab, installed) = lab_with(endpoints, boxes);
     let ttfb = curl_run(&lab, name);
     let counters = Counters::of(&lab);
     assert_eq!(
@@ -323,6 +423,17 @@ fn case(
         "{name}: mptcpize run curl: time to first byte {:.3} s",
         ttfb.as_secs_f64()
     );
+
+    let (lab, installed) = lab_with(endpoints, boxes);
+    ssh_run(&lab);
+    let counters = Counters::of(&lab);
+    assert_eq!(
+        kernel_says(&counters),
+        expected,
+        "{name}: ssh, {counters:?}"
+    );
+    check(&counters, &installed);
+    eprintln!("{name}: mptcpize run ssh: every byte of `cat`");
 
     // iperf3 opens two connections (control, then data), so the per-connection counters
     // above do not apply; it must get through, data both ways.
@@ -414,7 +525,7 @@ macro_rules! middlebox_case {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn no_middlebox_two_paths(Endpoints::ClientSubflow, [] => MPTCP_TWO_PATHS) {
         client MPCapableSYNACKRX == 1;
         client MPJoinSynAckRx == 1;
@@ -422,7 +533,7 @@ middlebox_case! {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn syn_blackhole_kernel_retries_plain_tcp(
         Endpoints::ClientSubflow, [(1, Middlebox::DropMpCapableSyn)] => FELL_BACK
     ) {
@@ -470,7 +581,7 @@ fn syn_blackhole_then_mptcp_stays_off_in_the_namespace() {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn syn_stripped_falls_back_at_the_handshake(
         Endpoints::ClientSubflow, [(1, Middlebox::StripSyn)] => FELL_BACK
     ) {
@@ -481,7 +592,7 @@ middlebox_case! {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn syn_ack_stripped_falls_back_at_the_handshake(
         Endpoints::ClientSubflow, [(1, Middlebox::StripSynAck)] => FELL_BACK
     ) {
@@ -493,7 +604,7 @@ middlebox_case! {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn third_ack_stripped_falls_back_after_the_handshake(
         Endpoints::ClientSubflow, [(1, Middlebox::StripThirdAck)] => FELL_BACK
     ) {
@@ -505,7 +616,7 @@ middlebox_case! {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn join_syn_dropped_stays_on_one_path(
         Endpoints::ClientSubflow, [(2, Middlebox::DropJoinSyn)] => MPTCP_ONE_PATH
     ) {
@@ -518,7 +629,7 @@ middlebox_case! {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn join_syn_reset_stays_on_one_path(
         Endpoints::ClientSubflow, [(2, Middlebox::ResetJoinSyn)] => MPTCP_ONE_PATH
     ) {
@@ -530,7 +641,7 @@ middlebox_case! {
 }
 
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn add_addr_dropped_stays_on_one_path(
         Endpoints::ServerSignal,
         [(1, Middlebox::DropAddAddr { direction: Direction::ToClient })] => MPTCP_ONE_PATH
@@ -544,7 +655,7 @@ middlebox_case! {
 
 // The counterpart of the case above: without the box the announcement is acted on.
 middlebox_case! {
-    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3")]
+    #[mptcp_tests::needs(privileged, "nft", "curl", "python3", "iperf3", "ssh", "ssh-keygen", "sshd")]
     fn add_addr_announced_opens_the_second_path(
         Endpoints::ServerSignal, [] => MPTCP_TWO_PATHS
     ) {
