@@ -580,7 +580,9 @@ fn signal_name(signal: i32) -> String {
 }
 
 /// One line per thread of process `pid`: its name, state, the kernel function it waits in
-/// and its system call (`/proc/PID/task/TID/{comm,stat,wchan,syscall}`).
+/// and its system call (`/proc/PID/task/TID/{comm,stat,wchan,syscall}`), then its kernel
+/// stack (`/proc/PID/task/TID/stack`, root only: empty otherwise), which tells a wait in
+/// the program's own code from one inside the kernel (a socket's lock, a seccomp reply).
 fn thread_states(pid: i32) -> String {
     let read = |path: std::path::PathBuf| {
         std::fs::read_to_string(path)
@@ -608,6 +610,9 @@ fn thread_states(pid: i32) -> String {
             read(dir.join("comm")),
             read(dir.join("wchan")),
         );
+        for frame in read(dir.join("stack")).lines() {
+            text += &format!("      {frame}\n");
+        }
     }
     text
 }
