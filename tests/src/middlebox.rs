@@ -36,8 +36,9 @@
 //! | [`Cut`](Middlebox::Cut) | the path's subflow stalls until its retransmission timer gives up; other subflows carry the data | — |
 
 use std::io;
+use std::sync::{Mutex, MutexGuard};
 
-use crate::lab::{Lab, Side};
+use crate::lab::{Endpoints, Lab, Side};
 use crate::netns::Netns;
 
 /// The nftables table every middlebox rule lives in (family `inet`).
@@ -371,6 +372,44 @@ impl Lab {
 fn next_rule_id() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A lab for a middlebox test: two 50 Mbit/s paths, `endpoints`, and each `(path, box)` of
+/// `boxes` installed; the boxes are returned for their counters.
+pub fn lab_with_boxes(
+    endpoints: Endpoints,
+    boxes: &[(usize, Middlebox)],
+) -> (Lab, Vec<InstalledMiddlebox>) {
+    let lab = Lab::builder()
+        .paths([50, 50])
+        .endpoints(endpoints)
+        .build()
+        .expect("a two-path lab");
+    let installed = boxes
+        .iter()
+        .map(|&(path, mb)| lab.add_middlebox(path, mb).expect("install the middlebox"))
+        .collect();
+    (lab, installed)
+}
+
+/// One middlebox test at a time within a test binary: a SYN blackhole costs seconds of
+/// waiting, and timing figures and the namespaces' counters must not be shared-CPU noise
+/// of a neighbouring case. A test that panicked does not stop the others.
+pub fn one_case_at_a_time() -> MutexGuard<'static, ()> {
+    static SEQUENTIAL: Mutex<()> = Mutex::new(());
+    SEQUENTIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`lab_with_boxes`] for a test of its own, holding [`one_case_at_a_time`]'s turn: bind
+/// the three parts separately (`let (_turn, lab, boxes) = …`), so that the turn is given
+/// back last, after the lab's namespaces are gone.
+pub fn sequential_lab(
+    endpoints: Endpoints,
+    boxes: &[(usize, Middlebox)],
+) -> (MutexGuard<'static, ()>, Lab, Vec<InstalledMiddlebox>) {
+    let turn = one_case_at_a_time();
+    let (lab, installed) = lab_with_boxes(endpoints, boxes);
+    (turn, lab, installed)
 }
 
 #[cfg(test)]

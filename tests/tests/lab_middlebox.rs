@@ -4,32 +4,30 @@
 //! `python3 -m http.server` and `ssh` running `cat` on an `sshd`, each pair under
 //! `mptcpize run`; `iperf3` under `mptcpize run` gets through too), the
 //! connection's kind is what the kernel says, and the time to the first byte is measured
-//! (printed: `cargo test -p mptcp-tests --test lab_middlebox -- --nocapture`). Then the
-//! "why" answers: `mptcpize check --connect` and `watch --json --once` name the reason each
-//! box produces, and `check` reports the namespace's blackhole state and its fix.
+//! (printed: `cargo test -p mptcp-tests --test lab_middlebox -- --nocapture`). The "why"
+//! answers each box produces are tested in `lab_why_not_mptcp.rs`.
 //!
 //! Every case builds fresh namespaces (a SYN blackhole disables MPTCP in the client's
 //! namespace for `net.mptcp.blackhole_timeout`: that must not leak into the next case), and
-//! the cases run one at a time (a lock), so that timing figures are not shared-CPU noise.
+//! the cases run one at a time (`mptcp_tests::middlebox::one_case_at_a_time`), so that
+//! timing figures are not shared-CPU noise.
+mod common;
+
 use std::process::Stdio;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream, DEFAULT_RACE_DELAY};
+use common::{connect, listen};
+use mptcp_socket::{ConnectionKind, MptcpExt, MptcpStream, DEFAULT_RACE_DELAY};
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab};
-use mptcp_tests::middlebox::{Direction, InstalledMiddlebox, Middlebox};
+use mptcp_tests::middlebox::{
+    lab_with_boxes, one_case_at_a_time, sequential_lab, Direction, InstalledMiddlebox, Middlebox,
+};
 use mptcp_tests::served::{curl_write_out, spawn_listening, ServedFile};
 use mptcp_tests::sshd::Sshd;
 use mptcp_tests::traffic::{assert_same_bytes, pattern_bytes};
-use mptcp_tests::{wait_until, workspace_bin};
+use mptcp_tests::workspace_bin;
 
-/// One case at a time (see the module documentation).
-static SEQUENTIAL: Mutex<()> = Mutex::new(());
-
-/// Holds [`SEQUENTIAL`] for a case (a case that panicked does not stop the others).
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    SEQUENTIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 const PORT: u16 = 5000;
 const HTTP_PORT: u16 = 8000;
 /// Bytes each way for the library, and the size of the file curl downloads.
@@ -55,30 +53,6 @@ const FELL_BACK: Expected = Expected {
     kind: ConnectionKind::FellBack,
     extra_subflows: 0,
 };
-
-/// A lab for a case: two 50 Mbit/s paths, `endpoints`, and `boxes` on their paths.
-fn lab_with(endpoints: Endpoints, boxes: &[(usize, Middlebox)]) -> (Lab, Vec<InstalledMiddlebox>) {
-    let lab = Lab::builder()
-        .paths([50, 50])
-        .endpoints(endpoints)
-        .build()
-        .unwrap();
-    let installed = boxes
-        .iter()
-        .map(|&(path, mb)| lab.add_middlebox(path, mb).unwrap())
-        .collect();
-    (lab, installed)
-}
-
-/// [`lab_with`] for a test of its own, holding [`SEQUENTIAL`] (dropped last, after the lab).
-fn sequential_lab(
-    endpoints: Endpoints,
-    boxes: &[(usize, Middlebox)],
-) -> (MutexGuard<'static, ()>, Lab, Vec<InstalledMiddlebox>) {
-    let one_at_a_time = one_at_a_time();
-    let (lab, installed) = lab_with(endpoints, boxes);
-    (one_at_a_time, lab, installed)
-}
 
 /// The client's and the server's `MPTcpExt*` counters, with absent ones read as 0.
 struct Counters {
@@ -125,23 +99,6 @@ impl std::fmt::Debug for Counters {
     }
 }
 
-/// An MPTCP listener on [`PORT`] of the lab's server namespace, on the any address (joins
-/// arrive there).
-fn listen(lab: &Lab) -> MptcpListener {
-    lab.server()
-        .enter(|| MptcpListener::bind(("0.0.0.0", PORT)))
-        .unwrap()
-        .expect("listen in the server namespace")
-}
-
-/// `MptcpStream::connect` from the client namespace to the lab server's path 1 address.
-fn connect(lab: &Lab) -> MptcpStream {
-    lab.client()
-        .enter(|| MptcpStream::connect(lab.server_sockaddr(1, PORT)))
-        .unwrap()
-        .expect("connect to the lab server")
-}
-
 /// What a library run measured.
 struct LibraryRun {
     ttfb: Duration,
@@ -167,7 +124,7 @@ fn library_run(lab: &Lab, during: impl FnOnce() + Send) -> LibraryRun {
 
 /// [`library_run`] with the client's way of connecting.
 fn library_run_with(lab: &Lab, how: Connect, during: impl FnOnce() + Send) -> LibraryRun {
-    let listener = listen(lab);
+    let listener = listen(lab, PORT);
     let start = Instant::now();
     let client = lab
         .client()
@@ -221,7 +178,7 @@ fn tokio_run(lab: &Lab) -> ConnectionKind {
 
     let down = pattern_bytes(LEN as usize, 21);
     let up = pattern_bytes(LEN as usize, 22);
-    let listener = listen(lab);
+    let listener = listen(lab, PORT);
     let addr = lab.server_sockaddr(1, PORT);
     std::thread::scope(|scope| {
         let server = scope.spawn(|| {
@@ -372,9 +329,9 @@ fn case(
     expected: Expected,
     check: impl Fn(&Counters, &[InstalledMiddlebox]),
 ) {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = one_case_at_a_time();
 
-    let (lab, installed) = lab_with(endpoints, boxes);
+    let (lab, installed) = lab_with_boxes(endpoints, boxes);
     let run = library_run(&lab, || {});
     let counters = Counters::of(&lab);
     assert_eq!(
@@ -395,7 +352,7 @@ fn case(
         run.ttfb.as_secs_f64()
     );
 
-    let (lab, installed) = lab_with(endpoints, boxes);
+    let (lab, installed) = lab_with_boxes(endpoints, boxes);
     let kind = tokio_run(&lab);
     let counters = Counters::of(&lab);
     assert_eq!(
@@ -410,7 +367,7 @@ fn case(
     check(&counters, &installed);
     eprintln!("{name}: mptcp_socket::tokio: {kind}, every byte both ways");
 
-    let (lab, installed) = lab_with(endpoints, boxes);
+    let (lab, installed) = lab_with_boxes(endpoints, boxes);
     let ttfb = curl_run(&lab, name);
     let counters = Counters::of(&lab);
     assert_eq!(
@@ -424,7 +381,7 @@ fn case(
         ttfb.as_secs_f64()
     );
 
-    let (lab, installed) = lab_with(endpoints, boxes);
+    let (lab, installed) = lab_with_boxes(endpoints, boxes);
     ssh_run(&lab);
     let counters = Counters::of(&lab);
     assert_eq!(
@@ -437,7 +394,7 @@ fn case(
 
     // iperf3 opens two connections (control, then data), so the per-connection counters
     // above do not apply; it must get through, data both ways.
-    let (lab, _) = lab_with(endpoints, boxes);
+    let (lab, _) = lab_with_boxes(endpoints, boxes);
     let (sent, received) = iperf3_run(&lab);
     assert!(
         sent > 1 << 20 && received > 1 << 20,
@@ -707,8 +664,8 @@ fn options_stripped_mid_stream_stall_the_connection() {
             },
         )],
     );
-    let listener = listen(&lab);
-    let client = connect(&lab);
+    let listener = listen(&lab, PORT);
+    let client = connect(&lab, PORT);
     let (server, _) = listener.accept().unwrap();
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -789,7 +746,7 @@ fn mp_capable_syn_reset_refuses_connect_racing_retries_tcp_at_once() {
         Endpoints::ClientSubflow,
         &[(1, Middlebox::ResetMpCapableSyn)],
     );
-    let _listener = listen(&lab);
+    let _listener = listen(&lab, PORT);
     let addr = lab.server_sockaddr(1, PORT);
     let err = lab
         .client()
@@ -806,375 +763,3 @@ fn mp_capable_syn_reset_refuses_connect_racing_retries_tcp_at_once() {
 }
 
 // ---- `mptcpize check` names the middlebox ----
-
-/// An MPTCP server in the lab's server namespace that greets every client with a line (as
-/// SSH and SMTP servers do: its DSS mapping is what shows a box stripping options after the
-/// handshake) and keeps each connection open until dropped.
-struct GreetingServer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl GreetingServer {
-    fn start(lab: &Lab) -> GreetingServer {
-        let listener = listen(lab);
-        listener.set_nonblocking(true).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut open = Vec::new();
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        use std::io::Write;
-                        s.set_nonblocking(false).unwrap();
-                        let _ = s.write_all(b"220 hello from the lab\r\n");
-                        open.push(s);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        GreetingServer {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for GreetingServer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// `mptcpize check --json --no-self-test --connect SERVER:PORT` from the client namespace:
-/// (exit status, the report).
-fn check_connect(lab: &Lab, self_test: bool) -> (i32, serde_json::Value) {
-    let mut cmd = lab.client().command(workspace_bin("mptcpize"));
-    cmd.args(["check", "--json", "--connect"])
-        .arg(lab.server_sockaddr(1, PORT).to_string());
-    if !self_test {
-        cmd.arg("--no-self-test");
-    }
-    let out = cmd.output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "check --json printed no JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
-}
-
-/// The one finding named `check` of a report.
-fn finding<'a>(report: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
-    let all: Vec<_> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["check"] == check)
-        .collect();
-    assert_eq!(all.len(), 1, "{check}: {report:#}");
-    all[0]
-}
-
-/// A lab of `endpoints` with `boxes` (and `client_limits`, an `ip mptcp limits set` line
-/// for the client, if given): the lab of a [`ReasonCase`].
-fn reason_lab(
-    endpoints: Endpoints,
-    boxes: &[(usize, Middlebox)],
-    client_limits: Option<&str>,
-) -> Lab {
-    let (lab, _) = lab_with(endpoints, boxes);
-    if let Some(line) = client_limits {
-        lab.client().run_line(line).unwrap();
-    }
-    lab
-}
-
-/// Runs `test` once per case of [`reason_cases`], one case at a time (see the module
-/// documentation), each in a fresh [`reason_lab`]: (what, the lab, the reason expected).
-fn each_reason_case(mut test: impl FnMut(&str, &Lab, Option<&str>)) {
-    let _one_at_a_time = one_at_a_time();
-    for (what, endpoints, boxes, limits, want) in reason_cases() {
-        let lab = reason_lab(endpoints, &boxes, limits);
-        test(what, &lab, want);
-    }
-}
-
-/// (what, endpoints, middleboxes, client limits, the reason `check --connect` must give).
-type ReasonCase<'a> = (
-    &'a str,
-    Endpoints,
-    Vec<(usize, Middlebox)>,
-    Option<&'a str>,
-    Option<&'a str>,
-);
-
-/// The cases every "why" answer is tested with: (what, endpoints, boxes, client limits,
-/// the reason): a clean lab (two paths, no reason), and one per reason a connection's own
-/// state or `check`'s counters show (the blackhole has a test of its own).
-fn reason_cases() -> Vec<ReasonCase<'static>> {
-    let none = Endpoints::None;
-    vec![
-        ("clean", Endpoints::ClientSubflow, vec![], None, None),
-        (
-            "strip SYN",
-            none,
-            vec![(1, Middlebox::StripSyn)],
-            None,
-            Some("fallback:server"),
-        ),
-        (
-            "strip SYN/ACK",
-            none,
-            vec![(1, Middlebox::StripSynAck)],
-            None,
-            Some("fallback:server"),
-        ),
-        (
-            "strip third ACK",
-            none,
-            vec![(1, Middlebox::StripThirdAck)],
-            None,
-            Some("fallback:mid-stream"),
-        ),
-        (
-            "drop MP_JOIN",
-            Endpoints::ClientSubflow,
-            vec![(2, Middlebox::DropJoinSyn)],
-            None,
-            Some("join-refused"),
-        ),
-        (
-            "reset MP_JOIN",
-            Endpoints::ClientSubflow,
-            vec![(2, Middlebox::ResetJoinSyn)],
-            None,
-            Some("join-refused"),
-        ),
-        (
-            "drop ADD_ADDR",
-            Endpoints::ServerSignal,
-            vec![(
-                1,
-                Middlebox::DropAddAddr {
-                    direction: Direction::ToClient,
-                },
-            )],
-            None,
-            Some("peer-announced-none"),
-        ),
-        (
-            "no endpoint, announcements refused",
-            none,
-            vec![],
-            Some("ip mptcp limits set subflows 2 add_addr_accepted 0"),
-            Some("no-endpoint"),
-        ),
-        (
-            "subflow limit 0",
-            Endpoints::ClientSubflow,
-            vec![],
-            Some("ip mptcp limits set subflows 0 add_addr_accepted 0"),
-            Some("limit"),
-        ),
-    ]
-}
-
-#[mptcp_tests::needs(privileged, "nft")]
-#[test]
-fn check_connect_names_each_middlebox() {
-    each_reason_case(|what, lab, want| {
-        let server = GreetingServer::start(lab);
-        let (_, report) = check_connect(lab, false);
-        drop(server);
-        let connect = finding(&report, "connect");
-        assert_eq!(
-            connect["data"]["reason"].as_str(),
-            want,
-            "{what}: {connect:#}"
-        );
-        let expected_result = if want.is_some_and(|w| w.starts_with("fallback")) {
-            "fell_back"
-        } else {
-            "mptcp"
-        };
-        assert_eq!(
-            connect["data"]["result"], expected_result,
-            "{what}: {connect:#}"
-        );
-        if want.is_none() {
-            assert_eq!(connect["data"]["paths"], 2, "{what}: {connect:#}");
-        }
-        eprintln!("{what}: {}", connect["summary"].as_str().unwrap());
-    });
-}
-
-#[mptcp_tests::needs(privileged, "nft")]
-#[test]
-fn check_reports_the_blackhole_and_its_printed_fix_ends_it() {
-    let (_one_at_a_time, lab, boxes) =
-        sequential_lab(Endpoints::None, &[(1, Middlebox::DropMpCapableSyn)]);
-    let server = GreetingServer::start(&lab);
-
-    // Before: nothing detected.
-    let (status, report) = check_connect(&lab, true);
-    let _ = status;
-    assert_eq!(finding(&report, "blackhole")["status"], "ok", "{report:#}");
-    // The check's own connection meets the blackhole: named, and the kernel's reaction.
-    let connect = finding(&report, "connect");
-    assert_eq!(connect["data"]["reason"], "blackhole", "{connect:#}");
-    assert_eq!(connect["data"]["result"], "fell_back");
-    assert!(boxes[0].packets().unwrap() >= 2);
-
-    // Now MPTCP is off in the namespace: the next check says so, with the fix, and its
-    // connection went out without MPTCP at all.
-    let (status, report) = check_connect(&lab, true);
-    assert_eq!(status, 2, "{report:#}");
-    let blackhole = finding(&report, "blackhole");
-    assert_eq!(blackhole["status"], "fail", "{blackhole:#}");
-    assert_eq!(blackhole["data"]["disabled"], true);
-    assert_eq!(blackhole["data"]["detections"], 1);
-    let fix = blackhole["fix"].as_str().unwrap();
-    assert_eq!(fix, "sysctl -w net.mptcp.blackhole_timeout=3600");
-    assert_eq!(finding(&report, "self_test")["status"], "fail");
-    let connect = finding(&report, "connect");
-    assert_eq!(
-        connect["data"]["reason"], "blackhole-disabled",
-        "{connect:#}"
-    );
-    // The same fix, on the connection that met the disabled state.
-    assert_eq!(connect["fix"], fix, "{connect:#}");
-    let dropped = boxes[0].packets().unwrap();
-
-    // The printed fix, run in the namespace, re-enables MPTCP (the box is removed so that
-    // the check's connection does not trigger it again).
-    lab.client().run_line(fix).unwrap();
-    boxes[0].remove().unwrap();
-    let (status, report) = check_connect(&lab, true);
-    let blackhole = finding(&report, "blackhole");
-    assert_eq!(blackhole["status"], "warn", "{blackhole:#}");
-    assert_eq!(blackhole["data"]["disabled"], false);
-    let connect = finding(&report, "connect");
-    assert_eq!(connect["data"]["result"], "mptcp", "{connect:#}");
-    assert_eq!(
-        status, 1,
-        "the past detection is worth a warning: {report:#}"
-    );
-    assert!(dropped >= 3);
-    drop(server);
-}
-
-/// The `reason` of the client's connection to the lab server in `mptcpize watch --json
-/// --once` (run in the client namespace); `Err` with the output when no such connection
-/// is listed.
-fn watch_reason(lab: &Lab) -> Result<serde_json::Value, String> {
-    let out = lab
-        .client()
-        .command(workspace_bin("mptcpize"))
-        .args(["watch", "--json", "--once"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let peer = lab.server_sockaddr(1, PORT).to_string();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|c| c["remote"] == peer.as_str())
-        .map(|c| c["reason"].clone())
-        .ok_or(text)
-}
-
-#[mptcp_tests::needs(privileged, "nft")]
-#[test]
-fn watch_names_each_middlebox() {
-    each_reason_case(|what, lab, want| {
-        let server = GreetingServer::start(lab);
-        let mut client = connect(lab);
-        // The greeting: data has flowed, so the path manager has done what it will.
-        let mut greeting = [0u8; 8];
-        std::io::Read::read_exact(&mut client, &mut greeting).unwrap();
-        let want = want.map_or(serde_json::Value::Null, |w| w.into());
-        let mut seen = Err(String::new());
-        let shown = wait_until(Instant::now() + Duration::from_secs(5), || {
-            seen = watch_reason(lab);
-            seen.as_ref().is_ok_and(|r| *r == want)
-        });
-        assert!(shown, "{what}: watch showed {seen:?}, expected {want}");
-        eprintln!("{what}: watch reason {want}");
-        drop(client);
-        drop(server);
-    });
-}
-
-/// `mptcpize run --report curl` downloading from `mptcpize run python3 -m http.server`: the
-/// `reason=` of curl's connection in its report line (None when the line has none).
-fn report_reason(lab: &Lab, tag: &str) -> Option<String> {
-    let file = ServedFile::start(lab, tag, LEN, HTTP_PORT, "0.0.0.0");
-    let out = file.curl(lab, &["--report"], None).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "curl under mptcpize --report: {stderr}"
-    );
-    file.verify_download();
-    let peer = format!("peer={}:{HTTP_PORT} ", lab.server_addr(1));
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("mptcpize report:") && l.contains(" connect ") && l.contains(&peer))
-        .unwrap_or_else(|| panic!("no report line for curl's connection: {stderr}"));
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix("reason="))
-        .map(str::to_string)
-}
-
-#[mptcp_tests::needs(privileged, "nft", "curl", "python3")]
-#[test]
-fn run_report_names_each_middlebox() {
-    each_reason_case(|what, lab, want| {
-        let reason = report_reason(lab, "report");
-        assert_eq!(reason.as_deref(), want, "{what}");
-        eprintln!("{what}: --report reason {reason:?}");
-    });
-}
-
-#[mptcp_tests::needs(privileged, "nft")]
-#[test]
-fn check_connect_to_a_silent_server_says_why_one_path() {
-    let (_one_at_a_time, lab, _) = sequential_lab(Endpoints::ClientSubflow, &[]);
-    // Listens (the kernel completes the handshake) and never sends: the path manager adds
-    // subflows only once data has flowed, and `check` sends nothing.
-    let _listener = listen(&lab);
-    let (_, report) = check_connect(&lab, false);
-    let connect = finding(&report, "connect");
-    assert_eq!(connect["data"]["paths"], 1, "{connect:#}");
-    assert_eq!(connect["data"]["reason"], serde_json::Value::Null);
-    assert!(
-        connect["summary"]
-            .as_str()
-            .unwrap()
-            .contains("extra paths open only once data flows"),
-        "{connect:#}"
-    );
-}
-
-#[mptcp_tests::needs(privileged, "nft")]
-#[test]
-fn check_connect_names_a_firewall_resetting_mptcp_syns() {
-    let (_one_at_a_time, lab, boxes) =
-        sequential_lab(Endpoints::None, &[(1, Middlebox::ResetMpCapableSyn)]);
-    let server = GreetingServer::start(&lab);
-    let (status, report) = check_connect(&lab, false);
-    let connect = finding(&report, "connect");
-    assert_eq!(connect["status"], "fail", "{connect:#}");
-    assert_eq!(connect["data"]["result"], "refused_mptcp", "{connect:#}");
-    assert_eq!(connect["data"]["reason"], "mptcp-refused", "{connect:#}");
-    assert_eq!(status, 2, "{report:#}");
-    assert_eq!(boxes[0].packets().unwrap(), 1);
-    drop(server);
-}

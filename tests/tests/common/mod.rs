@@ -35,3 +35,21 @@ pub fn mptcp_connection(
     assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
     (listener, client, server)
 }
+
+/// An MPTCP listener (the library's default policy) on the lab server's any address,
+/// `port`: joins and announced addresses arrive there.
+pub fn listen(lab: &Lab, port: u16) -> MptcpListener {
+    lab.server()
+        .enter(|| MptcpListener::bind(("0.0.0.0", port)))
+        .unwrap()
+        .expect("listen in the server namespace")
+}
+
+/// `MptcpStream::connect` (the library's default policy) from the client namespace to the
+/// lab server's path-1 address, `port`.
+pub fn connect(lab: &Lab, port: u16) -> MptcpStream {
+    lab.client()
+        .enter(|| MptcpStream::connect(lab.server_sockaddr(1, port)))
+        .unwrap()
+        .expect("connect to the lab server")
+}
