@@ -650,10 +650,20 @@ fn path_cut_mid_transfer_every_byte_over_the_other_path() {
 fn options_stripped_mid_stream_stall_the_connection() {
     // What Linux 6.18 does when DSS mappings disappear after the handshake: the receiver
     // falls back to TCP on its own (DssFallback) and the sender is never told, so it keeps
-    // retransmitting at the MPTCP level and the stream stalls. This test records that: if a
-    // kernel delivers the bytes, it fails, and the middlebox table in
+    // retransmitting at the MPTCP level and the stream stalls, with DSS checksums
+    // (`net.mptcp.checksum_enabled`, on both ends) as without. This test records that: if
+    // a kernel delivers the bytes, it fails, and the middlebox table in
     // tests/src/middlebox.rs and the README need updating.
-    let name = "options_stripped_mid_stream_stall_the_connection";
+    for checksums in ["0", "1"] {
+        stripped_mid_stream(checksums);
+    }
+}
+
+/// [`options_stripped_mid_stream_stall_the_connection`] with `net.mptcp.checksum_enabled`
+/// set to `checksums` in both namespaces.
+fn stripped_mid_stream(checksums: &str) {
+    let name =
+        format!("options_stripped_mid_stream_stall_the_connection, checksum_enabled {checksums}");
     let (_one_at_a_time, lab, boxes) = sequential_lab(
         Endpoints::None,
         &[(
@@ -664,6 +674,9 @@ fn options_stripped_mid_stream_stall_the_connection() {
             },
         )],
     );
+    for ns in [lab.client(), lab.server()] {
+        ns.sysctl("net.mptcp.checksum_enabled", checksums).unwrap();
+    }
     let listener = listen(&lab, PORT);
     let client = connect(&lab, PORT);
     let (server, _) = listener.accept().unwrap();
@@ -678,12 +691,12 @@ fn options_stripped_mid_stream_stall_the_connection() {
     let c = Counters::of(&lab);
     assert!(
         result.is_err(),
-        "the transfer completed through a box stripping DSS mid-stream: the kernel now \
-         handles it ({c:?})"
+        "{name}: the transfer completed through a box stripping DSS mid-stream: the kernel \
+         now handles it ({c:?})"
     );
-    assert_eq!(c.server("DssFallback"), 1, "{c:?}");
-    assert!(c.client("MPTCPRetrans") >= 1, "{c:?}");
-    assert!(boxes[0].packets().unwrap() >= 1);
+    assert_eq!(c.server("DssFallback"), 1, "{name}: {c:?}");
+    assert!(c.client("MPTCPRetrans") >= 1, "{name}: {c:?}");
+    assert!(boxes[0].packets().unwrap() >= 1, "{name}");
     // The client still believes it speaks MPTCP; the server's end fell back.
     assert_eq!(client.connection_kind().unwrap(), ConnectionKind::Mptcp);
     assert_eq!(server.connection_kind().unwrap(), ConnectionKind::FellBack);
