@@ -28,9 +28,11 @@
 //!   its own system calls: the shim would see nothing), and under the seccomp supervisor by
 //!   `--seccomp`.
 //!
-//! Modes: the shim (`run`), `run -d`, `run --report-file`, `run --seccomp`.
+//! Modes: without mptcpize (the control: what the program does on its own), the shim
+//! (`run`), `run -d`, `run --report-file`, `run --seccomp`. A hang is ended with the signal
+//! that makes the program's runtime print every thread's stack (see [`hang`]).
 //!
-//! Bounded in CI: [`ITERATIONS_ENV`] runs per server and mode (default 20, so 240 runs, the
+//! Bounded in CI: [`ITERATIONS_ENV`] runs per server and mode (default 20, so 300 runs, the
 //! three servers in parallel); [`SECONDS_ENV`] runs the same loop for that long instead
 //! (BENCHMARKS.md records the long run). [`SEED_ENV`] replays the random delays and signals
 //! of a failed run (its seed is in the failure message).
@@ -85,13 +87,22 @@ enum Server {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
+    /// The program started without mptcpize: the control. A crash or a hang here is the
+    /// program's own (or its runtime's), and says how often it happens without us.
+    Without,
     Shim,
     Debug,
     Report,
     Seccomp,
 }
 
-const MODES: [Mode; 4] = [Mode::Shim, Mode::Debug, Mode::Report, Mode::Seccomp];
+const MODES: [Mode; 5] = [
+    Mode::Without,
+    Mode::Shim,
+    Mode::Debug,
+    Mode::Report,
+    Mode::Seccomp,
+];
 
 /// What a run of one server in one mode needs.
 struct Setup {
@@ -287,49 +298,59 @@ fn stop_mid_load(
 ) -> Result<Run, String> {
     let stderr_path = setup.dir.join(format!("stderr-{port}"));
     let report_path = setup.dir.join(format!("report-{port}"));
-    let mut cmd = ns.command(mptcpize());
-    cmd.arg("run");
-    match mode {
-        Mode::Shim => {}
-        Mode::Debug => {
-            cmd.arg("-d");
-        }
-        Mode::Report => {
-            cmd.arg("--report-file").arg(&report_path);
-        }
-        Mode::Seccomp => {
-            cmd.arg("--seccomp");
-        }
-    }
-    cmd.arg("--");
-    let path = match server {
-        Server::Python => {
-            cmd.arg(python3())
-                .args([
-                    "-m",
-                    "http.server",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                ])
-                .arg("--directory")
-                .arg(&setup.dir);
-            "/body"
-        }
-        Server::Rust => {
-            cmd.arg(&setup.rust_server)
-                .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-                .env(SERVE_ENV, port.to_string());
-            "/"
-        }
-        Server::Go => {
-            cmd.arg(&setup.go_server)
-                .arg("serve")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg(setup.dir.join("body"));
-            "/data"
+    let (program, path): (&std::ffi::OsStr, _) = match server {
+        Server::Python => (python3().as_ref(), "/body"),
+        Server::Rust => (setup.rust_server.as_os_str(), "/"),
+        Server::Go => (setup.go_server.as_os_str(), "/data"),
+    };
+    let mut cmd = match mode {
+        Mode::Without => ns.command(program),
+        _ => {
+            let mut cmd = ns.command(mptcpize());
+            cmd.arg("run");
+            match mode {
+                Mode::Debug => {
+                    cmd.arg("-d");
+                }
+                Mode::Report => {
+                    cmd.arg("--report-file").arg(&report_path);
+                }
+                Mode::Seccomp => {
+                    cmd.arg("--seccomp");
+                }
+                Mode::Without | Mode::Shim => {}
+            }
+            cmd.arg("--").arg(program);
+            cmd
         }
     };
+    match server {
+        Server::Python => {
+            cmd.args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(&setup.dir)
+            // Every thread's Python stack on SIGABRT, SIGSEGV, SIGBUS, SIGILL and SIGFPE:
+            // a crash says where each thread was, and a hang is ended with SIGABRT to ask.
+            .env("PYTHONFAULTHANDLER", "1");
+        }
+        Server::Rust => {
+            cmd.args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+                .env(SERVE_ENV, port.to_string());
+        }
+        Server::Go => {
+            cmd.arg("serve")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(setup.dir.join("body"))
+                // Every goroutine's stack on a crash and on SIGQUIT (how a hang is ended).
+                .env("GOTRACEBACK", "all");
+        }
+    }
     let stderr = std::fs::File::create(&stderr_path).unwrap();
     // SIGINT and SIGTERM as a shell gives a foreground job: a test run from a background
     // job or a service inherits SIGINT ignored, and the program would not see the signal.
@@ -391,13 +412,9 @@ fn stop_mid_load(
     let deadline = Instant::now() + EXIT_DEADLINE;
     let ended_in_time =
         mptcp_tests::wait_until(deadline, || child.child_mut().try_wait().unwrap().is_some());
-    // A hang: what every thread of every process of the namespace (the program, and in
-    // seccomp mode its supervisors) is blocked in, before they are killed.
-    let blocked = if ended_in_time {
-        String::new()
-    } else {
-        ns.pids().into_iter().map(thread_states).collect()
-    };
+    // A hang is reported (and the program ended) before the clients are stopped: they
+    // keep the program's threads as busy as they were.
+    let hung = (!ended_in_time).then(|| hang(ns, child.child_mut(), server, signal, &stderr_path));
     let ended = wait_child_within(child.child_mut(), Duration::ZERO);
     stop.store(true, Ordering::Relaxed);
     for client in clients {
@@ -406,21 +423,47 @@ fn stop_mid_load(
     let stderr = std::fs::read(&stderr_path).unwrap_or_default();
     let _ = std::fs::remove_file(&stderr_path);
     let _ = std::fs::remove_file(&report_path);
+    if let Some(report) = hung {
+        return Err(report);
+    }
     let stderr = String::from_utf8_lossy(&stderr);
-    let status = ended.ok_or_else(|| {
-        format!(
-            "still running {} s after {}: a hang\n{blocked}stderr tail: {}",
-            EXIT_DEADLINE.as_secs(),
-            signal_name(signal),
-            tail(&stderr)
-        )
-    })?;
+    let status = ended.ok_or("ended, then could not be reaped")?;
     check_ending(status, signal, &stderr)?;
     Ok(Run {
         pid,
         responses: responses.load(Ordering::Relaxed),
         in_flight: busy,
     })
+}
+
+/// The report of a hang: what every thread of every process of the namespace (the program,
+/// and in seccomp mode its supervisors) is blocked in, in the kernel; then the program's own
+/// view, asked for with the signal that makes its runtime print every thread's stack and
+/// end (Python with `PYTHONFAULTHANDLER`: SIGABRT; Go: SIGQUIT; the Rust server has no
+/// such signal); then its stderr. The program is ended (killed if the dump signal did
+/// not end it) when this returns.
+fn hang(ns: &Netns, child: &mut Child, server: Server, signal: i32, stderr_path: &Path) -> String {
+    let blocked: String = ns.pids().into_iter().map(thread_states).collect();
+    let dump = match server {
+        Server::Python => Some(libc::SIGABRT),
+        Server::Go => Some(libc::SIGQUIT),
+        Server::Rust => None,
+    };
+    if let Some(dump) = dump {
+        // SAFETY: our child, not reaped yet.
+        unsafe { libc::kill(child.id() as i32, dump) };
+    }
+    // Until it has written its stacks and ended by that signal; killed after that.
+    let dump_time = Duration::from_secs(if dump.is_some() { 10 } else { 0 });
+    wait_child_within(child, dump_time);
+    let stderr = std::fs::read(stderr_path).unwrap_or_default();
+    format!(
+        "still running {} s after {}: a hang\n{blocked}stderr tail (after {}):\n{}",
+        EXIT_DEADLINE.as_secs(),
+        signal_name(signal),
+        dump.map_or("no dump signal".into(), signal_name),
+        tail_lines(&String::from_utf8_lossy(&stderr), 400)
+    )
 }
 
 /// Python from Debian when installed (what `apt install python3` gives a user), else the
@@ -575,6 +618,7 @@ fn signal_name(signal: i32) -> String {
         libc::SIGABRT => "SIGABRT".into(),
         libc::SIGILL => "SIGILL".into(),
         libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
         other => format!("signal {other}"),
     }
 }
@@ -619,8 +663,13 @@ fn thread_states(pid: i32) -> String {
 
 /// The last lines of a program's stderr, for a failure message.
 fn tail(text: &str) -> String {
+    tail_lines(text, 8)
+}
+
+/// The last `n` lines of `text`.
+fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(8)..].join("\n")
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The kernel log from the test's start on: where the kernel reports a segfault or a trap.
