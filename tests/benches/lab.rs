@@ -16,6 +16,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
+use mptcp_tests::bench::{read_trimmed, require_root, Sections};
 use mptcp_tests::lab::{self, Amount, Lab};
 use mptcp_tests::Netns;
 use socket2::{Domain, SockAddr};
@@ -25,27 +26,17 @@ const PORT: u16 = 5000;
 const RUNS: usize = 3;
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let sections = Sections::from_args();
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         callgrind_child(&spec);
         return;
     }
-    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("the lab benchmarks need root (network namespaces)");
-        std::process::exit(1);
-    }
-    let cc =
-        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap_or_default();
+    let wanted = |name: &str| sections.wanted(name);
+    require_root("lab");
     println!(
         "# lab benchmarks; kernel {}; default congestion control {}",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim(),
-        cc.trim()
+        read_trimmed("/proc/sys/kernel/osrelease"),
+        read_trimmed("/proc/sys/net/ipv4/tcp_congestion_control"),
     );
     if wanted("aggregation") {
         aggregation();

@@ -14,6 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream, DEFAULT_RACE_DELAY};
+use mptcp_tests::bench::{read_trimmed, require_root, Sections};
 use mptcp_tests::lab::{Endpoints, Lab};
 use mptcp_tests::middlebox::Middlebox;
 
@@ -24,15 +25,9 @@ const BLACKHOLE_RUNS: usize = 5;
 const CLEAN_RUNS: usize = 300;
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("the middlebox benchmarks need root (network namespaces)");
-        std::process::exit(1);
-    }
+    let sections = Sections::from_args();
+    let wanted = |name: &str| sections.wanted(name);
+    require_root("middlebox");
     println!(
         "# middlebox benchmarks; kernel {}; net.mptcp.syn_retrans_before_tcp_fallback {}",
         read_trimmed("/proc/sys/kernel/osrelease"),
@@ -44,13 +39,6 @@ fn main() {
     if wanted("clean") {
         clean();
     }
-}
-
-fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// How the client connects.

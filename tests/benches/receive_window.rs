@@ -25,6 +25,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use mptcp_tests::bench::{read_trimmed, require_root, Sections};
 use mptcp_tests::lab::{Endpoints, Lab};
 use mptcp_tests::Netns;
 
@@ -40,16 +41,9 @@ const STALL: Duration = Duration::from_millis(100);
 const FAST_PATH_MBIT: u32 = 40_000;
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
-    // SAFETY: geteuid(2) has no failure mode.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("the receive-window benchmarks need root (network namespaces)");
-        std::process::exit(1);
-    }
+    let sections = Sections::from_args();
+    let wanted = |name: &str| sections.wanted(name);
+    require_root("receive-window");
     println!(
         "# receive-window benchmarks; kernel {}; {CLIENTS} clients × {TRANSFERS} transfers per row; stalled = over {} ms",
         read_trimmed("/proc/sys/kernel/osrelease"),
@@ -72,13 +66,6 @@ fn main() {
             lab.server_addr(1),
         );
     }
-}
-
-fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// One table: each protocol, response size, read size and receive-buffer setting.
