@@ -3,8 +3,9 @@
 //!
 //! A library loaded into every program must not take one down, however rarely. Each run
 //! starts a server under the launcher in a network namespace of its own, has [`CLIENTS`]
-//! MPTCP clients download from it in a loop, sends the signal after a random delay (clients
-//! mid-transfer), and then requires:
+//! MPTCP clients download from it in a loop while [`IDLE_CLIENTS`] more connect and send
+//! nothing, sends the signal after a random delay (clients mid-transfer), and then
+//! requires:
 //!
 //! - the program ended within [`EXIT_DEADLINE`] (a hang is a failure too);
 //! - it ended by the signal it was sent, or exited with 0 (Python's `http.server` catches
@@ -71,6 +72,9 @@ const CLIENTS: usize = 8;
 /// idle and slow connections do: the server's threads for them wake up again and again,
 /// also while the program is ending (Python ends such daemon threads with `pthread_exit`).
 const SLOW_CLIENTS: usize = 2;
+/// And beside them, this many connections that send nothing, as a browser's preconnected
+/// sockets: the server's threads for them are blocked in a read when the program ends.
+const IDLE_CLIENTS: usize = 2;
 /// The size of each response.
 const BODY_LEN: usize = 256 * 1024;
 /// How long a stopped program may take to end.
@@ -398,6 +402,18 @@ fn stop_mid_load(
             })
         })
         .collect();
+    let idle: Vec<_> = (0..IDLE_CLIENTS)
+        .map(|_| {
+            let stop = stop.clone();
+            let ns_name = ns.name().to_owned();
+            std::thread::spawn(move || {
+                in_netns(&ns_name);
+                while !stop.load(Ordering::Relaxed) {
+                    hold_idle(port, &stop);
+                }
+            })
+        })
+        .collect();
     // The random point at which the program is stopped (not a wait for a state: any
     // point is a valid test).
     std::thread::sleep(Duration::from_millis(50 + rng.below(MAX_DELAY_MS)));
@@ -417,7 +433,7 @@ fn stop_mid_load(
     let hung = (!ended_in_time).then(|| hang(ns, child.child_mut(), server, signal, &stderr_path));
     let ended = wait_child_within(child.child_mut(), Duration::ZERO);
     stop.store(true, Ordering::Relaxed);
-    for client in clients {
+    for client in clients.into_iter().chain(idle) {
         client.join().unwrap();
     }
     let stderr = std::fs::read(&stderr_path).unwrap_or_default();
@@ -525,6 +541,31 @@ fn download(port: u16, path: &str, slow: bool) -> std::io::Result<u64> {
         .position(|w| w == b"\r\n\r\n")
         .map_or(0, |head| response.len() - head - 4);
     Ok(body as u64)
+}
+
+/// An MPTCP connection to `127.0.0.1:port` that sends nothing, held until the server closes
+/// it or `stop` is set (then a short pause, as after a failed download).
+fn hold_idle(port: u16, stop: &AtomicBool) {
+    let held = mptcp_connect(port).and_then(|mut stream| {
+        stream.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let mut byte = [0u8; 1];
+        while !stop.load(Ordering::Relaxed) {
+            match stream.read(&mut byte) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    if held.is_err() || !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// An MPTCP socket (asked for explicitly: the clients are not under the shim) connected to

@@ -11,7 +11,8 @@
 //! again (`MPTcpExtMPTCPRetrans`, and `MPTcpExtDuplicateData` at the receiver). Plain TCP
 //! sends a window update on such reads. It takes parallel transfers competing for the CPU
 //! (the receiver falls behind) and reads of less than about 64 KiB (curl reads 16 KiB,
-//! Rust's `read_to_end` starts at 8 KiB).
+//! Rust's `read_to_end` starts at 8 KiB). Each row also tries what might help: a sysctl (in
+//! both namespaces), or `TCP_NODELAY` on the sending socket.
 //!
 //! ```text
 //! cargo bench -p mptcp-tests --bench receive_window              # both sections (~1 minute, root)
@@ -71,7 +72,7 @@ fn main() {
 /// One table: each protocol, response size, read size and receive-buffer setting.
 fn section(title: &str, client: &Netns, server: &Netns, addr: Ipv4Addr) {
     println!("\n## {title}\n");
-    println!("| protocol | response | read size | setting (both ends) | median | p90 | stalled | MPTCP-level retransmissions | duplicate data at the receiver |");
+    println!("| protocol | response | read size | setting | median | p90 | stalled | MPTCP-level retransmissions | duplicate data at the receiver |");
     println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
     let rows = [
         Case::defaults(Protocol::Tcp, 1 << 20, 8 << 10),
@@ -91,6 +92,11 @@ fn section(title: &str, client: &Netns, server: &Netns, addr: Ipv4Addr) {
             setting: Some(("net.ipv4.tcp_rto_min_us", "5000")),
             ..Case::defaults(Protocol::Mptcp, 1 << 20, 8 << 10)
         },
+        // And what a program can do: a sender with Nagle's algorithm off (Go's default).
+        Case {
+            sender_nodelay: true,
+            ..Case::defaults(Protocol::Mptcp, 1 << 20, 8 << 10)
+        },
     ];
     for (port, case) in (PORT..).zip(rows) {
         let Case {
@@ -98,6 +104,7 @@ fn section(title: &str, client: &Netns, server: &Netns, addr: Ipv4Addr) {
             response,
             read_size,
             setting,
+            sender_nodelay,
         } = case;
         let namespaces = if client.name() == server.name() {
             vec![client]
@@ -115,7 +122,7 @@ fn section(title: &str, client: &Netns, server: &Netns, addr: Ipv4Addr) {
                 .collect(),
             None => Vec::new(),
         };
-        let row = measure(client, server, addr, port, protocol, response, read_size);
+        let row = measure(client, server, addr, port, case);
         if let Some((key, _)) = setting {
             for (ns, old) in namespaces.iter().zip(&saved) {
                 ns.sysctl(key, old).expect("sysctl");
@@ -126,7 +133,11 @@ fn section(title: &str, client: &Netns, server: &Netns, addr: Ipv4Addr) {
             protocol.name(),
             response >> 10,
             read_size >> 10,
-            setting.map_or("defaults".to_string(), |(k, v)| format!("`{k}={v}`")),
+            match (setting, sender_nodelay) {
+                (Some((k, v)), _) => format!("`{k}={v}`"),
+                (None, true) => "`TCP_NODELAY` on the sender".to_string(),
+                (None, false) => "defaults".to_string(),
+            },
             ms(row.median),
             ms(row.p90),
             row.stalled,
@@ -142,13 +153,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One row: both ends use `protocol`; the server sends `response` bytes, the client reads
-/// `read_size` bytes at a time; `setting`, a sysctl, is set in both namespaces for the row.
+/// `read_size` bytes at a time; `setting`, a sysctl, is set in both namespaces for the row;
+/// the server sets `TCP_NODELAY` on each connection when `sender_nodelay`.
 #[derive(Debug, Clone, Copy)]
 struct Case {
     protocol: Protocol,
     response: usize,
     read_size: usize,
     setting: Option<(&'static str, &'static str)>,
+    sender_nodelay: bool,
 }
 
 impl Case {
@@ -158,6 +171,7 @@ impl Case {
             response,
             read_size,
             setting: None,
+            sender_nodelay: false,
         }
     }
 }
@@ -196,18 +210,16 @@ struct Row {
     duplicate_data: u64,
 }
 
-/// [`CLIENTS`] threads in `client` download `response` bytes [`TRANSFERS`] times each from
-/// a thread-per-connection server in `server`, reading `read_size` bytes at a time, both
-/// ends with `protocol`.
-fn measure(
-    client: &Netns,
-    server: &Netns,
-    addr: Ipv4Addr,
-    port: u16,
-    protocol: Protocol,
-    response: usize,
-    read_size: usize,
-) -> Row {
+/// [`CLIENTS`] threads in `client` download [`TRANSFERS`] times each from a
+/// thread-per-connection server in `server`, as `case` says.
+fn measure(client: &Netns, server: &Netns, addr: Ipv4Addr, port: u16, case: Case) -> Row {
+    let Case {
+        protocol,
+        response,
+        read_size,
+        sender_nodelay,
+        ..
+    } = case;
     let listener = server
         .enter(|| listen(protocol, port))
         .expect("enter")
@@ -216,7 +228,7 @@ fn measure(
     let retrans_before = server.counter("MPTcpExtMPTCPRetrans");
     let dup_before = client.counter("MPTcpExtDuplicateData");
     let mut times: Vec<Duration> = std::thread::scope(|scope| {
-        scope.spawn(|| serve(listener, CLIENTS * TRANSFERS, response));
+        scope.spawn(|| serve(listener, CLIENTS * TRANSFERS, response, sender_nodelay));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
                 scope.spawn(|| {
@@ -265,10 +277,13 @@ fn socket(protocol: Protocol) -> io::Result<socket2::Socket> {
 }
 
 /// A thread per connection, for `connections` connections: reads the request, writes
-/// `response` bytes, closes.
-fn serve(listener: TcpListener, connections: usize, response: usize) {
+/// `response` bytes in 64 KiB writes, closes.
+fn serve(listener: TcpListener, connections: usize, response: usize, nodelay: bool) {
     for stream in listener.incoming().take(connections) {
         let Ok(mut stream) = stream else { return };
+        if nodelay && stream.set_nodelay(true).is_err() {
+            return;
+        }
         std::thread::spawn(move || {
             let mut request = [0u8; 64];
             if stream.read(&mut request).is_err() {
