@@ -154,6 +154,10 @@ fn iperf3_paths_listed_and_followed_through_a_cut() {
         format!("{}:{PORT}", lab.server_addr(1))
     );
     assert!(conn["token"].as_u64().is_some(), "token: {conn}");
+    assert!(
+        conn["mptcp_bytes_retrans"].as_u64().is_some(),
+        "mptcp_bytes_retrans: {conn}"
+    );
     for sf in subflows(conn) {
         // Each subflow on its own path: address and interface of path 1 or path 2.
         let local = ip_of(str_of(sf, "local"));
@@ -204,6 +208,20 @@ fn iperf3_paths_listed_and_followed_through_a_cut() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    // What was in flight on path 1 was sent again on path 2, at the MPTCP level: the
+    // connection's `mptcp_bytes_retrans`.
+    wait_snapshot(
+        lab.client(),
+        &filter,
+        Duration::from_secs(10),
+        "MPTCP-level retransmissions of what path 1 carried when it was cut",
+        |snap| {
+            snap.iter()
+                .find(|c| u64_of(c, "cookie") == cookie)
+                .and_then(|c| c["mptcp_bytes_retrans"].as_u64())
+                .filter(|resent| *resent > 0)
+        },
+    );
     run.client.child_mut().kill().unwrap();
 }
 

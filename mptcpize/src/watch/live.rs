@@ -188,6 +188,14 @@ fn connection_lines(conn: &ConnectionView, width: usize, lines: &mut Vec<Line<'s
     if let Some(token) = conn.token {
         head.push(Span::raw(format!(" token {token:08x}")).dim());
     }
+    // Shown once there are any: MPTCP-level retransmissions are rare on a sound path, and
+    // with no subflow retransmitting they are the kernel's late window updates.
+    if let Some(resent) = conn.mptcp_retrans.filter(|b| *b > 0) {
+        head.push(Span::styled(
+            format!(" resent {}", bytes(resent)),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     if let Some(reason) = conn.reason {
         head.push(Span::styled(
             format!(" {reason}"),
@@ -303,6 +311,21 @@ pub fn rate(bytes_per_s: Option<f64>) -> String {
     }
 }
 
+/// A byte count with a binary unit.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1}{}", UNITS[unit])
+}
+
 fn duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
@@ -325,6 +348,16 @@ mod tests {
         assert_eq!(rate(Some(1_250_000.0)), "10.0Mb/s");
         assert_eq!(rate(Some(125.0)), "1.0kb/s");
         assert_eq!(rate(Some(250_000_000.0)), "2.00Gb/s");
+    }
+
+    #[test]
+    fn byte_counts_have_binary_units() {
+        assert_eq!(bytes(0), "0B");
+        assert_eq!(bytes(1023), "1023B");
+        assert_eq!(bytes(1024), "1.0KiB");
+        assert_eq!(bytes(65_536 + 512), "64.5KiB");
+        assert_eq!(bytes(3 << 30), "3.0GiB");
+        assert_eq!(bytes(u64::MAX), "16777216.0TiB");
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub struct ConnectionView {
     /// plain TCP).
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
+    /// Bytes the connection sent again at the MPTCP level (`mptcpi_bytes_retrans`, Linux
+    /// 6.5+): after a subflow failed, or after the MPTCP-level timer fired for want of a
+    /// DATA_ACK, which without any subflow retransmission is the kernel's late window
+    /// update (README, "Known kernel behaviour"). `None` for plain TCP and older kernels.
+    pub mptcp_retrans: Option<u64>,
     pub paths: Vec<PathView>,
     /// Why the connection fell back or has one path, in a word
     /// (`mptcp_policy::why_not_mptcp`), from its own `mptcp_info` and subflows; `None` when it has extra subflows or is plain TCP.
@@ -178,6 +183,7 @@ impl Sampler {
                 (None, Some(tcp)) => (tcp.bytes_acked(), tcp.bytes_received()),
                 (None, None) => (None, None),
             };
+            let mptcp_retrans = conn.mptcp.as_ref().and_then(|info| info.bytes_retrans());
             let reason = path_reason(&conn).map(|r| r.word());
             views.push(ConnectionView {
                 cookie: conn.cookie,
@@ -193,6 +199,7 @@ impl Sampler {
                 age_known: known,
                 bytes_sent,
                 bytes_received,
+                mptcp_retrans,
                 paths,
                 reason,
             });

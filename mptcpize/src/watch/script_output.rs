@@ -39,6 +39,7 @@ pub fn ndjson(refresh: &Refresh) -> String {
             seen_s: conn.seen.as_secs_f64(),
             bytes_sent: conn.bytes_sent,
             bytes_received: conn.bytes_received,
+            mptcp_bytes_retrans: conn.mptcp_retrans,
             subflows_matched: refresh.subflows_matched,
             subflows: conn.paths.iter().map(PathJson::from).collect(),
             reason: conn.reason,
@@ -70,6 +71,8 @@ struct ConnectionJson<'a> {
     seen_s: f64,
     bytes_sent: Option<u64>,
     bytes_received: Option<u64>,
+    /// Bytes sent again at the MPTCP level (`mptcpi_bytes_retrans`); null for plain TCP.
+    mptcp_bytes_retrans: Option<u64>,
     /// False when the kernel did not say which connection each subflow belongs to.
     subflows_matched: bool,
     subflows: Vec<PathJson<'a>>,
@@ -124,7 +127,7 @@ pub fn text(refresh: &Refresh) -> String {
     for conn in &refresh.connections {
         let _ = writeln!(
             out,
-            "{} {} {} {} -> {}{}{}",
+            "{} {} {} {} -> {}{}{}{}",
             owner(conn),
             kind_name(conn.kind),
             state_name(conn.state),
@@ -132,6 +135,9 @@ pub fn text(refresh: &Refresh) -> String {
             conn.remote,
             conn.token
                 .map(|t| format!(" token={t:08x}"))
+                .unwrap_or_default(),
+            conn.mptcp_retrans
+                .map(|b| format!(" mptcp_retrans={b}"))
                 .unwrap_or_default(),
             conn.reason
                 .map(|r| format!(" reason={r}"))
