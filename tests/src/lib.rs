@@ -15,7 +15,7 @@
 //!   veth paths, and a verifiable byte stream to measure goodput and stalls with.
 //! - [`middlebox`]: firewalls and option-stripping boxes on the lab's paths (nftables rules),
 //!   one [`middlebox::Middlebox`] per behaviour.
-//! - [`bench`]: what the benchmarks in `tests/benches/` share (sections asked for, the
+//! - [`mod@bench`]: what the benchmarks in `tests/benches/` share (sections asked for, the
 //!   root check).
 //! - [`served`]: real programs in the lab under `mptcpize run`: a server waited for until it
 //!   listens, a file served by `python3 -m http.server`, `curl` downloading it.
