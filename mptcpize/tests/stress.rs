@@ -7,7 +7,10 @@
 //! nothing, sends the signal after a random delay (clients mid-transfer), and then
 //! requires:
 //!
-//! - the program ended within [`EXIT_DEADLINE`] (a hang is a failure too);
+//! - the program ended within [`EXIT_DEADLINE`] (a hang is a failure too), or, where Python
+//!   printed that it discarded the KeyboardInterrupt (CPython does, see
+//!   [`discarded_interrupt`]), within that time of a second SIGINT, as after a user's second
+//!   Ctrl-C;
 //! - it ended by the signal it was sent, or exited with 0 (Python's `http.server` catches
 //!   SIGINT and exits normally), never by SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS or
 //!   SIGTRAP, nor with an error of the launcher;
@@ -32,6 +35,12 @@
 //! Modes: without mptcpize (the control: what the program does on its own), the shim
 //! (`run`), `run -d`, `run --report-file`, `run --seccomp`. A hang is ended with the signal
 //! that makes the program's runtime print every thread's stack (see [`hang`]).
+//!
+//! A crash or hang in the control is the program's own: it is printed with the summary and
+//! counted, and fails nothing, since it says nothing about mptcpize (Debian's Python 3.11
+//! crashed once in 1,755 control runs, a daemon thread still serving a request while the
+//! interpreter finalized: BENCHMARKS.md). The same failure under mptcpize fails the test:
+//! the control's count is what to compare it with.
 //!
 //! Bounded in CI: [`ITERATIONS_ENV`] runs per server and mode (default 20, so 300 runs, the
 //! three servers in parallel); [`SECONDS_ENV`] runs the same loop for that long instead
@@ -140,6 +149,10 @@ struct Tally {
     responses: u64,
     /// Runs in which at least one client was mid-transfer when the signal was sent.
     mid_transfer: u64,
+    /// Runs that crashed or hung in the control ([`Mode::Without`]).
+    own_failures: u64,
+    /// Runs in which the program discarded the first SIGINT and ended at the second.
+    discarded_interrupts: u64,
 }
 
 #[mptcp_tests::needs(privileged, "python3", "gcc", "ss")]
@@ -184,6 +197,7 @@ fn threaded_servers_never_crash_when_stopped_mid_load() {
     };
     let kernel_log = KernelLog::open();
     let failures = Mutex::new(Vec::new());
+    let own_failures = Mutex::new(Vec::new());
     let started_pids = Mutex::new(Vec::new());
     let tallies = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -191,8 +205,8 @@ fn threaded_servers_never_crash_when_stopped_mid_load() {
             .into_iter()
             .enumerate()
         {
-            let (setup, failures, started_pids, tallies) =
-                (&setup, &failures, &started_pids, &tallies);
+            let (setup, failures, own_failures, started_pids, tallies) =
+                (&setup, &failures, &own_failures, &started_pids, &tallies);
             scope.spawn(move || {
                 let ns = Netns::new("stress").expect("create a network namespace");
                 let mut rng = Rng(seed.wrapping_add(n as u64).max(1));
@@ -212,11 +226,19 @@ fn threaded_servers_never_crash_when_stopped_mid_load() {
                                 t.runs += 1;
                                 t.responses += run.responses;
                                 t.mid_transfer += u64::from(run.in_flight > 0);
+                                t.discarded_interrupts += u64::from(run.discarded_interrupt);
                             }
-                            Err(e) => failures
-                                .lock()
-                                .unwrap()
-                                .push(format!("{server:?} under {mode:?} on port {port}: {e}")),
+                            Err(e) => {
+                                let failure =
+                                    format!("{server:?} under {mode:?} on port {port}: {e}");
+                                if *mode == Mode::Without {
+                                    t.runs += 1;
+                                    t.own_failures += 1;
+                                    own_failures.lock().unwrap().push(failure);
+                                } else {
+                                    failures.lock().unwrap().push(failure);
+                                }
+                            }
                         }
                     }
                     round += 1;
@@ -237,8 +259,25 @@ fn threaded_servers_never_crash_when_stopped_mid_load() {
     for (server, mode, t) in &tallies {
         total += t.runs;
         summary += &format!(
-            "{server:?}/{mode:?}: {} runs, {} responses, {} stopped mid-transfer\n",
-            t.runs, t.responses, t.mid_transfer
+            "{server:?}/{mode:?}: {} runs, {} responses, {} stopped mid-transfer{}{}\n",
+            t.runs,
+            t.responses,
+            t.mid_transfer,
+            match t.discarded_interrupts {
+                0 => String::new(),
+                n => format!(", {n} SIGINT(s) discarded by the program and sent again"),
+            },
+            match t.own_failures {
+                0 => String::new(),
+                n => format!(", {n} crash(es) or hang(s) of the program on its own"),
+            }
+        );
+    }
+    let own_failures = own_failures.into_inner().unwrap();
+    if !own_failures.is_empty() {
+        summary += &format!(
+            "The programs' own failures, without mptcpize (the control; not ours):\n{}\n",
+            own_failures.join("\n")
         );
     }
     // Past the harness's capture: the figures are wanted from a passing run too.
@@ -252,7 +291,7 @@ fn threaded_servers_never_crash_when_stopped_mid_load() {
     );
     for (server, mode, t) in &tallies {
         assert!(
-            t.runs == 0 || t.mid_transfer > 0,
+            t.runs == t.own_failures || t.mid_transfer > 0,
             "{server:?} under {mode:?} was never stopped while a client was mid-transfer: \
              the test did not load it\n{summary}"
         );
@@ -288,6 +327,9 @@ struct Run {
     pid: i32,
     responses: u64,
     in_flight: usize,
+    /// The program discarded the first SIGINT (see [`discarded_interrupt`]) and ended at
+    /// the second.
+    discarded_interrupt: bool,
 }
 
 /// Starts `server` under `mode`, loads it, stops it with SIGINT or SIGTERM at a random point
@@ -426,8 +468,23 @@ fn stop_mid_load(
     // SAFETY: our child (still ours: it is reaped below, not before).
     unsafe { libc::kill(pid, signal) };
     let deadline = Instant::now() + EXIT_DEADLINE;
-    let ended_in_time =
+    let mut ended_in_time =
         mptcp_tests::wait_until(deadline, || child.child_mut().try_wait().unwrap().is_some());
+    // Python runs a signal's handler in whatever Python code the main thread is executing,
+    // and the KeyboardInterrupt raised in a weakref callback or a finalizer is discarded
+    // ("Exception ignored in: ..."). CPython does this on its own (BENCHMARKS.md: a loop
+    // that starts threads, without mptcpize or MPTCP); a user presses Ctrl-C again, and so
+    // does the test, once, only when the program said it discarded the first one.
+    let discarded = (!ended_in_time && signal == libc::SIGINT)
+        .then(|| discarded_interrupt(&String::from_utf8_lossy(&read_all(&stderr_path))))
+        .flatten();
+    if discarded.is_some() {
+        // SAFETY: our child, not reaped yet.
+        unsafe { libc::kill(pid, signal) };
+        let deadline = Instant::now() + EXIT_DEADLINE;
+        ended_in_time =
+            mptcp_tests::wait_until(deadline, || child.child_mut().try_wait().unwrap().is_some());
+    }
     // A hang is reported (and the program ended) before the clients are stopped: they
     // keep the program's threads as busy as they were.
     let hung = (!ended_in_time).then(|| hang(ns, child.child_mut(), server, signal, &stderr_path));
@@ -436,7 +493,7 @@ fn stop_mid_load(
     for client in clients.into_iter().chain(idle) {
         client.join().unwrap();
     }
-    let stderr = std::fs::read(&stderr_path).unwrap_or_default();
+    let stderr = read_all(&stderr_path);
     let _ = std::fs::remove_file(&stderr_path);
     let _ = std::fs::remove_file(&report_path);
     if let Some(report) = hung {
@@ -449,6 +506,7 @@ fn stop_mid_load(
         pid,
         responses: responses.load(Ordering::Relaxed),
         in_flight: busy,
+        discarded_interrupt: discarded.is_some(),
     })
 }
 
@@ -472,14 +530,42 @@ fn hang(ns: &Netns, child: &mut Child, server: Server, signal: i32, stderr_path:
     // Until it has written its stacks and ended by that signal; killed after that.
     let dump_time = Duration::from_secs(if dump.is_some() { 10 } else { 0 });
     wait_child_within(child, dump_time);
-    let stderr = std::fs::read(stderr_path).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&read_all(stderr_path)).into_owned();
+    let discarded = discarded_interrupt(&stderr).map_or(String::new(), |report| {
+        format!("the program discarded a KeyboardInterrupt, and the second SIGINT too:\n{report}\n")
+    });
     format!(
-        "still running {} s after {}: a hang\n{blocked}stderr tail (after {}):\n{}",
+        "still running {} s after {}: a hang\n{blocked}{discarded}stderr tail (after {}):\n{}",
         EXIT_DEADLINE.as_secs(),
         signal_name(signal),
         dump.map_or("no dump signal".into(), signal_name),
-        tail_lines(&String::from_utf8_lossy(&stderr), 400)
+        tail_lines(&stderr, 400)
     )
+}
+
+/// The whole of a program's stderr file (empty if it cannot be read).
+fn read_all(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+/// Python's report that it discarded a KeyboardInterrupt (raised by its SIGINT handler in a
+/// weakref callback or a finalizer, where exceptions are printed and dropped): an
+/// "Exception ignored in" block whose traceback ends in `KeyboardInterrupt`.
+fn discarded_interrupt(stderr: &str) -> Option<String> {
+    // The block is a few lines (the callback, "Traceback", a frame or two, the exception),
+    // written in several pieces: another thread's log line may fall in between.
+    const BLOCK_LINES: usize = 10;
+    let lines: Vec<&str> = stderr.lines().collect();
+    lines.iter().enumerate().find_map(|(start, line)| {
+        if !line.starts_with("Exception ignored in") {
+            return None;
+        }
+        let block = &lines[start..lines.len().min(start + BLOCK_LINES)];
+        let end = block
+            .iter()
+            .position(|l| l.starts_with("KeyboardInterrupt"))?;
+        Some(block[..=end].join("\n"))
+    })
 }
 
 /// Python from Debian when installed (what `apt install python3` gives a user), else the
@@ -665,9 +751,12 @@ fn signal_name(signal: i32) -> String {
 }
 
 /// One line per thread of process `pid`: its name, state, the kernel function it waits in
-/// and its system call (`/proc/PID/task/TID/{comm,stat,wchan,syscall}`), then its kernel
-/// stack (`/proc/PID/task/TID/stack`, root only: empty otherwise), which tells a wait in
-/// the program's own code from one inside the kernel (a socket's lock, a seccomp reply).
+/// and its system call (`/proc/PID/task/TID/{comm,stat,wchan,syscall}`), the signals it
+/// blocks and has pending, then its kernel stack (`/proc/PID/task/TID/stack`, root only:
+/// empty otherwise), which tells a wait in the program's own code from one inside the
+/// kernel (a socket's lock, a seccomp reply). First, the process's signal dispositions and
+/// pending signals: whether a stop signal that had no effect was ignored, blocked, still
+/// pending, or taken by a handler.
 fn thread_states(pid: i32) -> String {
     let read = |path: std::path::PathBuf| {
         std::fs::read_to_string(path)
@@ -679,6 +768,11 @@ fn thread_states(pid: i32) -> String {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return text;
     };
+    let status = read(format!("/proc/{pid}/status").into());
+    text += &format!(
+        "  pid {pid} signals: {}\n",
+        signal_masks(&status, &["ShdPnd", "SigIgn", "SigCgt"])
+    );
     for task in tasks.flatten() {
         let dir = task.path();
         let stat = read(dir.join("stat"));
@@ -690,16 +784,52 @@ fn thread_states(pid: i32) -> String {
         let syscall = read(dir.join("syscall"));
         let number = syscall.split(' ').next().unwrap_or("?");
         text += &format!(
-            "  pid {pid} tid {} {:?} state {state} wchan {} syscall {number}\n",
+            "  pid {pid} tid {} {:?} state {state} wchan {} syscall {number} {}\n",
             task.file_name().to_string_lossy(),
             read(dir.join("comm")),
             read(dir.join("wchan")),
+            signal_masks(&read(dir.join("status")), &["SigBlk", "SigPnd"]),
         );
         for frame in read(dir.join("stack")).lines() {
             text += &format!("      {frame}\n");
         }
     }
     text
+}
+
+/// The signal sets named by `fields` in a `/proc/.../status` text, as names
+/// (`SigIgn=[SIGPIPE]`): of the standard signals, those that stop or end a program.
+fn signal_masks(status: &str, fields: &[&str]) -> String {
+    const NAMED: [(i32, &str); 7] = [
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+    ];
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    };
+    fields
+        .iter()
+        .map(|field| match mask(field) {
+            Some(bits) => {
+                let names: Vec<&str> = NAMED
+                    .iter()
+                    .filter(|(signal, _)| bits >> (signal - 1) & 1 == 1)
+                    .map(|(_, name)| *name)
+                    .collect();
+                format!("{field}=[{}]", names.join(","))
+            }
+            None => format!("{field}=?"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The last lines of a program's stderr, for a failure message.
@@ -847,4 +977,39 @@ fn swapped_client(port: u16) {
     if connect_localhost(&stream, port).is_ok() {
         let _ = (&stream).write_all(b"GET / HTTP/1.0\r\n\r\n");
     }
+}
+
+#[test]
+fn signal_masks_name_the_signals_of_a_status_file() {
+    let status = "Name:\tpython3\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000002\n\
+                  SigBlk:\t0000000000000000\nSigIgn:\t0000000001001000\nSigCgt:\t0000000180004002\n";
+    assert_eq!(
+        signal_masks(status, &["ShdPnd", "SigIgn", "SigCgt", "SigBlk", "Missing"]),
+        "ShdPnd=[SIGINT] SigIgn=[SIGPIPE] SigCgt=[SIGINT,SIGTERM] SigBlk=[] Missing=?"
+    );
+}
+
+#[test]
+fn a_discarded_keyboard_interrupt_is_recognised() {
+    // CPython 3.11's own words (a loop starting threads, SIGINT in a weakref callback), with
+    // a log line of another thread in between.
+    let stderr = "127.0.0.1 - - [07/Dec/2026 08:12:22] \"GET /body HTTP/1.0\" 200 -\n\
+        Exception ignored in: <function WeakSet.__init__.<locals>._remove at 0x7f5009cb11c0>\n\
+        Traceback (most recent call last):\n\
+        \x20 File \"/usr/lib/python3.11/_weakrefset.py\", line 39, in _remove\n\
+        127.0.0.1 - - [07/Dec/2026 08:12:22] \"GET /body HTTP/1.0\" 200 -\n\
+        \x20   def _remove(item, selfref=ref(self)):\n\
+        \n\
+        KeyboardInterrupt: \n\
+        127.0.0.1 - - [07/Dec/2026 08:12:23] \"GET /body HTTP/1.0\" 200 -\n";
+    let block = discarded_interrupt(stderr).expect("recognised");
+    assert!(
+        block.starts_with("Exception ignored in: <function WeakSet"),
+        "{block}"
+    );
+    assert!(block.ends_with("KeyboardInterrupt: "), "{block}");
+    // Another exception ignored is not a discarded SIGINT.
+    let other = "Exception ignored in: <socket.socket fd=5>\nResourceWarning: unclosed\n";
+    assert_eq!(discarded_interrupt(other), None);
+    assert_eq!(discarded_interrupt(""), None);
 }
