@@ -471,6 +471,18 @@ impl Lab {
         .map(drop)
     }
 
+    /// What became of the joins, from both namespaces' counters ([`Netns::join_counters`]):
+    /// `client: MPJoinSynTx=1 MPJoinSynAckRx=1; server: MPJoinSynRx=1 MPJoinAckRx=1`. For
+    /// the message of a test that finds a subflow missing; [`crate::observe::JOIN_COUNTERS`]
+    /// says how to read it.
+    pub fn join_counters(&self) -> String {
+        format!(
+            "client: {}; server: {}",
+            self.client.join_counters(),
+            self.server.join_counters()
+        )
+    }
+
     /// Byte and packet counters of `side`'s interface on `path`.
     pub fn link_stats(&self, side: Side, path: usize) -> io::Result<LinkStats> {
         self.ns(side).link_stats(&self.interface(side, path))

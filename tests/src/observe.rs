@@ -112,6 +112,28 @@ impl Netns {
         parse_nstat(&text).get(name).copied().unwrap_or(0)
     }
 
+    /// The namespace's non-zero [`JOIN_COUNTERS`], as `Name=value` words in that order
+    /// (`none` when all are zero), or why `nstat` could not be read: for a failure message
+    /// that says what became of the joins.
+    pub fn join_counters(&self) -> String {
+        let counters = match self.mptcp_counters() {
+            Ok(counters) => counters,
+            Err(e) => return format!("(nstat: {e})"),
+        };
+        let words: Vec<String> = JOIN_COUNTERS
+            .iter()
+            .filter_map(|name| {
+                let value = counters.get(&format!("MPTcpExt{name}")).copied()?;
+                (value > 0).then(|| format!("{name}={value}"))
+            })
+            .collect();
+        if words.is_empty() {
+            "none".into()
+        } else {
+            words.join(" ")
+        }
+    }
+
     /// Counters of interface `ifname`, read from `/proc/thread-self/net/dev` on a thread
     /// inside the namespace (`/sys/class/net` would show the namespace sysfs was mounted
     /// in, not this one).
@@ -125,6 +147,38 @@ impl Netns {
         })
     }
 }
+
+/// The `MPTcpExt` counters (without the prefix) that tell what became of MP_JOINs, in the
+/// order a join meets them; [`Netns::join_counters`] and [`crate::Lab::join_counters`]
+/// print the non-zero ones. How to read them when a subflow is missing (client / server):
+///
+/// - no `MPJoinSynTx`, or one of the `MPJoinSynTx…Err`: the client's path manager never
+///   sent the join (endpoints, limits, or the socket could not be bound or connected);
+/// - `MPJoinSynTx` / no `MPJoinSynRx`: the SYN was lost on the path (the subflow waits in
+///   SYN_SENT, which the subflow list shows), or no listener was there to take it;
+/// - `MPJoinNoTokenFound`, `MPJoinRejected`, the `…HMacFailure`s: refused by the other end;
+/// - `MPJoinSynAckRx`, `MPRstRx` / `MPJoinAckRx`, `DSSNotMatching`, `MPRstTx`: the join
+///   was established, then the server reset it because a data sequence mapping on it
+///   contradicted the one it was reading: a kernel defect seen on Linux 6.18, with bytes
+///   of the stream skipped (README, "Known kernel behaviour"). The in-kernel path manager
+///   does not open that subflow again.
+pub const JOIN_COUNTERS: &[&str] = &[
+    "MPJoinSynTx",
+    "MPJoinSynTxCreatSkErr",
+    "MPJoinSynTxBindErr",
+    "MPJoinSynTxConnectErr",
+    "MPJoinSynRx",
+    "MPJoinNoTokenFound",
+    "MPJoinRejected",
+    "MPJoinSynAckRx",
+    "MPJoinSynAckHMacFailure",
+    "MPJoinAckRx",
+    "MPJoinAckHMacFailure",
+    "DSSNotMatching",
+    "DSSNoMatchTCP",
+    "MPRstTx",
+    "MPRstRx",
+];
 
 /// Parses `nstat -a` output (`NAME VALUE RATE` lines) into name → value.
 pub fn parse_nstat(text: &str) -> BTreeMap<String, u64> {

@@ -176,8 +176,9 @@ impl Received {
 }
 
 /// Reads `r` to end of stream, checking every byte against the pattern, and returns the
-/// timeline. Fails with `InvalidData` (naming the offset) at the first wrong byte, and with
-/// `UnexpectedEof` if `expected` bytes were promised and fewer arrived.
+/// timeline. Fails with `InvalidData` at the first wrong byte (naming its offset, when it
+/// arrived, and whose bytes came instead: see [`whose_bytes`]), and with `UnexpectedEof`
+/// if `expected` bytes were promised and fewer arrived.
 pub fn receive_pattern(r: &mut impl Read, expected: Option<u64>) -> io::Result<Received> {
     let mut buf = vec![0u8; 256 * 1024];
     let start = Instant::now();
@@ -196,9 +197,14 @@ pub fn receive_pattern(r: &mut impl Read, expected: Option<u64>) -> io::Result<R
                 .zip(pattern_at(got, n))
                 .position(|(a, b)| a != b)
                 .unwrap_or(0);
+            let at = got + i as u64;
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("wrong byte at stream offset {}", got + i as u64),
+                format!(
+                    "wrong byte at stream offset {at}, {:.1?} after the first read began; {}",
+                    start.elapsed(),
+                    whose_bytes(at, &buf[i..n])
+                ),
             ));
         }
         got += n as u64;
@@ -219,6 +225,47 @@ pub fn receive_pattern(r: &mut impl Read, expected: Option<u64>) -> io::Result<R
     })
 }
 
+/// Says where in the stream `bytes`, received at stream offset `at` instead of the
+/// pattern's, come from: repeated from earlier in the stream, taken from later (the bytes in
+/// between skipped), or no part of it. Offsets are known modulo [`PATTERN_PERIOD`]; the
+/// answer takes the nearest.
+pub fn whose_bytes(at: u64, bytes: &[u8]) -> String {
+    // A 32-byte window of the pattern (xorshift64* output) occurs once in a period.
+    const WINDOW: usize = 32;
+    if bytes.len() < WINDOW {
+        return format!("too few bytes ({}) to tell whose they are", bytes.len());
+    }
+    let window = &bytes[..WINDOW];
+    let Some(found) = pattern()[..PATTERN_PERIOD + WINDOW - 1]
+        .windows(WINDOW)
+        .position(|w| w == window)
+    else {
+        return format!(
+            "they are no part of the stream (they begin {:02x?})",
+            &bytes[..8]
+        );
+    };
+    let period = PATTERN_PERIOD as i64;
+    let mut shift = found as i64 - (at % PATTERN_PERIOD as u64) as i64;
+    if shift > period / 2 {
+        shift -= period;
+    } else if shift < -period / 2 {
+        shift += period;
+    }
+    let from = at as i64 + shift;
+    if shift < 0 {
+        format!(
+            "they are the stream's bytes from offset {from}, {} bytes earlier (repeated)",
+            -shift
+        )
+    } else {
+        format!(
+            "they are the stream's bytes from offset {from}, {shift} bytes later (the bytes in \
+             between skipped)"
+        )
+    }
+}
+
 /// What [`transfer`] measured.
 #[derive(Debug, Clone)]
 pub struct Transfer {
@@ -235,8 +282,10 @@ pub struct Transfer {
 /// `ss`, cut a path, …) and must return before this does.
 ///
 /// Fails if either side sees an error (the application's view), if a byte is wrong, or if
-/// the receiver got a different number of bytes than were sent. Set a read timeout on `rx`
-/// so that a stalled connection fails the test instead of hanging it.
+/// the receiver got a different number of bytes than were sent; when both sides fail, with
+/// both errors, and when `during` panics, with the receiver's error added to its message.
+/// Set a read timeout on `rx` so that a stalled connection fails the test instead of
+/// hanging it.
 pub fn transfer<S, R>(
     tx: &S,
     mut rx: R,
@@ -248,16 +297,28 @@ where
     for<'a> &'a S: Write,
     R: Read + Send,
 {
+    use std::os::fd::AsRawFd;
+    let tx_fd = tx.as_fd().as_raw_fd();
     std::thread::scope(|scope| {
-        let receiver = scope.spawn(move || receive_pattern(&mut rx, None));
+        let receiver = scope.spawn(move || {
+            let received = receive_pattern(&mut rx, None);
+            if received.is_err() {
+                // The receiver stops reading and closes `rx`. An MPTCP socket closed with
+                // nothing unread ends gracefully, so the sender would stay blocked on the
+                // window until the closed socket's timeout resets the connection
+                // (net.mptcp.close_timeout, 60 s; measured): stop it now.
+                // SAFETY: shutdown(2) on a descriptor borrowed for the whole scope.
+                unsafe { libc::shutdown(tx_fd, libc::SHUT_RDWR) };
+            }
+            received
+        });
         let start = Instant::now();
         let observer = scope.spawn(move || during(start));
         let mut writer = tx;
         let sent = send_pattern(&mut writer, amount, 128 * 1024);
         // Also after a failed send, so that the receiver sees the end instead of waiting.
-        use std::os::fd::AsRawFd;
         // SAFETY: shutdown(2) on a descriptor borrowed for this call.
-        let shut = match unsafe { libc::shutdown(tx.as_fd().as_raw_fd(), libc::SHUT_WR) } {
+        let shut = match unsafe { libc::shutdown(tx_fd, libc::SHUT_WR) } {
             0 => Ok(()),
             _ => Err(io::Error::last_os_error()),
         };
@@ -265,11 +326,28 @@ where
         let received = receiver
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        observer
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let sent = sent.map_err(|e| io::Error::new(e.kind(), format!("sender: {e}")))?;
-        let received = received.map_err(|e| io::Error::new(e.kind(), format!("receiver: {e}")))?;
+        if let Err(panic) = observer.join() {
+            // A stream the kernel got wrong explains much of what an observer then sees.
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied());
+            match (message, &received) {
+                (Some(message), Err(e)) => panic!("{message}\nand the receiver failed: {e}"),
+                _ => std::panic::resume_unwind(panic),
+            }
+        }
+        let (sent, received) = match (sent, received) {
+            (Ok(sent), Ok(received)) => (sent, received),
+            (Err(e), Ok(_)) => return Err(io::Error::new(e.kind(), format!("sender: {e}"))),
+            (Ok(_), Err(e)) => return Err(io::Error::new(e.kind(), format!("receiver: {e}"))),
+            (Err(s), Err(r)) => {
+                return Err(io::Error::new(
+                    r.kind(),
+                    format!("receiver: {r}; sender: {s}"),
+                ))
+            }
+        };
         if received.bytes != sent {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -356,6 +434,111 @@ mod tests {
         let mut skipped = pattern_at(0, 1000).to_vec();
         skipped.extend_from_slice(pattern_at(1448, 1000));
         assert!(receive_pattern(&mut &skipped[..], None).is_err());
+    }
+
+    #[test]
+    fn whose_bytes_tells_repeated_skipped_and_foreign_data() {
+        // At offset 5000, the bytes of offset 3552 (repeated) and of 6448 (skipped ahead).
+        assert_eq!(
+            whose_bytes(5000, pattern_at(3552, 100)),
+            "they are the stream's bytes from offset 3552, 1448 bytes earlier (repeated)"
+        );
+        assert_eq!(
+            whose_bytes(5000, pattern_at(6448, 100)),
+            "they are the stream's bytes from offset 6448, 1448 bytes later (the bytes in \
+             between skipped)"
+        );
+        // Across the period: offset 10 of the next period is 20 bytes after PERIOD - 10.
+        let near_end = PATTERN_PERIOD as u64 - 10;
+        assert_eq!(
+            whose_bytes(near_end, pattern_at(near_end + 20, 64)),
+            format!(
+                "they are the stream's bytes from offset {}, 20 bytes later (the bytes in \
+                 between skipped)",
+                near_end + 20
+            )
+        );
+        assert!(whose_bytes(5000, &[0; 64]).starts_with("they are no part of the stream"));
+        assert!(whose_bytes(5000, &[0; 8]).starts_with("too few bytes (8)"));
+    }
+
+    /// Reads `inner`, but hands out, from stream offset `at` on, the bytes of one segment
+    /// earlier: a segment delivered twice.
+    struct Repeating {
+        inner: std::os::unix::net::UnixStream,
+        at: u64,
+        pos: u64,
+    }
+
+    impl Read for Repeating {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            for (k, b) in buf[..n].iter_mut().enumerate() {
+                let offset = self.pos + k as u64;
+                if offset >= self.at {
+                    *b = pattern_at(offset - 1448, 1)[0];
+                }
+            }
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    /// A pair whose receiving end stays open after the receiver gives up, as an MPTCP
+    /// socket closed with nothing unread does for 60 s: only the receiver's failure can
+    /// stop the sender, which would otherwise wait for a window that never opens.
+    fn pair_open_after_the_receiver() -> (
+        std::os::unix::net::UnixStream,
+        Repeating,
+        std::os::unix::net::UnixStream,
+    ) {
+        let (tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let kept = rx.try_clone().unwrap();
+        let rx = Repeating {
+            inner: rx,
+            at: 100_000,
+            pos: 0,
+        };
+        (tx, rx, kept)
+    }
+
+    #[test]
+    fn transfer_stops_the_sender_when_the_receiver_fails() {
+        let (tx, rx, _kept) = pair_open_after_the_receiver();
+        let start = Instant::now();
+        let e = transfer(&tx, rx, Amount::For(Duration::from_secs(60)), |_| {}).unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let e = e.to_string();
+        assert!(
+            e.starts_with("receiver: wrong byte at stream offset 100000, "),
+            "{e}"
+        );
+        assert!(
+            e.contains("from offset 98552, 1448 bytes earlier (repeated); sender: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_observer_panic_names_the_receivers_failure_too() {
+        let (tx, rx, _kept) = pair_open_after_the_receiver();
+        let panic = std::panic::catch_unwind(|| {
+            transfer(&tx, rx, Amount::For(Duration::from_secs(60)), |_| {
+                panic!("no second subflow")
+            })
+        })
+        .unwrap_err();
+        let message = panic.downcast::<String>().unwrap();
+        assert!(
+            message.starts_with(
+                "no second subflow\nand the receiver failed: wrong byte at stream offset 100000"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

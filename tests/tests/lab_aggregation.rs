@@ -4,7 +4,7 @@
 //! through the library's own subflow API.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mptcp_socket::{ConnectionKind, MptcpExt, MptcpListener, MptcpStream};
 use mptcp_tests::lab::{self, Amount, Endpoints, Lab, LinkStats, Side};
@@ -27,12 +27,9 @@ fn client_tx(lab: &Lab) -> Vec<LinkStats> {
 
 /// Checks, while the transfer runs, that the connection has one subflow per path: through
 /// `subflows()` (the library) and through `ss -Mni` (the kernel, from outside the program).
-/// Waits (up to 5 s) for the extra subflows to be established first.
+/// Waits for the extra subflows first ([`common::wait_for_subflows`]).
 fn check_subflows(lab: &Lab, client: &MptcpStream) {
-    mptcp_tests::wait_until(Instant::now() + Duration::from_secs(5), || {
-        client.subflows().is_ok_and(|s| s.len() == lab.paths())
-    });
-    let subflows = client.subflows().unwrap();
+    let subflows = common::wait_for_subflows(lab, client);
     let mut locals: Vec<String> = subflows.iter().map(|s| s.local.ip().to_string()).collect();
     locals.sort();
     let expected: Vec<String> = (1..=lab.paths())
@@ -69,7 +66,7 @@ fn aggregation_two_equal_paths_native() {
     let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(3)), |_| {
         check_subflows(&lab, &client);
     })
-    .unwrap();
+    .unwrap_or_else(|e| common::failed_transfer(&lab, e));
     let r = &t.received;
     let mbit = r.mbit();
     eprintln!(
@@ -122,7 +119,7 @@ fn aggregation_asymmetric_80_20() {
     let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(3)), |_| {
         check_subflows(&lab, &client);
     })
-    .unwrap();
+    .unwrap_or_else(|e| common::failed_transfer(&lab, e));
     let r = &t.received;
     // The first quarter second runs at 40-60 Mbit/s while the subflows' congestion
     // windows open: judge the steady state.
@@ -168,13 +165,8 @@ fn server_signal_endpoints_give_a_subflow_per_path() {
     let (_listener, client, server) = connect(&lab);
     let before = client_tx(&lab);
     let t = lab::transfer(&client, server, Amount::For(Duration::from_secs(2)), |_| {
-        // The join to the announced address, polled for up to 5 s.
-        mptcp_tests::wait_until(Instant::now() + Duration::from_secs(5), || {
-            client.subflows().is_ok_and(|s| s.len() == 2)
-        });
-        let mut remotes: Vec<_> = client
-            .subflows()
-            .unwrap()
+        // The join to the announced address.
+        let mut remotes: Vec<_> = common::wait_for_subflows(&lab, &client)
             .iter()
             .map(|s| s.remote)
             .collect();
@@ -185,7 +177,7 @@ fn server_signal_endpoints_give_a_subflow_per_path() {
             "one subflow to each server address expected"
         );
     })
-    .unwrap();
+    .unwrap_or_else(|e| common::failed_transfer(&lab, e));
     let after = client_tx(&lab);
     let r = &t.received;
     eprintln!("server signal, 2 x 50 Mbit/s: {:.1} Mbit/s", r.mbit());

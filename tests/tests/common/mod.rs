@@ -1,9 +1,9 @@
 //! What the lab's integration tests and its benchmark (`benches/lab.rs`) share.
 #![allow(dead_code)] // Each user takes a part.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream};
+use mptcp_socket::{ConnectionKind, Fallback, MptcpExt, MptcpListener, MptcpStream, SubflowInfo};
 use mptcp_tests::lab::Lab;
 
 /// An MPTCP connection across `lab`, both ends with `Fallback::Never`, so that a missing
@@ -52,4 +52,45 @@ pub fn connect(lab: &Lab, port: u16) -> MptcpStream {
         .enter(|| MptcpStream::connect(lab.server_sockaddr(1, port)))
         .unwrap()
         .expect("connect to the lab server")
+}
+
+/// How long [`wait_for_subflows`] waits. The in-kernel path manager opens a join once the
+/// connection is fully established (the server's first DATA_ACK), and the library lists it
+/// from SYN_SENT on, so a lost SYN (sent again 1, 3 and 7 s later) does not delay it. With
+/// the three tests of `lab_aggregation` in parallel on 2 CPUs beside another test suite
+/// (load 8-14), the joins were listed a median 10 ms after the transfer began, 121 ms at
+/// the 99th percentile, 1.8 s at most (1,196 waits, 2026-12-07). Every wait that ran out
+/// followed the kernel's skipped bytes (README, "Known kernel behaviour"): a join the
+/// server had reset (`DSSNotMatching`), which the path manager never opens again, or a
+/// connection torn down once the receiver failed. No longer wait would have seen more.
+pub const SUBFLOWS_WITHIN: Duration = Duration::from_secs(5);
+
+/// Waits (up to [`SUBFLOWS_WITHIN`]) until `stream` has one subflow per path of `lab`, as
+/// the library lists them, and returns them. When they do not come, fails with the
+/// subflows there are and what became of the joins ([`Lab::join_counters`]).
+pub fn wait_for_subflows(lab: &Lab, stream: &MptcpStream) -> Vec<SubflowInfo> {
+    let paths = lab.paths();
+    mptcp_tests::wait_until(Instant::now() + SUBFLOWS_WITHIN, || {
+        stream.subflows().is_ok_and(|s| s.len() == paths)
+    });
+    let subflows = stream.subflows().unwrap();
+    assert_eq!(
+        subflows.len(),
+        paths,
+        "{} subflows after {SUBFLOWS_WITHIN:?} for {paths} paths: {subflows:#?}\n\
+         joins (read with mptcp_tests::observe::JOIN_COUNTERS): {}",
+        subflows.len(),
+        lab.join_counters()
+    );
+    subflows
+}
+
+/// Fails a test whose transfer failed, with the error and what became of the joins
+/// ([`Lab::join_counters`]): a connection the kernel got wrong shows there too (a join the
+/// server reset after `DSSNotMatching`).
+pub fn failed_transfer(lab: &Lab, e: std::io::Error) -> ! {
+    panic!(
+        "transfer: {e}\njoins (read with mptcp_tests::observe::JOIN_COUNTERS): {}",
+        lab.join_counters()
+    )
 }
