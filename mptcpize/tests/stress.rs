@@ -746,6 +746,9 @@ fn signal_name(signal: i32) -> String {
         libc::SIGILL => "SIGILL".into(),
         libc::SIGKILL => "SIGKILL".into(),
         libc::SIGQUIT => "SIGQUIT".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        libc::SIGCHLD => "SIGCHLD".into(),
         other => format!("signal {other}"),
     }
 }
@@ -800,14 +803,14 @@ fn thread_states(pid: i32) -> String {
 /// The signal sets named by `fields` in a `/proc/.../status` text, as names
 /// (`SigIgn=[SIGPIPE]`): of the standard signals, those that stop or end a program.
 fn signal_masks(status: &str, fields: &[&str]) -> String {
-    const NAMED: [(i32, &str); 7] = [
-        (libc::SIGHUP, "SIGHUP"),
-        (libc::SIGINT, "SIGINT"),
-        (libc::SIGQUIT, "SIGQUIT"),
-        (libc::SIGABRT, "SIGABRT"),
-        (libc::SIGPIPE, "SIGPIPE"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGCHLD, "SIGCHLD"),
+    const SHOWN: [i32; 7] = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGABRT,
+        libc::SIGPIPE,
+        libc::SIGTERM,
+        libc::SIGCHLD,
     ];
     let mask = |field: &str| {
         status
@@ -819,10 +822,10 @@ fn signal_masks(status: &str, fields: &[&str]) -> String {
         .iter()
         .map(|field| match mask(field) {
             Some(bits) => {
-                let names: Vec<&str> = NAMED
+                let names: Vec<String> = SHOWN
                     .iter()
-                    .filter(|(signal, _)| bits >> (signal - 1) & 1 == 1)
-                    .map(|(_, name)| *name)
+                    .filter(|&&signal| bits >> (signal - 1) & 1 == 1)
+                    .map(|&signal| signal_name(signal))
                     .collect();
                 format!("{field}=[{}]", names.join(","))
             }
